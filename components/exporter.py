@@ -1,0 +1,70 @@
+"""The exported model's signatures: the one place that decides what serving accepts and returns."""
+
+from typing import Sequence
+
+import tensorflow as tf
+import tensorflow_transform as tft
+import tf_keras as keras
+
+from components import features
+
+# serving_default takes what clients have: encoded image files.
+IMAGE_BYTES_SIGNATURE = "serving_default"
+IMAGE_BYTES_INPUT = "image_bytes"
+# For TFMA: serialized tf.Examples as ExampleGen wrote them.
+TF_EXAMPLE_SIGNATURE = "serving_tf_example"
+TF_EXAMPLE_INPUT = "examples"
+# Encoded bytes to the model's input tensor, for tools that look inside the model (feature maps).
+TRANSFORM_SIGNATURE = "transform_image_bytes"
+TRANSFORMED_IMAGE_OUTPUT = "image"
+
+PROBABILITY_OUTPUT = "probability"  # probability of the second class name (dogs, by default)
+CLASS_ID_OUTPUT = "class_id"
+CLASS_NAME_OUTPUT = "class_name"
+
+
+def export(
+    model: keras.Model, tf_transform_output: tft.TFTransformOutput, class_names: Sequence[str], export_dir: str
+) -> None:
+    """Saves the model with the Transform graph inside, so serving decodes and resizes as training did."""
+    model.tft_layer = tf_transform_output.transform_features_layer()
+    raw_image_spec = {features.IMAGE_RAW_KEY: tf_transform_output.raw_feature_spec()[features.IMAGE_RAW_KEY]}
+    names = tf.constant(list(class_names))
+
+    def transform(image_bytes):
+        # The raw feature is [batch, 1]; the tft layer computes only the outputs its inputs allow (no label).
+        return model.tft_layer({features.IMAGE_RAW_KEY: tf.reshape(image_bytes, [-1, 1])})[features.IMAGE_KEY]
+
+    def predict(images):
+        probability = tf.reshape(model(images), [-1])
+        class_id = tf.cast(probability >= 0.5, tf.int64)
+        return {
+            PROBABILITY_OUTPUT: probability,
+            CLASS_ID_OUTPUT: class_id,
+            CLASS_NAME_OUTPUT: tf.gather(names, class_id),
+        }
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=IMAGE_BYTES_INPUT)])
+    def serve_image_bytes(image_bytes):
+        return predict(transform(image_bytes))
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=TF_EXAMPLE_INPUT)])
+    def serve_tf_examples(examples):
+        parsed = tf.io.parse_example(examples, raw_image_spec)
+        return predict(transform(parsed[features.IMAGE_RAW_KEY]))
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=IMAGE_BYTES_INPUT)])
+    def transform_image_bytes(image_bytes):
+        return {TRANSFORMED_IMAGE_OUTPUT: transform(image_bytes)}
+
+    # Keras' save (SavedModel format) keeps the layers loadable by tf_keras.models.load_model,
+    # which feature-map and Grad-CAM tools need; the signatures are plain TF for serving.
+    model.save(
+        export_dir,
+        save_format="tf",
+        signatures={
+            IMAGE_BYTES_SIGNATURE: serve_image_bytes,
+            TF_EXAMPLE_SIGNATURE: serve_tf_examples,
+            TRANSFORM_SIGNATURE: transform_image_bytes,
+        },
+    )

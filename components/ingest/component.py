@@ -1,0 +1,47 @@
+"""ImageExampleGen: a custom ExampleGen for a zip of images in class folders."""
+
+from typing import Optional, Union
+
+from tfx import types
+from tfx.dsl.components.base import base_beam_component, executor_spec
+from tfx.orchestration import data_types
+from tfx.types import standard_artifacts
+from tfx.types.component_spec import ChannelParameter, ExecutionParameter
+
+from components.ingest import executor
+
+
+class ImageExampleGenSpec(types.ComponentSpec):
+    PARAMETERS = {
+        executor.DATA_URI_KEY: ExecutionParameter(type=str),
+        executor.SHA256_KEY: ExecutionParameter(type=str, optional=True),
+        executor.EVAL_PERCENT_KEY: ExecutionParameter(type=int, optional=True),
+    }
+    INPUTS = {}
+    OUTPUTS = {executor.EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples)}
+
+
+class ImageExampleGen(base_beam_component.BaseBeamComponent):
+    """Emits train/eval tf.Examples (image_raw, label, filename) and an ingest report beside them.
+
+    Splits come from train/ and validation/ (val/, test/) folders, or from a hash of the file name
+    when the zip has class folders only. The class names travel in label_names.json.
+    """
+
+    SPEC_CLASS = ImageExampleGenSpec
+    EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
+
+    def __init__(
+        self,
+        data_uri: Union[str, data_types.RuntimeParameter],
+        sha256: Union[str, data_types.RuntimeParameter, None] = None,
+        eval_percent: Optional[int] = None,
+    ):
+        super().__init__(
+            spec=ImageExampleGenSpec(
+                data_uri=data_uri,
+                sha256=sha256,
+                eval_percent=eval_percent,
+                examples=types.Channel(type=standard_artifacts.Examples),
+            )
+        )

@@ -1,0 +1,5 @@
+"""The one error type ingestion raises for bad input, so callers can print it without a traceback."""
+
+
+class DatasetError(ValueError):
+    """The dataset cannot be used; the message names the file and the problem."""

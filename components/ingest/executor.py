@@ -1,0 +1,157 @@
+"""ImageExampleGen's executor: a Beam pipeline that checks every image decodes and writes tf.Examples."""
+
+import json
+import os
+import re
+import tempfile
+import zipfile
+from typing import Any, Dict, List, Optional, Tuple
+
+import apache_beam as beam
+import tensorflow as tf
+from tfx import types
+from tfx.components.util import examples_utils
+from tfx.dsl.components.base import base_beam_executor
+from tfx.proto import example_gen_pb2
+from tfx.types import artifact_utils
+
+from components import features
+from components.ingest import fetch, layout
+from components.ingest.errors import DatasetError
+
+EXAMPLES_KEY = "examples"
+DATA_URI_KEY = "data_uri"
+SHA256_KEY = "sha256"
+EVAL_PERCENT_KEY = "eval_percent"
+CACHE_DIR_ENV = "CATDOG_CACHE_DIR"
+
+
+def decode_problem(data: bytes) -> Optional[str]:
+    """Why these bytes would not feed training, or None. Uses TensorFlow's decoder: the one Transform runs."""
+    if not data:
+        return "empty file"
+    try:
+        tf.io.decode_image(data, channels=3, expand_animations=False)
+    except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError) as e:
+        detail = re.sub(r"\{\{.*?\}\}|\[Op:\w+\]", "", e.message.splitlines()[0]).strip()
+        return f"not a decodable JPEG, PNG, GIF or BMP image ({detail})"
+    return None
+
+
+def to_example(image: bytes, label: int, filename: str) -> bytes:
+    return tf.train.Example(
+        features=tf.train.Features(
+            feature={
+                features.IMAGE_RAW_KEY: tf.train.Feature(bytes_list=tf.train.BytesList(value=[image])),
+                features.LABEL_KEY: tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
+                features.FILENAME_KEY: tf.train.Feature(bytes_list=tf.train.BytesList(value=[filename.encode()])),
+            }
+        )
+    ).SerializeToString()
+
+
+class _ReadImage(beam.DoFn):
+    """Reads each entry from the zip; undecodable files go to the 'skipped' output instead of training."""
+
+    SKIPPED = "skipped"
+
+    def __init__(self, zip_path: str):
+        self._zip_path = zip_path
+        self._zip = None
+
+    def setup(self):
+        self._zip = zipfile.ZipFile(self._zip_path)
+
+    def teardown(self):
+        if self._zip:
+            self._zip.close()
+
+    def process(self, entry: layout.Entry):
+        data = self._zip.read(entry.member)
+        problem = decode_problem(data)
+        if problem:
+            yield beam.pvalue.TaggedOutput(self.SKIPPED, (entry.member, problem))
+        else:
+            yield entry.split, to_example(data, entry.label, entry.member)
+
+
+def _write_json(path: str, value: Any) -> None:
+    with tf.io.gfile.GFile(path, "w") as f:
+        f.write(json.dumps(value, indent=2, sort_keys=True))
+
+
+class Executor(base_beam_executor.BaseBeamExecutor):
+    def Do(
+        self,
+        input_dict: Dict[str, List[types.Artifact]],
+        output_dict: Dict[str, List[types.Artifact]],
+        exec_properties: Dict[str, Any],
+    ) -> None:
+        data_uri = exec_properties[DATA_URI_KEY]
+        zip_path = fetch.fetch(
+            data_uri,
+            cache_dir=os.environ.get(CACHE_DIR_ENV, ""),
+            sha256=exec_properties.get(SHA256_KEY) or "",
+            progress=True,
+        )
+        eval_percent = exec_properties.get(EVAL_PERCENT_KEY)
+        data = layout.read_layout(zip_path, 20 if eval_percent is None else int(eval_percent), source=data_uri)
+        examples = artifact_utils.get_single_instance(output_dict[EXAMPLES_KEY])
+        skipped = data.skipped + self._write_examples(zip_path, data.entries, examples.uri)
+
+        bad = {m for m, _ in skipped}
+        counts = {s: {name: 0 for name in data.class_names} for s in layout.SPLITS}
+        for e in data.entries:
+            if e.member not in bad:
+                counts[e.split][data.class_names[e.label]] += 1
+        report = {
+            "data_uri": data_uri,
+            "class_names": data.class_names,
+            "split_by_hash": data.split_by_hash,
+            "counts": counts,
+            "skipped": [{"file": m, "reason": r} for m, r in sorted(skipped)],
+        }
+        _write_json(os.path.join(examples.uri, features.INGEST_REPORT_FILE), report)
+        _write_json(os.path.join(examples.uri, features.LABEL_NAMES_FILE), data.class_names)
+        for split, per_class in counts.items():
+            for name, n in per_class.items():
+                if n == 0:
+                    raise DatasetError(
+                        f"{data_uri}: split {split!r} has no decodable image of class {name!r} "
+                        f"(see {os.path.join(examples.uri, features.INGEST_REPORT_FILE)})"
+                    )
+
+        examples.split_names = artifact_utils.encode_split_names(list(layout.SPLITS))
+        # What tfx-bsl readers look for to know how to parse the files.
+        examples_utils.set_payload_format(examples, example_gen_pb2.PayloadFormat.FORMAT_TF_EXAMPLE)
+        examples_utils.set_file_format(examples, "tfrecords_gzip")
+        examples.set_string_custom_property("class_names", json.dumps(data.class_names))
+        examples.set_int_custom_property("skipped_files", len(skipped))
+
+    def _write_examples(self, zip_path: str, entries: List[layout.Entry], uri: str) -> List[Tuple[str, str]]:
+        with tempfile.TemporaryDirectory() as tmp:
+            skipped_path = os.path.join(tmp, "skipped.json")
+            with self._make_beam_pipeline() as p:
+                read = (
+                    p
+                    | "Entries" >> beam.Create(entries)
+                    | "ReadImage" >> beam.ParDo(_ReadImage(zip_path)).with_outputs(_ReadImage.SKIPPED, main="ok")
+                )
+                by_split = read.ok | "BySplit" >> beam.Partition(lambda kv, _: layout.SPLITS.index(kv[0]), 2)
+                for split, pcoll in zip(layout.SPLITS, by_split):
+                    _ = (
+                        pcoll
+                        | f"Values[{split}]" >> beam.Values()
+                        | f"Write[{split}]"
+                        >> beam.io.WriteToTFRecord(
+                            os.path.join(uri, f"Split-{split}", "data_tfrecord"), file_name_suffix=".gz"
+                        )
+                    )
+                _ = (
+                    read[_ReadImage.SKIPPED]
+                    | "Collect" >> beam.combiners.ToList()
+                    | "ToJson" >> beam.Map(json.dumps)
+                    | "WriteSkipped" >> beam.io.WriteToText(skipped_path, shard_name_template="")
+                )
+            with open(skipped_path) as f:
+                return [tuple(x) for x in json.loads(f.read())]

@@ -1,0 +1,94 @@
+"""Reads a zip's folder layout: which files belong to which split and class. Nothing is extracted to disk."""
+
+import dataclasses
+import hashlib
+import posixpath
+import zipfile
+from typing import Dict, List, Tuple
+
+from components.ingest.errors import DatasetError
+
+TRAIN = "train"
+EVAL = "eval"
+SPLITS = (TRAIN, EVAL)
+# Top folder names (lower case) and the split they feed.
+SPLIT_FOLDERS = {"train": TRAIN, "training": TRAIN, "validation": EVAL, "val": EVAL, "test": EVAL, "eval": EVAL}
+_JUNK = ("__MACOSX/", ".DS_Store", "Thumbs.db")
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    member: str  # path inside the zip
+    split: str
+    label: int
+
+
+@dataclasses.dataclass
+class Layout:
+    class_names: List[str]
+    entries: List[Entry]
+    # Files that sit outside any class folder: (member, reason).
+    skipped: List[Tuple[str, str]]
+    split_by_hash: bool
+
+
+def hash_split(member: str, eval_percent: int) -> str:
+    """The same file name always lands in the same split, whatever else the zip holds."""
+    bucket = int(hashlib.sha256(member.encode("utf-8")).hexdigest(), 16) % 100
+    return EVAL if bucket < eval_percent else TRAIN
+
+
+def _is_junk(member: str) -> bool:
+    base = posixpath.basename(member)
+    return member.startswith(_JUNK[0]) or base in _JUNK[1:] or base.startswith("._")
+
+
+def _split_folder_index(parts: List[str]) -> int:
+    """Index of the split folder in split/class/file, or -1."""
+    i = len(parts) - 3
+    return i if i >= 0 and parts[i].lower() in SPLIT_FOLDERS else -1
+
+
+def read_layout(zip_path: str, eval_percent: int = 20, source: str = "") -> Layout:
+    source = source or zip_path
+    if not zipfile.is_zipfile(zip_path):
+        raise DatasetError(f"{source}: not a zip file")
+    try:
+        with zipfile.ZipFile(zip_path) as zf:
+            members = [i.filename for i in zf.infolist() if not i.is_dir() and not _is_junk(i.filename)]
+    except (zipfile.BadZipFile, OSError) as e:
+        raise DatasetError(f"{source}: unreadable zip: {e}") from e
+    if not members:
+        raise DatasetError(f"{source}: the zip holds no files")
+
+    split_by_hash = not any(_split_folder_index(m.split("/")) >= 0 for m in members)
+    placed: List[Tuple[str, str, str]] = []  # (member, split, class name)
+    skipped: List[Tuple[str, str]] = []
+    for member in sorted(members):
+        parts = member.split("/")
+        if split_by_hash:
+            if len(parts) < 2:
+                skipped.append((member, "not inside a class folder"))
+                continue
+            placed.append((member, hash_split(member, eval_percent), parts[-2]))
+        else:
+            i = _split_folder_index(parts)
+            if i < 0:
+                skipped.append((member, "not inside <split>/<class>/ (train/, validation/, val/ or test/)"))
+                continue
+            placed.append((member, SPLIT_FOLDERS[parts[i].lower()], parts[i + 1]))
+
+    class_names = sorted({c for _, _, c in placed})
+    if len(class_names) != 2:
+        found = ", ".join(class_names) or "none"
+        raise DatasetError(f"{source}: expected exactly 2 class folders, found {len(class_names)} ({found})")
+    per_split: Dict[str, set] = {s: set() for s in SPLITS}
+    for _, split, name in placed:
+        per_split[split].add(name)
+    for split in SPLITS:
+        missing = [c for c in class_names if c not in per_split[split]]
+        if missing:
+            raise DatasetError(f"{source}: split {split!r} has no files of class {', '.join(missing)}")
+    index = {name: i for i, name in enumerate(class_names)}
+    entries = [Entry(m, split, index[name]) for m, split, name in placed]
+    return Layout(class_names, entries, skipped, split_by_hash)

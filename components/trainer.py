@@ -1,0 +1,137 @@
+"""The Trainer's module: run_fn trains a preset CNN on Transform's output and exports it for serving."""
+
+import dataclasses
+import json
+import os
+import sys
+from typing import Any, Dict, List
+
+import tensorflow as tf
+import tensorflow_transform as tft
+import tf_keras as keras
+from absl import logging
+from tfx_bsl.public import tfxio
+
+from components import exporter, features, models
+
+# custom_config keys, set by the pipeline.
+EPOCHS_KEY = "epochs"
+BATCH_SIZE_KEY = "batch_size"
+LEARNING_RATE_KEY = "learning_rate"
+MODEL_PRESET_KEY = "model_preset"
+SEED_KEY = "seed"
+PATIENCE_KEY = "early_stopping_patience"
+
+HISTORY_FILE = "history.json"
+SUMMARY_FILE = "model_summary.txt"
+_SHUFFLE_BUFFER = 10_000  # above the tutorial's 2,000 training images: a full reshuffle every epoch
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 15
+    batch_size: int = 20
+    learning_rate: float = 1e-3
+    model_preset: str = models.DEFAULT_PRESET
+    seed: int = 42
+    early_stopping_patience: int = 0  # 0: train every epoch, still keep the best one
+
+    @classmethod
+    def from_custom_config(cls, config: Dict[str, Any]) -> "TrainConfig":
+        fields = {f.name: f.type for f in dataclasses.fields(cls)}
+        return cls(**{k: type(getattr(cls, k))(v) for k, v in (config or {}).items() if k in fields})
+
+
+def distribution_strategy() -> tf.distribute.Strategy:
+    """All local GPUs with float16 compute when there are any, the default (CPU) strategy otherwise."""
+    if tf.config.list_physical_devices("GPU"):
+        keras.mixed_precision.set_global_policy("mixed_float16")
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def read_label_names(train_files: List[str]) -> List[str]:
+    """Class names from the file ImageExampleGen writes at the root of its Examples artifact."""
+    examples_root = os.path.dirname(os.path.dirname(train_files[0]))  # <root>/Split-train/*
+    with tf.io.gfile.GFile(os.path.join(examples_root, features.LABEL_NAMES_FILE)) as f:
+        return json.load(f)
+
+
+def make_dataset(
+    file_pattern: List[str],
+    data_accessor,
+    tf_transform_output: tft.TFTransformOutput,
+    batch_size: int,
+    shuffle_seed: int = None,
+) -> tf.data.Dataset:
+    """Raw examples through the Transform graph, decoded once and cached in memory; reshuffled every epoch."""
+    raw = data_accessor.tf_dataset_factory(
+        file_pattern,
+        tfxio.TensorFlowDatasetOptions(batch_size=64, num_epochs=1, shuffle=False),
+        tf_transform_output.raw_metadata.schema,
+    )
+    dataset = (
+        raw.map(tf_transform_output.transform_raw_features, num_parallel_calls=tf.data.AUTOTUNE)
+        .map(lambda f: (f[features.IMAGE_KEY], tf.cast(f[features.LABEL_KEY], tf.float32)))
+        .unbatch()
+        .cache()
+    )
+    if shuffle_seed is not None:
+        dataset = dataset.shuffle(_SHUFFLE_BUFFER, seed=shuffle_seed, reshuffle_each_iteration=True)
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def _write_text(path: str, text: str) -> None:
+    with tf.io.gfile.GFile(path, "w") as f:
+        f.write(text)
+
+
+def run_fn(fn_args) -> None:
+    config = TrainConfig.from_custom_config(fn_args.custom_config)
+    keras.utils.set_random_seed(config.seed)
+    tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
+    class_names = read_label_names(fn_args.train_files)
+    strategy = distribution_strategy()
+    batch_size = config.batch_size * strategy.num_replicas_in_sync
+    train = make_dataset(fn_args.train_files, fn_args.data_accessor, tf_transform_output, batch_size, config.seed)
+    val = make_dataset(fn_args.eval_files, fn_args.data_accessor, tf_transform_output, batch_size)
+    image_shape = tf_transform_output.transformed_feature_spec()[features.IMAGE_KEY].shape
+
+    with strategy.scope():
+        model = models.build(config.model_preset, image_shape)
+        model.compile(
+            optimizer=keras.optimizers.Adam(config.learning_rate),
+            loss=keras.losses.BinaryCrossentropy(),
+            metrics=[keras.metrics.BinaryAccuracy(name="accuracy")],
+        )
+    summary: List[str] = []
+    model.summary(print_fn=summary.append)
+    logging.info("\n".join(summary))
+    tf.io.gfile.makedirs(fn_args.model_run_dir)
+    _write_text(os.path.join(fn_args.model_run_dir, SUMMARY_FILE), "\n".join(summary) + "\n")
+
+    # Validation accuracy peaks, then the model overfits: keep the best epoch's weights.
+    keep_best = keras.callbacks.EarlyStopping(
+        monitor="val_accuracy",
+        mode="max",
+        patience=config.early_stopping_patience or config.epochs,
+        restore_best_weights=True,
+    )
+    history = model.fit(
+        train,
+        validation_data=val,
+        epochs=config.epochs,
+        callbacks=[keras.callbacks.TensorBoard(log_dir=os.path.join(fn_args.model_run_dir, "logs")), keep_best],
+        verbose=1 if sys.stdout.isatty() else 2,
+    )
+    val_accuracy = history.history["val_accuracy"]
+    best_epoch = max(range(len(val_accuracy)), key=val_accuracy.__getitem__)
+    record = {
+        "config": dataclasses.asdict(config),
+        "class_names": class_names,
+        "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
+        "best_epoch": best_epoch + 1,
+        "best_val_accuracy": float(val_accuracy[best_epoch]),
+    }
+    _write_text(os.path.join(fn_args.model_run_dir, HISTORY_FILE), json.dumps(record, indent=2))
+    exporter.export(model, tf_transform_output, class_names, fn_args.serving_model_dir)

@@ -1,0 +1,23 @@
+"""Names and defaults: the one place runners and the command line take them from."""
+
+PIPELINE_NAME = "catdog"
+MODEL_NAME = "catdog"
+DATA_URI = "https://storage.googleapis.com/mledu-datasets/cats_and_dogs_filtered.zip"
+OUTPUT_DIR = "runs/catdog"
+
+IMAGE_SIZE = 150
+EVAL_PERCENT = 20  # for zips without train/ and validation/ folders
+EPOCHS = 15
+BATCH_SIZE = 20
+LEARNING_RATE = 1e-3
+SEED = 42
+MIN_ACCURACY = 0.70
+
+# Modules the components import by name: they are installed, so the same names work in the container.
+PREPROCESSING_FN = "components.preprocessing.preprocessing_fn"
+RUN_FN = "components.trainer.run_fn"
+
+# Under a run's output directory.
+PIPELINE_ROOT_SUBDIR = "artifacts"
+METADATA_FILE = "metadata.sqlite"
+SERVING_SUBDIR = "serving"
