@@ -3,7 +3,7 @@
 import dataclasses
 import json
 import os
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 import tensorflow_model_analysis as tfma
 from ml_metadata.metadata_store import metadata_store
@@ -21,6 +21,7 @@ class RunSummary:
     accuracy: Optional[float]
     ingest_report: str
     skipped_files: int
+    model_run: str  # the Trainer's ModelRun folder: history.json, model_summary.txt, logs/
 
 
 def _latest(store: metadata_store.MetadataStore, type_name: str):
@@ -28,32 +29,54 @@ def _latest(store: metadata_store.MetadataStore, type_name: str):
     return max(artifacts, key=lambda a: a.id) if artifacts else None
 
 
-def _accuracy(evaluation_uri: str) -> Optional[float]:
+def overall_metrics(evaluation_uri: str) -> Dict[str, float]:
+    """The evaluated model's metrics on the whole eval split, by TFMA name (binary_accuracy, precision, auc...)."""
+    metrics = {}
     for slice_metrics in tfma.load_metrics(evaluation_uri):
         if slice_metrics.slice_key.single_slice_keys:  # only the overall slice
             continue
         for key_and_value in slice_metrics.metric_keys_and_values:
-            if key_and_value.key.name == evaluation.GATED_METRIC_KEY and not key_and_value.key.HasField("model_name"):
-                return key_and_value.value.double_value.value
-    return None
+            key = key_and_value.key
+            # With a baseline, TFMA reports both models and their difference: take the candidate's value.
+            if not key.is_diff and key.model_name != "baseline" and key_and_value.value.HasField("double_value"):
+                metrics[key.name] = key_and_value.value.double_value.value
+    return metrics
+
+
+def _accuracy(evaluation_uri: str) -> Optional[float]:
+    return overall_metrics(evaluation_uri).get(evaluation.GATED_METRIC_KEY)
+
+
+def _describe_failure(failure) -> str:
+    name, value = failure.metric_key.name, failure.metric_value.double_value.value
+    if failure.metric_key.is_diff:
+        return f"{name} is {-value:.4f} lower than the latest blessed model's"
+    bounds = failure.metric_threshold.value_threshold
+    if bounds.HasField("lower_bound") and value < bounds.lower_bound.value:
+        return f"{name} = {value:.4f} is below the required {bounds.lower_bound.value:g}"
+    return f"{name} = {value:.4f} failed its threshold {failure.message}".strip()
 
 
 def _reasons(evaluation_uri: str) -> List[str]:
     result = tfma.load_validation_result(evaluation_uri)
-    reasons = []
-    for per_slice in result.metric_validations_per_slice:
-        for failure in per_slice.failures:
-            reasons.append(
-                f"{failure.metric_key.name} = {failure.metric_value.double_value.value:.4f} failed: {failure.message}"
-            )
+    reasons = [
+        _describe_failure(failure)
+        for per_slice in result.metric_validations_per_slice
+        for failure in per_slice.failures
+    ]
     return reasons or ["the Evaluator did not bless the model"]
 
 
+def _open(metadata_path: str) -> metadata_store.MetadataStore:
+    return metadata_store.MetadataStore(metadata.sqlite_metadata_connection_config(metadata_path))
+
+
 def summarize(metadata_path: str) -> RunSummary:
-    store = metadata_store.MetadataStore(metadata.sqlite_metadata_connection_config(metadata_path))
+    store = _open(metadata_path)
     pushed_model = _latest(store, standard_artifacts.PushedModel.TYPE_NAME)
     model_evaluation = _latest(store, standard_artifacts.ModelEvaluation.TYPE_NAME)
     examples = _latest(store, standard_artifacts.Examples.TYPE_NAME)
+    model_run = _latest(store, standard_artifacts.ModelRun.TYPE_NAME)
     pushed = bool(pushed_model and pushed_model.custom_properties["pushed"].int_value)
     report_path = os.path.join(examples.uri, features.INGEST_REPORT_FILE) if examples else ""
     skipped = 0
@@ -67,6 +90,7 @@ def summarize(metadata_path: str) -> RunSummary:
         accuracy=_accuracy(model_evaluation.uri) if model_evaluation else None,
         ingest_report=report_path,
         skipped_files=skipped,
+        model_run=model_run.uri if model_run else "",
     )
 
 
@@ -81,3 +105,33 @@ def describe(summary: RunSummary) -> str:
     else:
         lines.append("Model NOT pushed: " + "; ".join(summary.reasons))
     return "\n".join(lines)
+
+
+@dataclasses.dataclass
+class RunArtifacts:
+    """Folders of the latest artifact of each kind in a run's metadata; "" for a kind it has none of."""
+
+    examples: str  # ImageExampleGen: Split-*/ TFRecords, ingest_report.json
+    anomalies: str  # ExampleValidator: Split-*/SchemaDiff.pb
+    model: str  # Trainer: the SavedModel under Format-Serving/
+    model_run: str  # Trainer: history.json, model_summary.txt, logs/
+    evaluation: str  # Evaluator: TFMA metrics and validation result
+    blessed: Optional[bool]  # the Evaluator's verdict; None when it did not run
+
+
+def find_artifacts(metadata_path: str) -> RunArtifacts:
+    store = _open(metadata_path)
+
+    def uri(artifact_type) -> str:
+        artifact = _latest(store, artifact_type.TYPE_NAME)
+        return artifact.uri if artifact else ""
+
+    blessing = _latest(store, standard_artifacts.ModelBlessing.TYPE_NAME)
+    return RunArtifacts(
+        examples=uri(standard_artifacts.Examples),
+        anomalies=uri(standard_artifacts.ExampleAnomalies),
+        model=uri(standard_artifacts.Model),
+        model_run=uri(standard_artifacts.ModelRun),
+        evaluation=uri(standard_artifacts.ModelEvaluation),
+        blessed=bool(blessing.custom_properties["blessed"].int_value) if blessing else None,
+    )

@@ -1,0 +1,18 @@
+# make run: set up .venv and run the pipeline; make test: set up and run the tests.
+SHARED_ZIP := ../shared/datasets/cats_and_dogs_filtered.zip
+DATA ?= $(if $(wildcard $(SHARED_ZIP)),$(SHARED_ZIP),https://storage.googleapis.com/mledu-datasets/cats_and_dogs_filtered.zip)
+ARGS ?=
+
+.PHONY: setup run test lock
+setup:
+	@bash scripts/setup.sh
+
+run: setup
+	.venv/bin/catdog run --data $(DATA) $(ARGS)
+
+test: setup
+	.venv/bin/python -m pytest $(ARGS)
+
+# Re-resolve the lock file after changing dependencies in pyproject.toml.
+lock:
+	uv pip compile pyproject.toml --extra test --python-version 3.10 -o requirements.lock

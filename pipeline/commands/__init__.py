@@ -1,0 +1,1 @@
+"""Subcommands of `catdog`, one module each."""

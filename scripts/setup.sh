@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Makes .venv/ with the locked dependencies and the project (the `catdog` command). Quick and
+# changes nothing when the environment already matches the lock file.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+find_python() {
+  local candidates=("${PYTHON:-}" python3.10 /root/.pyenv/versions/3.10.*/bin/python /usr/bin/python3.10 /usr/local/bin/python3.10)
+  for p in "${candidates[@]}"; do
+    [ -n "$p" ] || continue
+    if PYENV_VERSION="${PYENV_VERSION:-3.10.13}" "$p" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 10))' 2>/dev/null; then
+      command -v "$p" || echo "$p"
+      return 0
+    fi
+  done
+  echo "setup: Python 3.10 not found (TFX 1.16 needs 3.9 or 3.10); set PYTHON=/path/to/python3.10" >&2
+  return 1
+}
+
+stamp=.venv/.locked
+if [ -f "$stamp" ] && [ "$stamp" -nt requirements.lock ] && [ "$stamp" -nt pyproject.toml ] && [ -x .venv/bin/catdog ]; then
+  exit 0
+fi
+command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv
+python=$(find_python)
+[ -x .venv/bin/python ] || uv venv --quiet --python "$python" .venv
+uv pip sync --quiet --python .venv/bin/python requirements.lock
+uv pip install --quiet --python .venv/bin/python --no-deps -e .
+touch "$stamp"
+echo "setup: .venv ready ($(.venv/bin/python --version)); command: .venv/bin/catdog"
