@@ -7,6 +7,15 @@ import tf_keras as keras
 from components import features
 
 
+def _classifier_head(x, dropout: float = 0.0):
+    x = keras.layers.Flatten()(x)
+    if dropout:
+        x = keras.layers.Dropout(dropout)(x)
+    x = keras.layers.Dense(512, activation="relu")(x)
+    # float32 output even under mixed precision, so the sigmoid and the loss stay stable.
+    return keras.layers.Dense(1, activation="sigmoid", dtype="float32", name="probability")(x)
+
+
 def tutorial(input_shape: Sequence[int]) -> keras.Model:
     """The tutorial's CNN: four Conv2D/MaxPooling2D blocks, Dense(512), a sigmoid unit."""
     inputs = keras.Input(shape=input_shape, name=features.IMAGE_KEY)
@@ -14,14 +23,26 @@ def tutorial(input_shape: Sequence[int]) -> keras.Model:
     for filters in (64, 64, 128, 128):
         x = keras.layers.Conv2D(filters, 3, activation="relu")(x)
         x = keras.layers.MaxPooling2D(2)(x)
-    x = keras.layers.Flatten()(x)
-    x = keras.layers.Dense(512, activation="relu")(x)
-    # float32 output even under mixed precision, so the sigmoid and the loss stay stable.
-    outputs = keras.layers.Dense(1, activation="sigmoid", dtype="float32", name="probability")(x)
-    return keras.Model(inputs, outputs, name="tutorial")
+    return keras.Model(inputs, _classifier_head(x), name="tutorial")
 
 
-PRESETS: Dict[str, Callable[[Sequence[int]], keras.Model]] = {"tutorial": tutorial}
+def augmented(input_shape: Sequence[int]) -> keras.Model:
+    """The tutorial's blocks with random flips, rotations, zooms and contrast (training only),
+    batch normalization and dropout: the usual cures for a small dataset's overfitting."""
+    inputs = keras.Input(shape=input_shape, name=features.IMAGE_KEY)
+    x = keras.layers.RandomFlip("horizontal")(inputs)
+    x = keras.layers.RandomRotation(0.1)(x)
+    x = keras.layers.RandomZoom(0.2)(x)
+    x = keras.layers.RandomContrast(0.2)(x)
+    for filters in (64, 64, 128, 128):
+        x = keras.layers.Conv2D(filters, 3, use_bias=False)(x)
+        x = keras.layers.BatchNormalization()(x)
+        x = keras.layers.Activation("relu")(x)
+        x = keras.layers.MaxPooling2D(2)(x)
+    return keras.Model(inputs, _classifier_head(x, dropout=0.5), name="augmented")
+
+
+PRESETS: Dict[str, Callable[[Sequence[int]], keras.Model]] = {"tutorial": tutorial, "augmented": augmented}
 DEFAULT_PRESET = "tutorial"
 
 

@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import math
 import os
 import sys
 from typing import Any, Dict, List
@@ -21,6 +22,8 @@ LEARNING_RATE_KEY = "learning_rate"
 MODEL_PRESET_KEY = "model_preset"
 SEED_KEY = "seed"
 PATIENCE_KEY = "early_stopping_patience"
+LR_SCHEDULE_KEY = "lr_schedule"
+LR_SCHEDULES = ("constant", "cosine")
 
 HISTORY_FILE = "history.json"
 SUMMARY_FILE = "model_summary.txt"
@@ -34,7 +37,10 @@ class TrainConfig:
     learning_rate: float = 1e-3
     model_preset: str = models.DEFAULT_PRESET
     seed: int = 42
-    early_stopping_patience: int = 0  # 0: train every epoch, still keep the best one
+    # 0: train every epoch and keep the one with the best validation accuracy; N: stop once validation
+    # loss has not improved for N epochs and keep the best-loss weights.
+    early_stopping_patience: int = 0
+    lr_schedule: str = "constant"  # or "cosine": decays to 0 over all epochs
 
     @classmethod
     def from_custom_config(cls, config: Dict[str, Any]) -> "TrainConfig":
@@ -50,11 +56,38 @@ def distribution_strategy() -> tf.distribute.Strategy:
     return tf.distribute.get_strategy()
 
 
-def read_label_names(train_files: List[str]) -> List[str]:
-    """Class names from the file ImageExampleGen writes at the root of its Examples artifact."""
-    examples_root = os.path.dirname(os.path.dirname(train_files[0]))  # <root>/Split-train/*
-    with tf.io.gfile.GFile(os.path.join(examples_root, features.LABEL_NAMES_FILE)) as f:
+def _read_examples_json(train_files: List[str], name: str):
+    """A file ImageExampleGen writes at the root of its Examples artifact (train_files: <root>/Split-train/*)."""
+    examples_root = os.path.dirname(os.path.dirname(train_files[0]))
+    with tf.io.gfile.GFile(os.path.join(examples_root, name)) as f:
         return json.load(f)
+
+
+def read_label_names(train_files: List[str]) -> List[str]:
+    return _read_examples_json(train_files, features.LABEL_NAMES_FILE)
+
+
+def count_train_examples(train_files: List[str]) -> int:
+    return sum(_read_examples_json(train_files, features.INGEST_REPORT_FILE)["counts"]["train"].values())
+
+
+def learning_rate(config: TrainConfig, steps_per_epoch: int):
+    if config.lr_schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(config.learning_rate, config.epochs * steps_per_epoch)
+    if config.lr_schedule != "constant":
+        raise ValueError(f"unknown lr_schedule {config.lr_schedule!r}; choose from {', '.join(LR_SCHEDULES)}")
+    return config.learning_rate
+
+
+def best_weights_callback(config: TrainConfig) -> keras.callbacks.Callback:
+    """Validation accuracy peaks, then the model overfits: training ends on the best epoch's weights."""
+    if config.early_stopping_patience:
+        return keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=config.early_stopping_patience, restore_best_weights=True
+        )
+    return keras.callbacks.EarlyStopping(
+        monitor="val_accuracy", mode="max", patience=config.epochs, restore_best_weights=True
+    )
 
 
 def make_dataset(
@@ -97,10 +130,12 @@ def run_fn(fn_args) -> None:
     val = make_dataset(fn_args.eval_files, fn_args.data_accessor, tf_transform_output, batch_size)
     image_shape = tf_transform_output.transformed_feature_spec()[features.IMAGE_KEY].shape
 
+    steps_per_epoch = math.ceil(count_train_examples(fn_args.train_files) / batch_size)
+
     with strategy.scope():
         model = models.build(config.model_preset, image_shape)
         model.compile(
-            optimizer=keras.optimizers.Adam(config.learning_rate),
+            optimizer=keras.optimizers.Adam(learning_rate(config, steps_per_epoch)),
             loss=keras.losses.BinaryCrossentropy(),
             metrics=[keras.metrics.BinaryAccuracy(name="accuracy")],
         )
@@ -110,28 +145,24 @@ def run_fn(fn_args) -> None:
     tf.io.gfile.makedirs(fn_args.model_run_dir)
     _write_text(os.path.join(fn_args.model_run_dir, SUMMARY_FILE), "\n".join(summary) + "\n")
 
-    # Validation accuracy peaks, then the model overfits: keep the best epoch's weights.
-    keep_best = keras.callbacks.EarlyStopping(
-        monitor="val_accuracy",
-        mode="max",
-        patience=config.early_stopping_patience or config.epochs,
-        restore_best_weights=True,
-    )
+    keep_best = best_weights_callback(config)
     history = model.fit(
         train,
         validation_data=val,
         epochs=config.epochs,
-        callbacks=[keras.callbacks.TensorBoard(log_dir=os.path.join(fn_args.model_run_dir, "logs")), keep_best],
+        callbacks=[
+            keras.callbacks.TensorBoard(log_dir=os.path.join(fn_args.model_run_dir, "logs")),
+            keep_best,
+        ],
         verbose=1 if sys.stdout.isatty() else 2,
     )
-    val_accuracy = history.history["val_accuracy"]
-    best_epoch = max(range(len(val_accuracy)), key=val_accuracy.__getitem__)
+    best_epoch = keep_best.best_epoch  # the epoch whose weights were restored
     record = {
         "config": dataclasses.asdict(config),
         "class_names": class_names,
         "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
         "best_epoch": best_epoch + 1,
-        "best_val_accuracy": float(val_accuracy[best_epoch]),
+        "best_val_accuracy": float(history.history["val_accuracy"][best_epoch]),
     }
     _write_text(os.path.join(fn_args.model_run_dir, HISTORY_FILE), json.dumps(record, indent=2))
     exporter.export(model, tf_transform_output, class_names, fn_args.serving_model_dir)

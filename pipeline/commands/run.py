@@ -4,6 +4,10 @@ import dataclasses
 
 from pipeline import configs
 
+# Kept here, not imported from components, so that `catdog --help` does not load TensorFlow.
+PRESET_NAMES = ("tutorial", "augmented")
+LR_SCHEDULES = ("constant", "cosine")
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("run", help="run the pipeline locally: ingest, validate, transform, train, evaluate, push")
@@ -14,8 +18,11 @@ def add_parser(sub) -> None:
     p.add_argument("--epochs", type=int, default=configs.EPOCHS)
     p.add_argument("--batch-size", type=int, default=configs.BATCH_SIZE)
     p.add_argument("--learning-rate", type=float, default=configs.LEARNING_RATE)
-    p.add_argument("--model", dest="model_preset", default=None, help="model preset (default: the best measured)")
-    p.add_argument("--early-stopping-patience", type=int, default=0, help="epochs without gain before stopping")
+    p.add_argument("--model", dest="model_preset", default=None, choices=PRESET_NAMES,
+                   help="model preset (default: the best measured)")
+    p.add_argument("--early-stopping-patience", type=int, default=0,
+                   help="stop after N epochs without a lower validation loss (0: run all epochs, keep the best)")
+    p.add_argument("--lr-schedule", default="constant", choices=LR_SCHEDULES)
     p.add_argument("--seed", type=int, default=configs.SEED)
     p.add_argument("--image-size", type=int, default=configs.IMAGE_SIZE, help="side of the square model input")
     p.add_argument("--eval-percent", type=int, default=configs.EVAL_PERCENT,
@@ -39,6 +46,7 @@ def _run(args) -> int:
         model_preset=args.model_preset or models.DEFAULT_PRESET,
         seed=args.seed,
         early_stopping_patience=args.early_stopping_patience,
+        lr_schedule=args.lr_schedule,
     )
     summary = run(
         LocalRunSettings(

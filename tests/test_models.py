@@ -1,0 +1,46 @@
+"""Model presets and the Trainer's options."""
+
+import numpy as np
+import pytest
+import tf_keras as keras
+
+from components import models, trainer
+from pipeline.commands import run
+
+
+def test_command_line_offers_exactly_the_presets_and_schedules():
+    assert set(run.PRESET_NAMES) == set(models.PRESETS)
+    assert run.LR_SCHEDULES == trainer.LR_SCHEDULES
+
+
+def test_tutorial_preset_is_the_tutorials_architecture():
+    model = models.build("tutorial", (150, 150, 3))
+    convs = [l for l in model.layers if isinstance(l, keras.layers.Conv2D)]
+    assert [c.filters for c in convs] == [64, 64, 128, 128]
+    assert sum(isinstance(l, keras.layers.MaxPooling2D) for l in model.layers) == 4
+    assert model.output_shape == (None, 1) and model.count_params() == 3_472_449
+
+
+def test_augmentation_acts_in_training_only():
+    model = models.build("augmented", (64, 64, 3))
+    x = np.random.default_rng(0).random((4, 64, 64, 3), dtype=np.float32)
+    np.testing.assert_array_equal(model(x, training=False).numpy(), model(x, training=False).numpy())
+    assert not np.allclose(model(x, training=True).numpy(), model(x, training=True).numpy())
+
+
+def test_unknown_preset_and_schedule_are_refused():
+    with pytest.raises(ValueError, match="unknown model preset 'vgg'"):
+        models.build("vgg", (32, 32, 3))
+    with pytest.raises(ValueError, match="unknown lr_schedule 'step'"):
+        trainer.learning_rate(trainer.TrainConfig(lr_schedule="step"), 10)
+
+
+def test_cosine_schedule_decays_to_zero_over_all_epochs():
+    schedule = trainer.learning_rate(trainer.TrainConfig(epochs=3, learning_rate=0.01, lr_schedule="cosine"), 10)
+    assert float(schedule(0)) == pytest.approx(0.01)
+    assert float(schedule(30)) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_config_from_custom_config_casts_and_ignores_unknown_keys():
+    config = trainer.TrainConfig.from_custom_config({"epochs": "3", "learning_rate": 1, "other": "x"})
+    assert config.epochs == 3 and isinstance(config.learning_rate, float) and config.batch_size == 20
