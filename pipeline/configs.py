@@ -21,3 +21,15 @@ RUN_FN = "components.trainer.run_fn"
 PIPELINE_ROOT_SUBDIR = "artifacts"
 METADATA_FILE = "metadata.sqlite"
 SERVING_SUBDIR = "serving"
+
+# Kubeflow Pipelines (`catdog kfp`).
+KFP_IMAGE = "catdog:latest"
+KFP_PIPELINE_ROOT = "minio://mlpipeline/v2/artifacts"  # the object store a KFP install comes with
+KFP_PACKAGE = "catdog-pipeline.yaml"
+KFP_EXPERIMENT = "catdog"
+# The Trainer's pod. On open-source KFP the GPU type is the Kubernetes resource name; Vertex AI takes
+# a model name such as NVIDIA_TESLA_T4.
+TRAINER_GPUS = 1
+TRAINER_GPU_TYPE = "nvidia.com/gpu"
+TRAINER_CPUS = 4
+TRAINER_MEMORY_GB = 16

@@ -25,10 +25,17 @@ def create_pipeline(
     enable_cache: bool = True,
     metadata_connection_config=None,
     beam_pipeline_args: Optional[List[str]] = None,
+    eval_config: Any = None,
+    compare_to_blessed: bool = True,
+    trainer_resources: Any = None,
 ) -> tfx.dsl.Pipeline:
     """Ingest -> validate -> Transform -> Trainer -> Evaluator (gated) -> Pusher.
 
     train_config holds the Trainer's custom_config (components.trainer.TrainConfig fields).
+    eval_config replaces the one built from min_accuracy (Kubeflow passes a RuntimeParameter holding its JSON).
+    compare_to_blessed=False leaves out the latest-blessed-model resolver: the gate is min_accuracy alone,
+    as on a first run (open-source Kubeflow Pipelines cannot run resolver nodes).
+    trainer_resources is the Trainer's platform config (Kubeflow: a ResourceSpec with CPU, memory, GPU).
     """
     example_gen = ImageExampleGen(data_uri=data_uri, sha256=data_sha256, eval_percent=eval_percent)
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
@@ -53,16 +60,20 @@ def create_pipeline(
         schema=schema_gen.outputs["schema"],
         custom_config=train_config or {},
     )
-    latest_blessed = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-    ).with_id("latest_blessed_model_resolver")
+    if trainer_resources is not None:
+        trainer_component.with_platform_config(trainer_resources)
+    latest_blessed = None
+    if compare_to_blessed:
+        latest_blessed = tfx.dsl.Resolver(
+            strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+            model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+            model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+        ).with_id("latest_blessed_model_resolver")
     evaluator = tfx.components.Evaluator(
         examples=example_gen.outputs["examples"],
         model=trainer_component.outputs["model"],
-        baseline_model=latest_blessed.outputs["model"],
-        eval_config=evaluation.eval_config(min_accuracy),
+        baseline_model=latest_blessed.outputs["model"] if latest_blessed is not None else None,
+        eval_config=evaluation.eval_config(min_accuracy) if eval_config is None else eval_config,
     )
     pusher = AtomicPusher(
         model=trainer_component.outputs["model"],
@@ -71,20 +82,21 @@ def create_pipeline(
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_model_dir)
         ),
     )
+    nodes = [
+        example_gen,
+        statistics_gen,
+        schema_gen,
+        example_validator,
+        transform,
+        trainer_component,
+        latest_blessed,
+        evaluator,
+        pusher,
+    ]  # latest_blessed is None without a baseline
     return tfx.dsl.Pipeline(
         pipeline_name=pipeline_name,
         pipeline_root=pipeline_root,
-        components=[
-            example_gen,
-            statistics_gen,
-            schema_gen,
-            example_validator,
-            transform,
-            trainer_component,
-            latest_blessed,
-            evaluator,
-            pusher,
-        ],
+        components=[node for node in nodes if node is not None],
         enable_cache=enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=beam_pipeline_args or [],

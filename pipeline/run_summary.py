@@ -103,7 +103,7 @@ def describe(summary: RunSummary) -> str:
     if summary.pushed:
         lines.append(f"Model pushed to {summary.destination}")
     else:
-        lines.append("Model NOT pushed: " + "; ".join(summary.reasons))
+        lines.append("Model NOT pushed: " + ("; ".join(summary.reasons) or "the run did not reach the Evaluator"))
     return "\n".join(lines)
 
 

@@ -133,7 +133,7 @@ def test_file_url_and_missing_path(tmp_path):
 
 def test_executor_ingests_from_a_url(tmp_path, http_server, monkeypatch):
     imagegen.split_dataset(tmp_path / "www" / "pets.zip")
-    monkeypatch.setenv(executor.CACHE_DIR_ENV, str(tmp_path / "cache"))
+    monkeypatch.setenv(fetch.CACHE_DIR_ENV, str(tmp_path / "cache"))
     examples = _run_executor(tmp_path, f"{http_server.url}/pets.zip")
     assert len(_read_split(examples, "train")) == 60 and len(_read_split(examples, "eval")) == 20
     assert list((tmp_path / "cache").rglob("pets.zip"))  # downloaded into the cache the env var names

@@ -23,7 +23,6 @@ EXAMPLES_KEY = "examples"
 DATA_URI_KEY = "data_uri"
 SHA256_KEY = "sha256"
 EVAL_PERCENT_KEY = "eval_percent"
-CACHE_DIR_ENV = "CATDOG_CACHE_DIR"
 
 
 def decode_problem(data: bytes) -> Optional[str]:
@@ -90,7 +89,6 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         data_uri = exec_properties[DATA_URI_KEY]
         zip_path = fetch.fetch(
             data_uri,
-            cache_dir=os.environ.get(CACHE_DIR_ENV, ""),
             sha256=exec_properties.get(SHA256_KEY) or "",
             progress=True,
         )

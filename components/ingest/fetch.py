@@ -12,8 +12,11 @@ from components.ingest.errors import DatasetError
 _CHUNK = 1 << 20
 
 
+CACHE_DIR_ENV = "CATDOG_CACHE_DIR"
+
+
 def default_cache_dir() -> str:
-    return os.path.join(os.path.expanduser("~"), ".cache", "catdog")
+    return os.environ.get(CACHE_DIR_ENV) or os.path.join(os.path.expanduser("~"), ".cache", "catdog")
 
 
 def sha256_of(path: str) -> str:

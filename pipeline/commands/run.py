@@ -36,6 +36,7 @@ def add_parser(sub) -> None:
 def _run(args) -> int:
     from components import models
     from components.trainer import TrainConfig
+    from pipeline.commands.insight import report_after_run
     from pipeline.local_runner import LocalRunSettings, run
     from pipeline.run_summary import describe
 
@@ -62,4 +63,5 @@ def _run(args) -> int:
         )
     )
     print(describe(summary))
+    report_after_run(args.output)
     return 0

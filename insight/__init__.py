@@ -1,0 +1,1 @@
+"""What the pipeline sees, drawn: data samples, training curves, evaluation, feature maps, run reports."""

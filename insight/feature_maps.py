@@ -1,0 +1,62 @@
+"""Intermediate representations: what each Conv2D and MaxPooling2D layer makes of one image, channel by channel."""
+
+import os
+from typing import List, Tuple
+
+import numpy as np
+import tensorflow as tf
+import tf_keras as keras
+
+from insight import figures
+
+MAX_CHANNELS = 64  # beyond this the cells get too small to read; the first ones are shown
+COLUMNS = 16
+CELL_INCHES = 0.8
+TITLE_INCHES = 0.4
+_LAYER_TYPES = (keras.layers.Conv2D, keras.layers.MaxPooling2D)
+
+
+def representation_layers(model: keras.Model) -> List[keras.layers.Layer]:
+    return [layer for layer in model.layers if isinstance(layer, _LAYER_TYPES)]
+
+
+def activations(model: keras.Model, image: tf.Tensor) -> List[Tuple[str, np.ndarray]]:
+    """(layer name, [height, width, channels]) for each conv/pool layer; image is one model input [1, H, W, 3]."""
+    layers = representation_layers(model)
+    if not layers:
+        raise ValueError(f"model {model.name!r} has no Conv2D or MaxPooling2D layer")
+    probe = keras.Model(model.inputs, [layer.output for layer in layers])
+    outputs = probe(image)
+    outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+    return [(layer.name, output[0].numpy()) for layer, output in zip(layers, outputs)]
+
+
+def _for_display(channel: np.ndarray) -> np.ndarray:
+    """Standardized per channel as the tutorial does, so weak and strong channels are both visible."""
+    centered = channel - channel.mean()
+    std = channel.std()
+    return np.clip(centered / std * 64 + 128 if std > 0 else centered + 128, 0, 255)
+
+
+def panel_pixel_size(channel_count: int) -> Tuple[int, int]:
+    """(width, height) of the PNG save_panel writes for a layer with this many channels."""
+    shown = min(channel_count, MAX_CHANNELS)
+    return figures.pixel_size(*figures.grid_inches(shown, COLUMNS, (CELL_INCHES, CELL_INCHES), TITLE_INCHES))
+
+
+def save_panel(index: int, name: str, maps: np.ndarray, out_dir: str) -> str:
+    """One PNG: a grid of the layer's channels."""
+    channels = maps.shape[-1]
+    shown = min(channels, MAX_CHANNELS)
+    of = f"first {shown} of {channels}" if shown < channels else f"{channels}"
+    title = f"{index}. {name}: {maps.shape[0]}x{maps.shape[1]}, {of} channels"
+    cell = (CELL_INCHES, CELL_INCHES)
+    figure, axes = figures.titled_grid(title, shown, COLUMNS, cell, CELL_INCHES, TITLE_INCHES)
+    for c, a in enumerate(axes):
+        a.imshow(_for_display(maps[..., c]), cmap="viridis", vmin=0, vmax=255)
+    return figures.save_png(figure, os.path.join(out_dir, f"{index:02d}_{name}.png"))
+
+
+def save_feature_maps(model: keras.Model, image: tf.Tensor, out_dir: str) -> List[str]:
+    """One PNG per conv/pool layer, in model order, named <NN>_<layer>.png."""
+    return [save_panel(i, name, maps, out_dir) for i, (name, maps) in enumerate(activations(model, image), start=1)]

@@ -1,0 +1,49 @@
+"""Grad-CAM: where in the image the last convolution saw evidence for the predicted class, as a heat map."""
+
+import numpy as np
+import tensorflow as tf
+import tf_keras as keras
+from matplotlib import colormaps
+from PIL import Image
+
+OVERLAY_WEIGHT = 0.45  # of the heat map over the photo
+
+
+def _last_conv_layer(model: keras.Model) -> keras.layers.Layer:
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    if not convs:
+        raise ValueError(f"model {model.name!r} has no Conv2D layer for Grad-CAM")
+    return convs[-1]
+
+
+def _sigmoid_output_layer(model: keras.Model) -> keras.layers.Dense:
+    layer = model.get_layer(model.output_names[0])
+    if not isinstance(layer, keras.layers.Dense) or layer.activation is not keras.activations.sigmoid:
+        raise ValueError(f"model {model.name!r}: Grad-CAM expects a Dense sigmoid output, found {layer.name!r}")
+    return layer
+
+
+def class_activation_map(model: keras.Model, image: tf.Tensor, class_id: int) -> np.ndarray:
+    """[height, width] in [0, 1] at the last convolution's resolution; image is one model input [1, H, W, 3]."""
+    conv = _last_conv_layer(model)
+    output = _sigmoid_output_layer(model)
+    probe = keras.Model(model.inputs, [conv.output, output.input])
+    with tf.GradientTape() as tape:
+        conv_maps, features = probe(image)
+        # The logit, not the probability: a saturated sigmoid has no gradient left.
+        logit = tf.matmul(features, output.kernel) + output.bias
+        score = logit[0, 0] if class_id == 1 else -logit[0, 0]
+    gradients = tape.gradient(score, conv_maps)
+    channel_weights = tf.reduce_mean(gradients, axis=(1, 2), keepdims=True)
+    cam = tf.nn.relu(tf.reduce_sum(conv_maps * channel_weights, axis=-1))[0].numpy()
+    peak = cam.max()
+    return cam / peak if peak > 0 else cam
+
+
+def overlay(photo: np.ndarray, cam: np.ndarray) -> Image.Image:
+    """The heat map stretched over the photo (uint8 [H, W, 3]); the result has the photo's size."""
+    height, width = photo.shape[:2]
+    resized = Image.fromarray(np.uint8(cam * 255)).resize((width, height), Image.BILINEAR)
+    heat = colormaps["jet"](np.asarray(resized) / 255.0)[..., :3] * 255
+    blended = (1 - OVERLAY_WEIGHT) * photo + OVERLAY_WEIGHT * heat
+    return Image.fromarray(np.uint8(np.clip(blended, 0, 255)))

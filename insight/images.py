@@ -1,0 +1,19 @@
+"""Encoded image files to RGB arrays for drawing."""
+
+import io
+
+import numpy as np
+from PIL import Image
+
+from insight.errors import InsightError
+
+
+def decode_rgb(data: bytes, source: str) -> np.ndarray:
+    """uint8 [height, width, 3]; GIFs give their first frame, as in training. source names the file in errors."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return np.asarray(image.convert("RGB"))
+    except Image.UnidentifiedImageError as e:
+        raise InsightError(f"{source}: not an image file (no known image format)") from e
+    except (OSError, ValueError, Image.DecompressionBombError) as e:
+        raise InsightError(f"{source}: not a decodable image ({e})") from e

@@ -1,0 +1,22 @@
+"""Reads the JSON files the pipeline writes, with errors that name the file."""
+
+import json
+from typing import Any, Dict, Sequence
+
+from insight.errors import InsightError
+
+
+def read_json_object(path: str, required_keys: Sequence[str] = ()) -> Dict[str, Any]:
+    try:
+        with open(path) as f:
+            value = json.load(f)
+    except FileNotFoundError as e:
+        raise InsightError(f"{path}: no such file") from e
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise InsightError(f"{path}: not valid JSON ({e})") from e
+    if not isinstance(value, dict):
+        raise InsightError(f"{path}: expected a JSON object, found {type(value).__name__}")
+    missing = [key for key in required_keys if key not in value]
+    if missing:
+        raise InsightError(f"{path}: missing {', '.join(missing)}")
+    return value

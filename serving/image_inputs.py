@@ -1,0 +1,48 @@
+"""How images go into the exported signatures and how their outputs come back as predictions.
+The gRPC client and in-process prediction share it, so both ask and answer the same way."""
+
+from typing import Dict, List, Mapping, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from components import exporter, features
+
+# The signatures that classify images, and the one input each takes.
+SIGNATURE_INPUTS = {
+    exporter.IMAGE_BYTES_SIGNATURE: exporter.IMAGE_BYTES_INPUT,
+    exporter.TF_EXAMPLE_SIGNATURE: exporter.TF_EXAMPLE_INPUT,
+}
+
+
+def _as_example(image: bytes) -> bytes:
+    feature = tf.train.Feature(bytes_list=tf.train.BytesList(value=[image]))
+    return tf.train.Example(features=tf.train.Features(feature={features.IMAGE_RAW_KEY: feature})).SerializeToString()
+
+
+def check_signature(signature_name: str) -> None:
+    if signature_name not in SIGNATURE_INPUTS:
+        raise ValueError(
+            f"signature {signature_name!r} does not classify images; use one of {sorted(SIGNATURE_INPUTS)}"
+        )
+
+
+def signature_inputs(signature_name: str, images: Sequence[bytes]) -> Dict[str, List[bytes]]:
+    """{input name: one string per image} for the signature, from encoded image files."""
+    check_signature(signature_name)
+    if not images:
+        raise ValueError("no images to classify")
+    images = list(images)
+    if signature_name == exporter.TF_EXAMPLE_SIGNATURE:
+        images = [_as_example(image) for image in images]
+    return {SIGNATURE_INPUTS[signature_name]: images}
+
+
+def predictions(outputs: Mapping[str, np.ndarray]) -> List[dict]:
+    """[{class_name, probability}] per image from a signature's outputs."""
+    names = outputs[exporter.CLASS_NAME_OUTPUT]
+    probabilities = outputs[exporter.PROBABILITY_OUTPUT]
+    return [
+        {"class_name": name.decode(), "probability": float(probability)}
+        for name, probability in zip(names, probabilities)
+    ]

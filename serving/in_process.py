@@ -1,0 +1,25 @@
+"""The exported model called in this process, with the same inputs, checks and answers as PredictClient."""
+
+from typing import List, Sequence
+
+import tensorflow as tf
+
+from components import exporter
+from serving.image_inputs import check_signature, predictions, signature_inputs
+from serving.servable import Servable
+
+
+class InProcessPredictor:
+    """InProcessPredictor(model_dir).predict([jpeg_bytes]) -> [{"class_name": ..., "probability": ...}]."""
+
+    def __init__(self, model_dir: str, signature_name: str = exporter.IMAGE_BYTES_SIGNATURE):
+        check_signature(signature_name)  # before the slow load
+        self.signature_name = signature_name
+        self._servable = Servable(model_dir)
+
+    def predict(self, images: Sequence[bytes]) -> List[dict]:
+        inputs = {
+            key: tf.constant(values, dtype=tf.string)
+            for key, values in signature_inputs(self.signature_name, images).items()
+        }
+        return predictions(self._servable.run(self.signature_name, inputs))

@@ -1,0 +1,166 @@
+"""The versions of one model under a TF Serving base path: which to load, which serve a request, and
+what state each is in. A watcher thread polls the folder, so pushed versions load without a restart."""
+
+import dataclasses
+import enum
+import logging
+import os
+import threading
+from typing import Callable, Dict, List, Mapping, Optional, Set, Tuple
+
+import grpc
+
+from serving.servable import SAVED_MODEL_FILE, Servable
+from serving.status import ServingError
+
+log = logging.getLogger(__name__)
+
+
+class VersionState(enum.Enum):
+    """The names match GetModelStatus' ModelVersionStatus.State."""
+
+    LOADING = "LOADING"
+    AVAILABLE = "AVAILABLE"
+    END = "END"  # unloaded, or failed to load (then error is set)
+
+
+@dataclasses.dataclass(frozen=True)
+class VersionStatus:
+    version: int
+    state: VersionState
+    error: Optional[ServingError] = None
+
+
+def ready_versions(base_path: str) -> List[int]:
+    """Numbered folders holding a saved_model.pb, newest first. Other names (e.g. the Pusher's
+    .staging-* folders) are ignored, as TF Serving ignores them."""
+    versions = []
+    for entry in os.scandir(base_path):
+        if entry.name.isdigit() and entry.is_dir() and os.path.exists(os.path.join(entry.path, SAVED_MODEL_FILE)):
+            versions.append(int(entry.name))
+    return sorted(versions, reverse=True)
+
+
+class ModelRegistry:
+    """Serves the newest num_versions loadable versions plus any version a label names.
+
+    A version that fails to load is not retried and is skipped by the policy, so the previous one keeps
+    serving. New versions load before old ones unload, and an unloaded version's object stays alive for
+    requests already holding it, so a rollover fails no request."""
+
+    def __init__(
+        self,
+        model_name: str,
+        base_path: str,
+        num_versions: int = 1,
+        labels: Optional[Mapping[str, int]] = None,
+        load: Callable[[str], Servable] = Servable,
+    ):
+        if num_versions < 1:
+            raise ValueError(f"num_versions must be at least 1, got {num_versions}")
+        self.model_name = model_name
+        self.base_path = base_path
+        self.num_versions = num_versions
+        self.labels = dict(labels or {})
+        self._load = load  # how a version folder becomes a Servable; tests pass a stand-in
+        self._lock = threading.Lock()  # guards _loaded and _states, held only briefly
+        self._poll_lock = threading.Lock()  # one poll at a time: loads are slow and must not double up
+        self._loaded: Dict[int, Servable] = {}
+        self._states: Dict[int, VersionStatus] = {}
+        self._stop = threading.Event()
+        self._watcher: Optional[threading.Thread] = None
+
+    # --- what requests see ---
+
+    def servable(self, model_name: str, version: Optional[int] = None, label: str = "") -> Tuple[int, Servable]:
+        """The (version, Servable) a request names; TF Serving's errors for names it cannot resolve."""
+        if label:
+            if model_name != self.model_name or label not in self.labels:
+                raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, f"Unrecognized servable version label: {label}")
+            version = self.labels[label]
+        with self._lock:
+            if model_name == self.model_name:
+                if version is None and self._loaded:
+                    version = max(self._loaded)
+                if version in self._loaded:
+                    return version, self._loaded[version]
+        wanted = f"Latest({model_name})" if version is None else f"Specific({model_name}, {version})"
+        raise ServingError(grpc.StatusCode.NOT_FOUND, f"Servable not found for request: {wanted}")
+
+    def statuses(self, model_name: str, version: Optional[int] = None) -> List[VersionStatus]:
+        """Every version seen since start, newest first; or just the one asked for."""
+        with self._lock:
+            states = dict(self._states) if model_name == self.model_name else {}
+        if version is not None:
+            if version not in states:
+                raise ServingError(grpc.StatusCode.NOT_FOUND, f"Could not find version {version} of model {model_name}")
+            return [states[version]]
+        if not states:
+            raise ServingError(grpc.StatusCode.NOT_FOUND, f"Could not find any versions of model {model_name}")
+        return [states[v] for v in sorted(states, reverse=True)]
+
+    # --- keeping the loaded set in line with the folder ---
+
+    def poll(self) -> None:
+        """One look at the base path: loads newly wanted versions, then unloads the rest."""
+        with self._poll_lock:
+            self._poll()
+
+    def _poll(self) -> None:
+        ready = ready_versions(self.base_path)
+        # One load at a time, then look again: a version that fails makes an older one wanted instead.
+        while True:
+            missing = self._wanted(ready) - set(self._loaded)
+            if not missing:
+                break
+            self._load_version(max(missing))  # newest first: it serves soonest
+        wanted = self._wanted(ready)
+        with self._lock:
+            for version in set(self._loaded) - wanted:
+                del self._loaded[version]
+                self._states[version] = VersionStatus(version, VersionState.END)
+                log.info("unloaded %s version %d", self.model_name, version)
+
+    def _wanted(self, ready: List[int]) -> Set[int]:
+        with self._lock:
+            failed = {v for v, s in self._states.items() if s.error is not None}
+        loadable = [v for v in ready if v not in failed]
+        return set(loadable[: self.num_versions]) | (set(self.labels.values()) & set(loadable))
+
+    def _load_version(self, version: int) -> None:
+        path = os.path.join(self.base_path, str(version))
+        with self._lock:
+            self._states[version] = VersionStatus(version, VersionState.LOADING)
+        log.info("loading %s version %d from %s", self.model_name, version, path)
+        try:
+            servable = self._load(path)
+        except Exception as e:  # noqa: BLE001 - whatever breaks a load, the versions already loaded serve on
+            error = e if isinstance(e, ServingError) else ServingError(grpc.StatusCode.UNKNOWN, repr(e))
+            with self._lock:
+                self._states[version] = VersionStatus(version, VersionState.END, error)
+            log.error("%s version %d failed to load, not serving it: %s", self.model_name, version, error)
+            return
+        with self._lock:
+            self._loaded[version] = servable
+            self._states[version] = VersionStatus(version, VersionState.AVAILABLE)
+        log.info("%s version %d is available", self.model_name, version)
+
+    def start(self, poll_seconds: float) -> None:
+        """Loads what is there now, then keeps polling in the background until stop()."""
+        if not os.path.isdir(self.base_path):
+            raise FileNotFoundError(f"model base path {self.base_path} is not a directory")
+        self.poll()
+        self._watcher = threading.Thread(target=self._watch, args=(poll_seconds,), name="model-watcher", daemon=True)
+        self._watcher.start()
+
+    def _watch(self, poll_seconds: float) -> None:
+        while not self._stop.wait(poll_seconds):
+            try:
+                self.poll()
+            except OSError as e:  # e.g. the volume briefly unmounted: keep serving what is loaded
+                log.warning("cannot read %s: %s", self.base_path, e)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._watcher is not None:
+            self._watcher.join()

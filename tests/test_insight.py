@@ -1,0 +1,243 @@
+"""`catdog inspect-data`, `catdog visualize`, `catdog report` and the report `catdog run` writes, on a real run."""
+
+import base64
+import contextlib
+import html.parser
+import io
+import os
+import shutil
+
+import pytest
+import tf_keras as keras
+from PIL import Image
+
+import imagegen
+from conftest import CommandResult
+from insight import confusion_matrix, feature_maps, figures, hardest_examples, image_grid, training_curves
+from insight.data_samples import SAMPLES_PER_CLASS
+from pipeline import cli, run_summary
+
+
+def catdog(*args) -> CommandResult:
+    """The command line in this process: TensorFlow is imported once for all the tests."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.main([str(a) for a in args])
+    return CommandResult(code, out.getvalue(), err.getvalue())
+
+
+def assert_png(path, size=None) -> Image.Image:
+    """A real PNG (of this (width, height), when given) that is not one flat colour."""
+    assert os.path.isfile(path), f"{path} is missing"
+    with Image.open(path) as image:
+        assert image.format == "PNG"
+        image.load()
+        if size is not None:
+            assert image.size == tuple(size), path
+        assert image.convert("RGB").getcolors(1) is None, f"{path} is a single colour"
+        return image
+
+
+class _Sources(html.parser.HTMLParser):
+    """Every src and href in a page."""
+
+    def __init__(self):
+        super().__init__()
+        self.sources = []
+
+    def handle_starttag(self, tag, attrs):
+        self.sources += [(tag, value) for name, value in attrs if name in ("src", "href")]
+
+
+def page_sources(path):
+    parser = _Sources()
+    parser.feed(open(path).read())
+    return parser.sources
+
+
+# ---- inspect-data
+
+
+def test_inspect_data_prints_counts_and_draws_samples(pipeline_run, tmp_path):
+    result = catdog("inspect-data", "--data", pipeline_run.data_zip, "--out", tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = [line.split() for line in result.stdout.splitlines()]
+    # conftest's zip: 40 + 40 training images, 10 + 10 validation images.
+    assert ["split", "cats", "dogs", "total"] in rows
+    assert ["train", "40", "40", "80"] in rows and ["eval", "10", "10", "20"] in rows
+    assert_png(tmp_path / "samples.png", image_grid.pixel_size(2 * SAMPLES_PER_CLASS, SAMPLES_PER_CLASS))
+
+
+def test_inspect_data_lists_skipped_files(tmp_path):
+    files = imagegen.class_folder_files(8)
+    files["README.txt"] = b"not in a class folder"
+    files["cats/cats.0.jpg"] = b"broken"  # the first cat: met while picking samples
+    zip_path = imagegen.write_zip(tmp_path / "data.zip", files)
+    result = catdog("inspect-data", "--data", zip_path, "--out", tmp_path / "out")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Skipped: README.txt: not inside a class folder" in result.stdout
+    assert "Not decodable: cats/cats.0.jpg: cats/cats.0.jpg: not an image file" in result.stdout
+    assert_png(tmp_path / "out" / "samples.png", image_grid.pixel_size(2 * SAMPLES_PER_CLASS, SAMPLES_PER_CLASS))
+
+
+def test_inspect_data_bad_zip_gets_one_clear_line(tmp_path):
+    bad = tmp_path / "photos.zip"
+    bad.write_text("not a zip")
+    result = catdog("inspect-data", "--data", bad, "--out", tmp_path)
+    assert result.returncode == 2
+    assert f"catdog: error: {bad}: not a zip file" in result.stderr and "Traceback" not in result.stderr
+
+
+# ---- visualize
+
+
+@pytest.fixture(scope="module")
+def model_layers(pipeline_run):
+    """The pushed model's conv and pool layers, read independently of the code under test."""
+    model = keras.models.load_model(pipeline_run.latest_model, compile=False)
+    return [l for l in model.layers if isinstance(l, (keras.layers.Conv2D, keras.layers.MaxPooling2D))]
+
+
+def test_visualize_draws_one_panel_per_layer_and_a_gradcam_of_the_image_size(pipeline_run, model_layers, tmp_path):
+    image = tmp_path / "odd size.png"
+    image.write_bytes(imagegen.image_bytes(1, size=(173, 91), fmt="png"))
+    # The serving folder, not a version: the newest version is used.
+    result = catdog("visualize", image, "--model", pipeline_run.serving_dir, "--out", tmp_path / "out")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"{image}: " in result.stdout and ("cats" in result.stdout or "dogs" in result.stdout)
+    assert_png(tmp_path / "out" / "gradcam.png", (173, 91))
+    panels = sorted((tmp_path / "out" / "feature_maps").iterdir())
+    assert len(model_layers) == 8  # the tutorial's four conv/pool blocks
+    assert [p.name for p in panels] == [f"{i:02d}_{l.name}.png" for i, l in enumerate(model_layers, start=1)]
+    for panel, layer in zip(panels, model_layers):
+        assert_png(panel, feature_maps.panel_pixel_size(layer.output_shape[-1]))
+
+
+def test_visualize_names_a_file_that_is_not_an_image(pipeline_run, tmp_path):
+    text = tmp_path / "notes.jpg"
+    text.write_text("hello")
+    result = catdog("visualize", text, "--model", pipeline_run.latest_model, "--out", tmp_path)
+    assert result.returncode == 2
+    assert f"catdog: error: {text}: not an image file" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_visualize_names_a_folder_without_a_model(tmp_path):
+    image = tmp_path / "cat.jpg"
+    image.write_bytes(imagegen.image_bytes(0))
+    result = catdog("visualize", image, "--model", tmp_path, "--out", tmp_path / "out")
+    assert result.returncode == 2
+    assert f"catdog: error: {tmp_path}: no saved_model.pb and no numbered model versions" in result.stderr
+
+
+# ---- the report
+
+
+def test_run_prints_where_its_report_is(pipeline_run):
+    html_path = pipeline_run.output / "report" / "report.html"
+    assert f"Report: {html_path}" in pipeline_run.result.stdout
+    assert html_path.is_file()
+
+
+@pytest.fixture(scope="module")
+def report(pipeline_run, tmp_path_factory):
+    """`catdog report` on a copy of the run's metadata: the artifacts are the run's, the report folder is new."""
+    run = tmp_path_factory.mktemp("report_run")
+    shutil.copy(pipeline_run.output / "metadata.sqlite", run / "metadata.sqlite")
+    result = catdog("report", "--run", run)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return run, result
+
+
+def test_report_writes_every_figure_at_its_size(report):
+    run, result = report
+    out = run / "report"
+    assert f"Report: {out / 'report.html'}" in result.stdout
+    assert_png(out / "samples.png", image_grid.pixel_size(2 * SAMPLES_PER_CLASS, SAMPLES_PER_CLASS))
+    assert_png(out / "training_curves.png",
+               figures.pixel_size(training_curves.WIDTH_INCHES, training_curves.HEIGHT_INCHES))
+    assert_png(out / "confusion_matrix.png",
+               figures.pixel_size(confusion_matrix.WIDTH_INCHES, confusion_matrix.HEIGHT_INCHES))
+    # 20 validation images: the 12 hardest are shown.
+    assert_png(out / "hardest_validation_images.png",
+               image_grid.pixel_size(hardest_examples.COUNT, hardest_examples.COLUMNS))
+    assert "conv2d" in (out / "model_summary.txt").read_text()
+
+
+def test_report_gradcam_has_the_size_of_a_validation_image(report):
+    run, _ = report
+    # conftest's validation images come in these sizes.
+    assert assert_png(run / "report" / "gradcam.png").size in {(96, 80), (64, 64), (120, 90)}
+
+
+def test_report_shows_one_feature_map_panel_per_conv_and_pool_layer(report, model_layers):
+    run, _ = report
+    panels = sorted((run / "report" / "feature_maps").iterdir())
+    assert [p.name for p in panels] == [f"{i:02d}_{l.name}.png" for i, l in enumerate(model_layers, start=1)]
+
+
+def test_report_page_embeds_every_image_and_refers_to_no_file(report):
+    run, _ = report
+    page = run / "report" / "report.html"
+    sources = page_sources(page)
+    assert all(value.startswith("data:") for _, value in sources), [v[:60] for _, v in sources]
+    images = [value for tag, value in sources if tag == "img"]
+    # samples, training curves, confusion matrix, hardest images, Grad-CAM, 8 feature-map panels
+    assert len(images) == 13
+    for uri in images:
+        header, data = uri.split(",", 1)
+        assert header == "data:image/png;base64"
+        Image.open(io.BytesIO(base64.b64decode(data))).verify()
+
+
+def test_report_page_says_what_happened_to_the_model(report):
+    run, _ = report
+    text = (run / "report" / "report.html").read_text()
+    artifacts = run_summary.find_artifacts(str(run / "metadata.sqlite"))
+    summary = run_summary.summarize(str(run / "metadata.sqlite"))
+    assert html.escape(run_summary.describe(summary)) in text
+    assert ("The Evaluator blessed the model" if artifacts.blessed else "The Evaluator did NOT bless") in text
+    assert ("the Pusher pushed it" if summary.pushed else "the Pusher did NOT push it") in text
+    for heading in ("Data", "Model", "Training", "Evaluation", "What the model looks at"):
+        assert f"<h2>{heading}</h2>" in text
+    assert "Left out" not in text  # a complete run: every section is there
+    assert "ExampleValidator found no anomalies" in text and "No file was skipped." in text
+    for metric in ("accuracy", "precision", "recall", "AUC"):
+        assert f"<td>{metric}</td>" in text
+
+
+def test_report_of_a_run_without_a_model_keeps_what_it_has(pipeline_run, tmp_path):
+    """A run that stopped after ingestion: the data section, and notes instead of the rest."""
+    from ml_metadata.metadata_store import metadata_store
+    from tfx.orchestration import metadata
+    from tfx.types import standard_artifacts
+
+    from insight.run_report import write_run_outputs
+
+    examples = run_summary.find_artifacts(str(pipeline_run.output / "metadata.sqlite")).examples
+    store = metadata_store.MetadataStore(metadata.sqlite_metadata_connection_config(str(tmp_path / "metadata.sqlite")))
+    artifact = standard_artifacts.Examples()
+    artifact.uri = examples
+    type_id = store.put_artifact_type(artifact.artifact_type)
+    artifact.mlmd_artifact.type_id = type_id
+    store.put_artifacts([artifact.mlmd_artifact])
+
+    paths = write_run_outputs(str(tmp_path))
+    assert set(paths) == {"samples", "html"}
+    text = open(paths["html"]).read()
+    assert "Left out: the run has no trained model" in text
+    assert "Left out: the run has no Trainer output" in text
+    assert "The Evaluator did not run" in text
+
+
+def test_report_of_a_folder_that_is_no_run_gets_one_clear_line(tmp_path):
+    result = catdog("report", "--run", tmp_path)
+    assert result.returncode == 2
+    assert f"catdog: error: {tmp_path}: no metadata.sqlite" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_run_survives_a_failing_report(capsys, tmp_path):
+    from pipeline.commands.insight import report_after_run
+
+    report_after_run(str(tmp_path))  # no metadata: the report fails
+    err = capsys.readouterr().err
+    assert "catdog: warning: no report" in err and f"catdog report --run {tmp_path}" in err
