@@ -25,7 +25,10 @@ def _error_message(exc: BaseException) -> Optional[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="catdog", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="catdog",
+        description="A TFX pipeline for two-class image folders: train, gate, push and serve an image classifier.",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     for command in COMMANDS:
         command.add_parser(sub)

@@ -8,8 +8,8 @@ find_python() {
   local candidates=("${PYTHON:-}" python3.10 /root/.pyenv/versions/3.10.*/bin/python /usr/bin/python3.10 /usr/local/bin/python3.10)
   for p in "${candidates[@]}"; do
     [ -n "$p" ] || continue
-    if PYENV_VERSION="${PYENV_VERSION:-3.10.13}" "$p" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 10))' 2>/dev/null; then
-      command -v "$p" || echo "$p"
+    # The interpreter's own path, not a pyenv shim (which needs PYENV_VERSION to pick 3.10).
+    if PYENV_VERSION="${PYENV_VERSION:-3.10.13}" "$p" -c 'import sys; assert sys.version_info[:2] == (3, 10); print(sys.executable)' 2>/dev/null; then
       return 0
     fi
   done
