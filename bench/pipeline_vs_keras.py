@@ -3,7 +3,7 @@
 Prints one JSON object: each side's validation accuracy, wall seconds and CPU seconds, and the ratios
 (pipeline / plain Keras). CPU seconds are the steadier figure on a shared machine.
 
-    .venv/bin/python bench/pipeline_vs_keras.py [--data ZIP] [--epochs 15] [--model tutorial]
+    .venv/bin/python bench/pipeline_vs_keras.py [--data ZIP] [--epochs 15] [--model augmented|tutorial]
 """
 
 import argparse
@@ -14,6 +14,7 @@ import sys
 import tempfile
 import time
 
+from components import models
 from components.trainer import HISTORY_FILE
 from pipeline import configs
 from pipeline.run_summary import summarize
@@ -40,7 +41,7 @@ def main() -> None:
     parser.add_argument("--data", default=SHARED_ZIP)
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--batch-size", type=int, default=20)
-    parser.add_argument("--model", default="tutorial")
+    parser.add_argument("--model", default=models.DEFAULT_PRESET)
     parser.add_argument("--out", default=None, help="where to keep the pipeline run (default: a temp dir)")
     args = parser.parse_args()
     args.data = os.path.abspath(args.data)

@@ -43,7 +43,8 @@ def augmented(input_shape: Sequence[int]) -> keras.Model:
 
 
 PRESETS: Dict[str, Callable[[Sequence[int]], keras.Model]] = {"tutorial": tutorial, "augmented": augmented}
-DEFAULT_PRESET = "tutorial"
+# Measured on the tutorial data, 15 epochs: 0.725 validation accuracy against the tutorial preset's 0.675 (README).
+DEFAULT_PRESET = "augmented"
 
 
 def build(preset: str, input_shape: Sequence[int]) -> keras.Model:
