@@ -8,24 +8,18 @@ import tf_keras as keras
 
 from components import exporter
 from insight.errors import InsightError
+from serving.model_registry import resolve_model_dir
+from serving.status import ServingError
 
-_SAVED_MODEL_FILE = "saved_model.pb"
 _KERAS_METADATA_FILE = "keras_metadata.pb"  # only Keras' own save writes it: without it there are no layers
 
 
 def resolve(path: str) -> str:
     """A SavedModel folder itself, or the newest numbered version inside a serving folder."""
-    if os.path.isfile(os.path.join(path, _SAVED_MODEL_FILE)):
-        return path
-    if not os.path.isdir(path):
-        raise InsightError(f"{path}: no such model folder")
-    versions = [
-        name for name in os.listdir(path)
-        if name.isdigit() and os.path.isfile(os.path.join(path, name, _SAVED_MODEL_FILE))
-    ]
-    if not versions:
-        raise InsightError(f"{path}: no {_SAVED_MODEL_FILE} and no numbered model versions inside")
-    return os.path.join(path, max(versions, key=int))
+    try:
+        return resolve_model_dir(path)
+    except ServingError as e:
+        raise InsightError(e.message) from e
 
 
 def load(path: str) -> keras.Model:

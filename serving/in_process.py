@@ -6,16 +6,19 @@ import tensorflow as tf
 
 from components import exporter
 from serving.image_inputs import check_signature, predictions, signature_inputs
+from serving.model_registry import resolve_model_dir
 from serving.servable import Servable
 
 
 class InProcessPredictor:
-    """InProcessPredictor(model_dir).predict([jpeg_bytes]) -> [{"class_name": ..., "probability": ...}]."""
+    """InProcessPredictor(model_dir).predict([jpeg_bytes]) -> [{"class_name": ..., "probability": ...}].
+
+    model_dir is a version folder or a base path of numbered versions (the newest is used)."""
 
     def __init__(self, model_dir: str, signature_name: str = exporter.IMAGE_BYTES_SIGNATURE):
         check_signature(signature_name)  # before the slow load
         self.signature_name = signature_name
-        self._servable = Servable(model_dir)
+        self._servable = Servable(resolve_model_dir(model_dir))
 
     def predict(self, images: Sequence[bytes]) -> List[dict]:
         inputs = {

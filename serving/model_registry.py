@@ -41,6 +41,20 @@ def ready_versions(base_path: str) -> List[int]:
     return sorted(versions, reverse=True)
 
 
+def resolve_model_dir(path: str) -> str:
+    """A SavedModel folder itself, or the newest ready version inside a base path (what `catdog run` pushes to)."""
+    if os.path.isfile(os.path.join(path, SAVED_MODEL_FILE)):
+        return path
+    if not os.path.isdir(path):
+        raise ServingError(grpc.StatusCode.NOT_FOUND, f"{path}: no such model folder")
+    versions = ready_versions(path)
+    if not versions:
+        raise ServingError(
+            grpc.StatusCode.NOT_FOUND, f"{path}: no {SAVED_MODEL_FILE} and no numbered model versions inside"
+        )
+    return os.path.join(path, str(versions[0]))
+
+
 class ModelRegistry:
     """Serves the newest num_versions loadable versions plus any version a label names.
 

@@ -39,8 +39,9 @@ def assert_matches(results, image_files, expected):
         assert r["probability"] == pytest.approx(e["probability"], abs=1e-6)
 
 
-def test_predict_with_a_model_folder_prints_json(pipeline_run, image_files, expected):
-    result = run_catdog("predict", "--model", pipeline_run.latest_model, *image_files, "--json")
+@pytest.mark.parametrize("folder", ["latest_model", "serving_dir"])  # a version, or the folder of versions
+def test_predict_with_a_model_folder_prints_json(pipeline_run, image_files, expected, folder):
+    result = run_catdog("predict", "--model", getattr(pipeline_run, folder), *image_files, "--json")
     assert result.returncode == 0, result.stderr[-3000:]
     assert_matches(json.loads(result.stdout), image_files, expected)
 
