@@ -1,4 +1,4 @@
-"""Intermediate representations: what each Conv2D and MaxPooling2D layer makes of one image, channel by channel."""
+"""Intermediate representations: what each convolution and max-pooling layer makes of one image, channel by channel."""
 
 import os
 from typing import List, Tuple
@@ -13,7 +13,7 @@ MAX_CHANNELS = 64  # beyond this the cells get too small to read; the first ones
 COLUMNS = 16
 CELL_INCHES = 0.8
 TITLE_INCHES = 0.4
-_LAYER_TYPES = (keras.layers.Conv2D, keras.layers.MaxPooling2D)
+_LAYER_TYPES = (keras.layers.Conv2D, keras.layers.SeparableConv2D, keras.layers.MaxPooling2D)
 
 
 def representation_layers(model: keras.Model) -> List[keras.layers.Layer]:
@@ -24,7 +24,7 @@ def activations(model: keras.Model, image: tf.Tensor) -> List[Tuple[str, np.ndar
     """(layer name, [height, width, channels]) for each conv/pool layer; image is one model input [1, H, W, 3]."""
     layers = representation_layers(model)
     if not layers:
-        raise ValueError(f"model {model.name!r} has no Conv2D or MaxPooling2D layer")
+        raise ValueError(f"model {model.name!r} has no convolution or max-pooling layer")
     probe = keras.Model(model.inputs, [layer.output for layer in layers])
     outputs = probe(image)
     outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]

@@ -9,10 +9,15 @@ from PIL import Image
 OVERLAY_WEIGHT = 0.45  # of the heat map over the photo
 
 
-def _last_conv_layer(model: keras.Model) -> keras.layers.Layer:
-    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+# A residual network's last block ends in the sum of its convolutions and its shortcut: that sum, not the
+# shortcut's 1x1 convolution that comes before it in layer order, is what the classifier sees.
+_MAP_LAYER_TYPES = (keras.layers.Conv2D, keras.layers.SeparableConv2D, keras.layers.Add)
+
+
+def last_conv_layer(model: keras.Model) -> keras.layers.Layer:
+    convs = [layer for layer in model.layers if isinstance(layer, _MAP_LAYER_TYPES)]
     if not convs:
-        raise ValueError(f"model {model.name!r} has no Conv2D layer for Grad-CAM")
+        raise ValueError(f"model {model.name!r} has no convolution layer for Grad-CAM")
     return convs[-1]
 
 
@@ -25,7 +30,7 @@ def _sigmoid_output_layer(model: keras.Model) -> keras.layers.Dense:
 
 def class_activation_map(model: keras.Model, image: tf.Tensor, class_id: int) -> np.ndarray:
     """[height, width] in [0, 1] at the last convolution's resolution; image is one model input [1, H, W, 3]."""
-    conv = _last_conv_layer(model)
+    conv = last_conv_layer(model)
     output = _sigmoid_output_layer(model)
     probe = keras.Model(model.inputs, [conv.output, output.input])
     with tf.GradientTape() as tape:

@@ -20,7 +20,7 @@ GRADCAM_FILE = "gradcam.png"
 class Visualization:
     class_name: str
     probability: float  # of the second class, as serving returns it
-    feature_maps: List[str]  # one PNG per Conv2D/MaxPooling2D layer
+    feature_maps: List[str]  # one PNG per convolution or max-pooling layer
     gradcam_png: str  # the photo's size, heat map of the predicted class over it
 
 

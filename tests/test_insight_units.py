@@ -138,5 +138,14 @@ def test_feature_maps_and_gradcam_work_on_every_model_preset(preset):
     assert [name for name, _ in maps] == [layer.name for layer in layers] and maps
     assert all(m.shape == tuple(layer.output_shape[1:]) for (_, m), layer in zip(maps, layers))
     cam = gradcam.class_activation_map(model, image, class_id=1)
-    conv_shape = [layer for layer in layers if isinstance(layer, keras.layers.Conv2D)][-1].output_shape
+    conv_shape = gradcam.last_conv_layer(model).output_shape
     assert cam.shape == tuple(conv_shape[1:3]) and np.isfinite(cam).all() and 0 <= cam.min() <= cam.max() <= 1
+
+
+def test_residual_preset_shows_its_separable_convolutions_and_maps_the_last_block_sum():
+    model = models.build("residual", (64, 64, 3))
+    layers = feature_maps.representation_layers(model)
+    assert sum(isinstance(layer, keras.layers.SeparableConv2D) for layer in layers) == 10
+    # The layer Grad-CAM maps is the one global pooling reads, not the last block's 1x1 shortcut.
+    pooled = next(layer for layer in model.layers if isinstance(layer, keras.layers.GlobalAveragePooling2D))
+    assert gradcam.last_conv_layer(model).output is pooled.input

@@ -21,8 +21,9 @@ def test_tutorial_preset_is_the_tutorials_architecture():
     assert model.output_shape == (None, 1) and model.count_params() == 3_472_449
 
 
-def test_augmentation_acts_in_training_only():
-    model = models.build("augmented", (64, 64, 3))
+@pytest.mark.parametrize("preset", ["augmented", "residual"])
+def test_augmentation_acts_in_training_only(preset):
+    model = models.build(preset, (64, 64, 3))
     x = np.random.default_rng(0).random((4, 64, 64, 3), dtype=np.float32)
     np.testing.assert_array_equal(model(x, training=False).numpy(), model(x, training=False).numpy())
     assert not np.allclose(model(x, training=True).numpy(), model(x, training=True).numpy())

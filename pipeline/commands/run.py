@@ -5,7 +5,7 @@ import dataclasses
 from pipeline import configs
 
 # Kept here, not imported from components, so that `catdog --help` does not load TensorFlow.
-PRESET_NAMES = ("tutorial", "augmented")
+PRESET_NAMES = ("tutorial", "augmented", "residual")
 LR_SCHEDULES = ("constant", "cosine")
 
 
