@@ -3,7 +3,7 @@
 Prints one JSON object: each side's validation accuracy, wall seconds and CPU seconds, and the ratios
 (pipeline / plain Keras). CPU seconds are the steadier figure on a shared machine.
 
-    .venv/bin/python bench/pipeline_vs_keras.py [--data ZIP] [--epochs 15] [--model augmented|tutorial]
+    .venv/bin/python bench/pipeline_vs_keras.py [--data ZIP] [--epochs 15] [--model residual|augmented|tutorial]
 """
 
 import argparse

@@ -71,9 +71,13 @@ def residual(input_shape: Sequence[int]) -> keras.Model:
     return keras.Model(inputs, _probability(x), name="residual")
 
 
-PRESETS: Dict[str, Callable[[Sequence[int]], keras.Model]] = {"tutorial": tutorial, "augmented": augmented, "residual": residual}
-# Measured on the tutorial data, 15 epochs: 0.725 validation accuracy against the tutorial preset's 0.675 (README).
-DEFAULT_PRESET = "augmented"
+PRESETS: Dict[str, Callable[[Sequence[int]], keras.Model]] = {
+    "tutorial": tutorial,
+    "augmented": augmented,
+    "residual": residual,
+}
+# Measured on the tutorial data (README), cosine decay: residual 0.906 after 80 epochs, augmented 0.849 after 60.
+DEFAULT_PRESET = "residual"
 
 
 def build(preset: str, input_shape: Sequence[int]) -> keras.Model:

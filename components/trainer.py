@@ -32,7 +32,7 @@ _SHUFFLE_BUFFER = 10_000  # above the tutorial's 2,000 training images: a full r
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    epochs: int = 15
+    epochs: int = 80
     batch_size: int = 20
     learning_rate: float = 1e-3
     model_preset: str = models.DEFAULT_PRESET
@@ -40,7 +40,7 @@ class TrainConfig:
     # 0: train every epoch and keep the one with the best validation accuracy; N: stop once validation
     # loss has not improved for N epochs and keep the best-loss weights.
     early_stopping_patience: int = 0
-    lr_schedule: str = "constant"  # or "cosine": decays to 0 over all epochs
+    lr_schedule: str = "cosine"  # decays to 0 over all epochs; or "constant"
 
     @classmethod
     def from_custom_config(cls, config: Dict[str, Any]) -> "TrainConfig":

@@ -7,7 +7,10 @@ OUTPUT_DIR = "runs/catdog"
 
 IMAGE_SIZE = 150
 EVAL_PERCENT = 20  # for zips without train/ and validation/ folders
-EPOCHS = 15
+# The measured recipe (README, issue 6): the `residual` preset, 80 epochs, cosine decay. About 80 minutes
+# on 2 CPU cores, a few on a GPU; `--epochs 15` for a quick run.
+EPOCHS = 80
+LR_SCHEDULE = "cosine"
 BATCH_SIZE = 20
 LEARNING_RATE = 1e-3
 SEED = 42

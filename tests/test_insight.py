@@ -95,7 +95,8 @@ def test_inspect_data_bad_zip_gets_one_clear_line(tmp_path):
 def model_layers(pipeline_run):
     """The pushed model's conv and pool layers, read independently of the code under test."""
     model = keras.models.load_model(pipeline_run.latest_model, compile=False)
-    return [l for l in model.layers if isinstance(l, (keras.layers.Conv2D, keras.layers.MaxPooling2D))]
+    kinds = (keras.layers.Conv2D, keras.layers.SeparableConv2D, keras.layers.MaxPooling2D)
+    return [l for l in model.layers if isinstance(l, kinds)]
 
 
 def test_visualize_draws_one_panel_per_layer_and_a_gradcam_of_the_image_size(pipeline_run, model_layers, tmp_path):
@@ -107,7 +108,9 @@ def test_visualize_draws_one_panel_per_layer_and_a_gradcam_of_the_image_size(pip
     assert f"{image}: " in result.stdout and ("cats" in result.stdout or "dogs" in result.stdout)
     assert_png(tmp_path / "out" / "gradcam.png", (173, 91))
     panels = sorted((tmp_path / "out" / "feature_maps").iterdir())
-    assert len(model_layers) == 8  # the tutorial's four conv/pool blocks
+    # The default preset, residual: a first convolution, then five blocks of a 1x1 shortcut convolution,
+    # two separable convolutions and a max pooling.
+    assert len(model_layers) == 21
     assert [p.name for p in panels] == [f"{i:02d}_{l.name}.png" for i, l in enumerate(model_layers, start=1)]
     for panel, layer in zip(panels, model_layers):
         assert_png(panel, feature_maps.panel_pixel_size(layer.output_shape[-1]))

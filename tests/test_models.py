@@ -5,12 +5,21 @@ import pytest
 import tf_keras as keras
 
 from components import models, trainer
+from pipeline import configs
 from pipeline.commands import run
 
 
 def test_command_line_offers_exactly_the_presets_and_schedules():
     assert set(run.PRESET_NAMES) == set(models.PRESETS)
     assert run.LR_SCHEDULES == trainer.LR_SCHEDULES
+
+
+def test_command_line_defaults_are_the_trainers():
+    # `catdog kfp` passes only the epochs: the rest of a Kubeflow run's recipe is TrainConfig's defaults.
+    defaults = trainer.TrainConfig()
+    assert (configs.EPOCHS, configs.BATCH_SIZE, configs.LEARNING_RATE, configs.SEED, configs.LR_SCHEDULE) == (
+        defaults.epochs, defaults.batch_size, defaults.learning_rate, defaults.seed, defaults.lr_schedule
+    )
 
 
 def test_tutorial_preset_is_the_tutorials_architecture():

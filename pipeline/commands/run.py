@@ -22,7 +22,7 @@ def add_parser(sub) -> None:
                    help="model preset (default: the best measured)")
     p.add_argument("--early-stopping-patience", type=int, default=0,
                    help="stop after N epochs without a lower validation loss (0: run all epochs, keep the best)")
-    p.add_argument("--lr-schedule", default="constant", choices=LR_SCHEDULES)
+    p.add_argument("--lr-schedule", default=configs.LR_SCHEDULE, choices=LR_SCHEDULES)
     p.add_argument("--seed", type=int, default=configs.SEED)
     p.add_argument("--image-size", type=int, default=configs.IMAGE_SIZE, help="side of the square model input")
     p.add_argument("--eval-percent", type=int, default=configs.EVAL_PERCENT,
