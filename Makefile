@@ -1,6 +1,9 @@
 # make run: set up .venv and run the pipeline; make test: set up and run the tests.
 SHARED_ZIP := ../shared/datasets/cats_and_dogs_filtered.zip
 DATA ?= $(if $(wildcard $(SHARED_ZIP)),$(SHARED_ZIP),https://storage.googleapis.com/mledu-datasets/cats_and_dogs_filtered.zip)
+# The pretrained preset's ImageNet weights for machines without internet (elsewhere Keras downloads them).
+SHARED_WEIGHTS := ../shared/weights/mobilenet_1_0_224_tf_no_top.h5
+WEIGHTS ?= $(if $(wildcard $(SHARED_WEIGHTS)),--backbone-weights $(SHARED_WEIGHTS),)
 ARGS ?=
 
 .PHONY: setup run test lock
@@ -8,7 +11,7 @@ setup:
 	@bash scripts/setup.sh
 
 run: setup
-	.venv/bin/catdog run --data $(DATA) $(ARGS)
+	.venv/bin/catdog run --data $(DATA) $(WEIGHTS) $(ARGS)
 
 test: setup
 	.venv/bin/python -m pytest $(ARGS)

@@ -67,7 +67,7 @@ def main() -> None:
         "model": args.model,
         "pipeline": {
             "val_accuracy": summary.accuracy,  # the Evaluator's, on the kept (best) epoch
-            "best_epoch": history["best_epoch"],
+            "kept_epoch": history["kept_epoch"],
             "last_epoch_val_accuracy": history["history"]["val_accuracy"][-1],
             "pushed": summary.pushed,
             "wall_s": round(pipeline_wall, 1),

@@ -11,26 +11,16 @@ Prints one JSON object with images/s for both and their ratio (target >= 0.9).
 import argparse
 import json
 import os
+import sys
 import time
 
 import numpy as np
 import tensorflow as tf
-import tensorflow_transform as tft
 import tf_keras as keras
-from ml_metadata.metadata_store import metadata_store
-from tfx.components.util import tfxio_utils
-from tfx.orchestration import metadata
-from tfx.types import artifact_utils, standard_artifacts
 
-from components import models, trainer
-from pipeline import configs
-
-
-def _latest_artifact(store, artifact_class):
-    found = max(store.get_artifacts_by_type(artifact_class.TYPE_NAME), key=lambda a: a.id)
-    artifact = artifact_class()
-    artifact.set_mlmd_artifact(found)
-    return artifact
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from bench import run_artifacts  # noqa: E402
+from components import models  # noqa: E402
 
 
 def _images_per_second(model, dataset, n_images, epochs):
@@ -48,18 +38,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     args = parser.parse_args()
 
-    store = metadata_store.MetadataStore(
-        metadata.sqlite_metadata_connection_config(os.path.join(args.run, configs.METADATA_FILE))
-    )
-    examples = _latest_artifact(store, standard_artifacts.Examples)
-    transform_graph = _latest_artifact(store, standard_artifacts.TransformGraph)
-    tf_transform_output = tft.TFTransformOutput(transform_graph.uri)
-    train_files = [os.path.join(artifact_utils.get_split_uri([examples], "train"), "*")]
-
-    class _Accessor:  # the one part of the Trainer's DataAccessor that make_dataset uses
-        tf_dataset_factory = tfxio_utils.get_tf_dataset_factory_from_artifact([examples], [])
-
-    pipeline_input = trainer.make_dataset(train_files, _Accessor, tf_transform_output, args.batch_size, shuffle_seed=1)
+    pipeline_input = run_artifacts.load(args.run).dataset("train", args.batch_size, shuffle_seed=1)
     images, labels = [], []
     for x, y in pipeline_input.unbatch():
         images.append(x.numpy())

@@ -5,7 +5,8 @@ import json
 import math
 import os
 import sys
-from typing import Any, Dict, List
+import typing
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import tensorflow as tf
 import tensorflow_transform as tft
@@ -15,14 +16,6 @@ from tfx_bsl.public import tfxio
 
 from components import exporter, features, models
 
-# custom_config keys, set by the pipeline.
-EPOCHS_KEY = "epochs"
-BATCH_SIZE_KEY = "batch_size"
-LEARNING_RATE_KEY = "learning_rate"
-MODEL_PRESET_KEY = "model_preset"
-SEED_KEY = "seed"
-PATIENCE_KEY = "early_stopping_patience"
-LR_SCHEDULE_KEY = "lr_schedule"
 LR_SCHEDULES = ("constant", "cosine")
 
 HISTORY_FILE = "history.json"
@@ -32,20 +25,39 @@ _SHUFFLE_BUFFER = 10_000  # above the tutorial's 2,000 training images: a full r
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    epochs: int = 80
-    batch_size: int = 20
-    learning_rate: float = 1e-3
     model_preset: str = models.DEFAULT_PRESET
+    # None: the preset's recipe (components.models.PRESETS), the settings its README figures were measured with.
+    epochs: Optional[int] = None
+    learning_rate: Optional[float] = None
+    lr_schedule: Optional[str] = None  # "cosine" decays to 0 over each phase; or "constant"
+    fine_tune_epochs: Optional[int] = None  # pretrained presets: the second phase
+    fine_tune_learning_rate: Optional[float] = None
+    batch_size: int = 20
     seed: int = 42
-    # 0: train every epoch and keep the one with the best validation accuracy; N: stop once validation
-    # loss has not improved for N epochs and keep the best-loss weights.
+    # 0: the preset's way of ending (from scratch: every epoch, keep the best validation accuracy; pretrained:
+    # a fixed schedule, keep the last); N: stop once validation loss has not improved for N epochs and keep
+    # the best-loss weights.
     early_stopping_patience: int = 0
-    lr_schedule: str = "cosine"  # decays to 0 over all epochs; or "constant"
+    # Pretrained presets: "" asks Keras for its ImageNet weights (its cache, else a download); or a local
+    # path or object-store URI of the same .h5 file.
+    backbone_weights: str = ""
 
     @classmethod
     def from_custom_config(cls, config: Dict[str, Any]) -> "TrainConfig":
-        fields = {f.name: f.type for f in dataclasses.fields(cls)}
-        return cls(**{k: type(getattr(cls, k))(v) for k, v in (config or {}).items() if k in fields})
+        types = {f.name: f.type for f in dataclasses.fields(cls)}
+        values = {}
+        for key, value in (config or {}).items():
+            if key in types:
+                kind = typing.get_args(types[key])[0] if typing.get_origin(types[key]) is Union else types[key]
+                values[key] = None if value is None else kind(value)
+        return cls(**values)
+
+    def recipe(self) -> models.Recipe:
+        """The preset's recipe with this config's explicit values over it."""
+        preset_recipe = models.preset(self.model_preset).recipe
+        overrides = {f.name: getattr(self, f.name) for f in dataclasses.fields(models.Recipe)
+                     if getattr(self, f.name, None) is not None}
+        return dataclasses.replace(preset_recipe, **overrides)
 
 
 def distribution_strategy() -> tf.distribute.Strategy:
@@ -71,23 +83,35 @@ def count_train_examples(train_files: List[str]) -> int:
     return sum(_read_examples_json(train_files, features.INGEST_REPORT_FILE)["counts"]["train"].values())
 
 
-def learning_rate(config: TrainConfig, steps_per_epoch: int):
-    if config.lr_schedule == "cosine":
-        return keras.optimizers.schedules.CosineDecay(config.learning_rate, config.epochs * steps_per_epoch)
-    if config.lr_schedule != "constant":
-        raise ValueError(f"unknown lr_schedule {config.lr_schedule!r}; choose from {', '.join(LR_SCHEDULES)}")
-    return config.learning_rate
+def learning_rate(initial: float, schedule: str, epochs: int, steps_per_epoch: int):
+    if schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(initial, epochs * steps_per_epoch)
+    if schedule != "constant":
+        raise ValueError(f"unknown lr_schedule {schedule!r}; choose from {', '.join(LR_SCHEDULES)}")
+    return initial
 
 
-def best_weights_callback(config: TrainConfig) -> keras.callbacks.Callback:
-    """Validation accuracy peaks, then the model overfits: training ends on the best epoch's weights."""
+def keep_weights_callbacks(config: TrainConfig, recipe: models.Recipe, epochs: int) -> List[keras.callbacks.Callback]:
+    """Which epoch's weights training ends on: the best validation loss with early stopping; the best validation
+    accuracy for from-scratch presets (they peak, then overfit); the last one for a fixed schedule."""
     if config.early_stopping_patience:
-        return keras.callbacks.EarlyStopping(
+        return [keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=config.early_stopping_patience, restore_best_weights=True
-        )
-    return keras.callbacks.EarlyStopping(
-        monitor="val_accuracy", mode="max", patience=config.epochs, restore_best_weights=True
-    )
+        )]
+    if recipe.keep_best_epoch:
+        return [keras.callbacks.EarlyStopping(
+            monitor="val_accuracy", mode="max", patience=epochs, restore_best_weights=True
+        )]
+    return []
+
+
+def training_phases(recipe: models.Recipe) -> List[Tuple[int, float]]:
+    """(epochs, initial learning rate) per phase: the whole model (or the head on a frozen backbone), then
+    the fine-tuning of a pretrained backbone's top blocks."""
+    phases = [(recipe.epochs, recipe.learning_rate)]
+    if recipe.fine_tune_epochs:
+        phases.append((recipe.fine_tune_epochs, recipe.fine_tune_learning_rate))
+    return phases
 
 
 def make_dataset(
@@ -119,8 +143,65 @@ def _write_text(path: str, text: str) -> None:
         f.write(text)
 
 
+def _compile(model: keras.Model, rate) -> None:
+    model.compile(
+        optimizer=keras.optimizers.Adam(rate),
+        loss=keras.losses.BinaryCrossentropy(),
+        metrics=[keras.metrics.BinaryAccuracy(name="accuracy")],
+    )
+
+
+def fit(model, preset: models.Preset, config: TrainConfig, train, val, steps_per_epoch: int, callbacks) -> Dict[str, Any]:
+    """Trains phase after phase (compiling anew: the trainable set changes) and returns the history record."""
+    recipe = config.recipe()
+    phases = training_phases(recipe)
+    history: Dict[str, List[float]] = {}
+    done = 0
+    kept = []
+    for phase, (epochs, initial_rate) in enumerate(phases):
+        last_phase = phase == len(phases) - 1
+        if phase:
+            preset.unfreeze_top(model)
+        _compile(model, learning_rate(initial_rate, recipe.lr_schedule, epochs, steps_per_epoch))
+        kept = keep_weights_callbacks(config, recipe, epochs) if last_phase else []
+        result = model.fit(
+            train, validation_data=val, initial_epoch=done, epochs=done + epochs,
+            callbacks=callbacks + kept, verbose=1 if sys.stdout.isatty() else 2,
+        )
+        for key, values in result.history.items():
+            history.setdefault(key, []).extend(float(v) for v in values)
+        done += len(result.epoch)
+    kept_index = kept[0].best_epoch if kept else done - 1  # the epoch whose weights the model ends with
+    return {
+        "config": dataclasses.asdict(config),
+        "recipe": dataclasses.asdict(recipe),
+        "phase_epochs": [epochs for epochs, _ in phases],
+        "history": history,
+        "kept_epoch": kept_index + 1,
+        "kept_val_accuracy": history["val_accuracy"][kept_index],
+        "kept_by": "best validation" if kept else "last epoch of a fixed schedule",
+    }
+
+
+def backbone_weights(preset: models.Preset, config: TrainConfig) -> Optional[str]:
+    return models.resolve_weights(preset.weights_origin, config.backbone_weights) if preset.weights_origin else None
+
+
+def float32_copy(model: keras.Model, preset_name: str, input_shape) -> keras.Model:
+    """The trained model computing in float32: mixed precision speeds a GPU's training, but a float16 graph
+    is slow on CPU servers and mixes dtypes in Grad-CAM. Variables are float32 under both policies."""
+    if model.compute_dtype == "float32":
+        return model
+    keras.mixed_precision.set_global_policy("float32")
+    copy = models.build(preset_name, input_shape)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def run_fn(fn_args) -> None:
     config = TrainConfig.from_custom_config(fn_args.custom_config)
+    preset = models.preset(config.model_preset)
+    weights = backbone_weights(preset, config)  # first: a missing file fails the run before any work
     keras.utils.set_random_seed(config.seed)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
     class_names = read_label_names(fn_args.train_files)
@@ -129,40 +210,20 @@ def run_fn(fn_args) -> None:
     train = make_dataset(fn_args.train_files, fn_args.data_accessor, tf_transform_output, batch_size, config.seed)
     val = make_dataset(fn_args.eval_files, fn_args.data_accessor, tf_transform_output, batch_size)
     image_shape = tf_transform_output.transformed_feature_spec()[features.IMAGE_KEY].shape
-
     steps_per_epoch = math.ceil(count_train_examples(fn_args.train_files) / batch_size)
 
     with strategy.scope():
-        model = models.build(config.model_preset, image_shape)
-        model.compile(
-            optimizer=keras.optimizers.Adam(learning_rate(config, steps_per_epoch)),
-            loss=keras.losses.BinaryCrossentropy(),
-            metrics=[keras.metrics.BinaryAccuracy(name="accuracy")],
-        )
+        model = preset.build(image_shape, weights)
     summary: List[str] = []
     model.summary(print_fn=summary.append)
     logging.info("\n".join(summary))
     tf.io.gfile.makedirs(fn_args.model_run_dir)
     _write_text(os.path.join(fn_args.model_run_dir, SUMMARY_FILE), "\n".join(summary) + "\n")
 
-    keep_best = best_weights_callback(config)
-    history = model.fit(
-        train,
-        validation_data=val,
-        epochs=config.epochs,
-        callbacks=[
-            keras.callbacks.TensorBoard(log_dir=os.path.join(fn_args.model_run_dir, "logs")),
-            keep_best,
-        ],
-        verbose=1 if sys.stdout.isatty() else 2,
-    )
-    best_epoch = keep_best.best_epoch  # the epoch whose weights were restored
-    record = {
-        "config": dataclasses.asdict(config),
-        "class_names": class_names,
-        "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
-        "best_epoch": best_epoch + 1,
-        "best_val_accuracy": float(history.history["val_accuracy"][best_epoch]),
-    }
+    with strategy.scope():
+        tensorboard = keras.callbacks.TensorBoard(log_dir=os.path.join(fn_args.model_run_dir, "logs"))
+        record = fit(model, preset, config, train, val, steps_per_epoch, [tensorboard])
+    record["class_names"] = class_names
     _write_text(os.path.join(fn_args.model_run_dir, HISTORY_FILE), json.dumps(record, indent=2))
-    exporter.export(model, tf_transform_output, class_names, fn_args.serving_model_dir)
+    exporter.export(float32_copy(model, config.model_preset, image_shape), tf_transform_output, class_names,
+                    fn_args.serving_model_dir)

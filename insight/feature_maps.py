@@ -17,6 +17,13 @@ _LAYER_TYPES = (keras.layers.Conv2D, keras.layers.SeparableConv2D, keras.layers.
 
 
 def representation_layers(model: keras.Model) -> List[keras.layers.Layer]:
+    """Every convolution and max-pooling layer, as the tutorial shows them. A Keras application backbone
+    (its blocks end in ReLU layers) has dozens: its story is told by the activation that ends each
+    resolution, where one stage hands over to the next (MobileNet: 5 of its 27 activations)."""
+    relus = [layer for layer in model.layers if isinstance(layer, keras.layers.ReLU)]
+    if relus:
+        return [layer for layer, after in zip(relus, relus[1:] + [None])
+                if after is None or after.output_shape[1:3] != layer.output_shape[1:3]]
     return [layer for layer in model.layers if isinstance(layer, _LAYER_TYPES)]
 
 

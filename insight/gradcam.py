@@ -10,8 +10,9 @@ OVERLAY_WEIGHT = 0.45  # of the heat map over the photo
 
 
 # A residual network's last block ends in the sum of its convolutions and its shortcut: that sum, not the
-# shortcut's 1x1 convolution that comes before it in layer order, is what the classifier sees.
-_MAP_LAYER_TYPES = (keras.layers.Conv2D, keras.layers.SeparableConv2D, keras.layers.Add)
+# shortcut's 1x1 convolution that comes before it in layer order, is what the classifier sees. A Keras
+# application backbone's last block ends in its activation (MobileNet: conv_pw_13_relu), after its convolution.
+_MAP_LAYER_TYPES = (keras.layers.Conv2D, keras.layers.SeparableConv2D, keras.layers.Add, keras.layers.ReLU)
 
 
 def last_conv_layer(model: keras.Model) -> keras.layers.Layer:

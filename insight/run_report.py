@@ -141,10 +141,10 @@ class _RunReport:
         curves = training_curves.save_training_curves(record, self._file(TRAINING_CURVES_FILE))
         epochs = len(record["history"]["loss"])
         blocks = [html_report.image(self._written("training_curves", curves), "training curves")]
-        if "best_epoch" in record:
+        if "kept_epoch" in record:
             blocks.insert(0, html_report.paragraph(
-                f"Kept the weights of epoch {record['best_epoch']} of {epochs}: "
-                f"validation accuracy {record['best_val_accuracy']:.4f}."
+                f"Kept the weights of epoch {record['kept_epoch']} of {epochs} ({record['kept_by']}): "
+                f"validation accuracy {record['kept_val_accuracy']:.4f}."
             ))
         if "config" in record:
             blocks.append(html_report.table([["setting", "value"], *sorted(record["config"].items())]))

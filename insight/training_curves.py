@@ -32,8 +32,8 @@ def save_training_curves(record: Dict[str, Any], path: str) -> str:
         # Markers keep a one-epoch run visible as points.
         axes.plot(epochs, history[key], "o-", label="training")
         axes.plot(epochs, history[f"val_{key}"], "s-", label="validation")
-        if "best_epoch" in record:
-            axes.axvline(record["best_epoch"], color="gray", linestyle=":", label="kept epoch")
+        if "kept_epoch" in record:
+            axes.axvline(record["kept_epoch"], color="gray", linestyle=":", label="kept epoch")
         axes.set_title(title)
         axes.set_xlabel("epoch")
         axes.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))

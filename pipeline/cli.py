@@ -12,12 +12,13 @@ COMMANDS = [run, serve, predict, kfp, insight]
 
 
 def _error_message(exc: BaseException) -> Optional[str]:
-    """The message of a DatasetError anywhere in the exception's chain (the runner may wrap it)."""
+    """The message of a user-facing error anywhere in the exception's chain (the runner may wrap it)."""
+    from components.errors import CatdogError
     from components.ingest.errors import DatasetError
 
     seen = set()
     while exc is not None and id(exc) not in seen:
-        if isinstance(exc, DatasetError):
+        if isinstance(exc, (CatdogError, DatasetError)):
             return str(exc)
         seen.add(id(exc))
         exc = exc.__cause__ or exc.__context__

@@ -7,12 +7,8 @@ OUTPUT_DIR = "runs/catdog"
 
 IMAGE_SIZE = 150
 EVAL_PERCENT = 20  # for zips without train/ and validation/ folders
-# The measured recipe (README, issue 6): the `residual` preset, 80 epochs, cosine decay. About 85 minutes
-# on 2 CPU cores, a few on a GPU; `--epochs 15` for a quick run.
-EPOCHS = 80
-LR_SCHEDULE = "cosine"
+# Epochs, learning rates and schedules are each model preset's own measured recipe (components/models.py).
 BATCH_SIZE = 20
-LEARNING_RATE = 1e-3
 SEED = 42
 MIN_ACCURACY = 0.70
 

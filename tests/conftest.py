@@ -48,12 +48,31 @@ class PipelineRun:
         return self.serving_dir / self.versions()[-1]
 
 
+SHARED_WEIGHTS = Path(__file__).resolve().parents[2] / "shared" / "weights" / "mobilenet_1_0_224_tf_no_top.h5"
+
+
 @pytest.fixture(scope="session")
-def pipeline_run(tmp_path_factory) -> PipelineRun:
-    """100 generated images (40+40 train, 10+10 validation), 1 epoch, no accuracy floor: a pushed model."""
+def backbone_weights(tmp_path_factory) -> Path:
+    """MobileNet's ImageNet weights where shared/ has them; else a file of the same layout with seeded random
+    weights, so the tests run anywhere (what they check does not need ImageNet's features)."""
+    if SHARED_WEIGHTS.is_file():
+        return SHARED_WEIGHTS
+    import tf_keras as keras
+
+    keras.utils.set_random_seed(0)
+    path = tmp_path_factory.mktemp("weights") / SHARED_WEIGHTS.name
+    keras.applications.MobileNet(input_shape=(224, 224, 3), include_top=False, weights=None).save_weights(str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def pipeline_run(tmp_path_factory, backbone_weights) -> PipelineRun:
+    """100 generated images (40+40 train, 10+10 validation), the default (pretrained) preset for 1 epoch in
+    each phase, no accuracy floor: a pushed model."""
     root = tmp_path_factory.mktemp("pipeline")
     data = Path(imagegen.split_dataset(root / "data.zip", train_per_class=40, eval_per_class=10))
     output = root / "out"
-    result = run_catdog("run", "--data", data, "--output", output, "--epochs", 1, "--min-accuracy", 0)
+    result = run_catdog("run", "--data", data, "--output", output, "--epochs", 1, "--fine-tune-epochs", 1,
+                        "--backbone-weights", backbone_weights, "--min-accuracy", 0)
     assert result.returncode == 0, result.stderr[-5000:]
     return PipelineRun(data, output, result)

@@ -5,21 +5,12 @@ import pytest
 import tf_keras as keras
 
 from components import models, trainer
-from pipeline import configs
 from pipeline.commands import run
 
 
 def test_command_line_offers_exactly_the_presets_and_schedules():
     assert set(run.PRESET_NAMES) == set(models.PRESETS)
     assert run.LR_SCHEDULES == trainer.LR_SCHEDULES
-
-
-def test_command_line_defaults_are_the_trainers():
-    # `catdog kfp` passes only the epochs: the rest of a Kubeflow run's recipe is TrainConfig's defaults.
-    defaults = trainer.TrainConfig()
-    assert (configs.EPOCHS, configs.BATCH_SIZE, configs.LEARNING_RATE, configs.SEED, configs.LR_SCHEDULE) == (
-        defaults.epochs, defaults.batch_size, defaults.learning_rate, defaults.seed, defaults.lr_schedule
-    )
 
 
 def test_tutorial_preset_is_the_tutorials_architecture():
@@ -42,15 +33,18 @@ def test_unknown_preset_and_schedule_are_refused():
     with pytest.raises(ValueError, match="unknown model preset 'vgg'"):
         models.build("vgg", (32, 32, 3))
     with pytest.raises(ValueError, match="unknown lr_schedule 'step'"):
-        trainer.learning_rate(trainer.TrainConfig(lr_schedule="step"), 10)
+        trainer.learning_rate(0.01, "step", 3, 10)
 
 
 def test_cosine_schedule_decays_to_zero_over_all_epochs():
-    schedule = trainer.learning_rate(trainer.TrainConfig(epochs=3, learning_rate=0.01, lr_schedule="cosine"), 10)
+    schedule = trainer.learning_rate(0.01, "cosine", 3, 10)
     assert float(schedule(0)) == pytest.approx(0.01)
     assert float(schedule(30)) == pytest.approx(0.0, abs=1e-9)
 
 
 def test_config_from_custom_config_casts_and_ignores_unknown_keys():
-    config = trainer.TrainConfig.from_custom_config({"epochs": "3", "learning_rate": 1, "other": "x"})
+    config = trainer.TrainConfig.from_custom_config(
+        {"epochs": "3", "learning_rate": 1, "fine_tune_epochs": None, "other": "x"}
+    )
     assert config.epochs == 3 and isinstance(config.learning_rate, float) and config.batch_size == 20
+    assert config.fine_tune_epochs is None  # the preset's recipe decides

@@ -1,5 +1,6 @@
 """The real pipeline on generated images: every component runs, a model is pushed and answers, the gate holds."""
 
+import json
 import os
 import re
 
@@ -57,16 +58,18 @@ def test_pushed_model_answers_raw_image_bytes(pipeline_run, tmp_path, fmt, size)
 
 def test_history_and_summary_are_in_the_model_run(pipeline_run):
     model_run = next((pipeline_run.output / "artifacts" / "Trainer" / "model_run").iterdir())
-    assert "conv2d" in (model_run / "model_summary.txt").read_text()
-    history = (model_run / "history.json").read_text()
-    assert '"val_accuracy"' in history and '"best_epoch": 1' in history
+    assert "conv_pw_13" in (model_run / "model_summary.txt").read_text()  # the MobileNet backbone's last block
+    history = json.loads((model_run / "history.json").read_text())
+    # The pretrained preset's two phases, one epoch each; a fixed schedule keeps the last epoch.
+    assert history["phase_epochs"] == [1, 1] and len(history["history"]["val_accuracy"]) == 2
+    assert history["kept_epoch"] == 2 and history["kept_by"] == "last epoch of a fixed schedule"
     assert any(f.startswith("events.out.tfevents") for _, _, fs in os.walk(model_run / "logs") for f in fs)
 
 
-def test_unreachable_floor_blocks_the_push_and_says_why(pipeline_run):
+def test_unreachable_floor_blocks_the_push_and_says_why(pipeline_run, backbone_weights):
     before = pipeline_run.versions()
-    result = run_catdog("run", "--data", pipeline_run.data_zip, "--output", pipeline_run.output,
-                        "--epochs", 1, "--min-accuracy", 1.01)
+    result = run_catdog("run", "--data", pipeline_run.data_zip, "--output", pipeline_run.output, "--epochs", 1,
+                        "--fine-tune-epochs", 1, "--backbone-weights", backbone_weights, "--min-accuracy", 1.01)
     assert result.returncode == 0, result.stderr[-3000:]
     assert pipeline_run.versions() == before
     assert "Model NOT pushed" in result.stdout and "binary_accuracy" in result.stdout
@@ -79,7 +82,7 @@ def test_unreachable_floor_blocks_the_push_and_says_why(pipeline_run):
 def test_bad_zip_gets_one_clear_line(tmp_path):
     bad = tmp_path / "photos.zip"
     bad.write_text("not a zip at all")
-    result = run_catdog("run", "--data", bad, "--output", tmp_path / "out", "--epochs", 1)
+    result = run_catdog("run", "--data", bad, "--output", tmp_path / "out", "--model", "tutorial")
     assert result.returncode == 2
     assert f"catdog: error: {bad}: not a zip file" in result.stderr
     assert "Traceback" not in result.stderr

@@ -58,7 +58,10 @@ def _add_compile_arguments(p) -> None:
     p.add_argument("--model-name", default=configs.MODEL_NAME)
     p.add_argument("--min-accuracy", type=float, default=configs.MIN_ACCURACY,
                    help="validation accuracy a model needs to be pushed (inside runtime parameter eval_config)")
-    p.add_argument("--epochs", type=int, default=configs.EPOCHS)
+    p.add_argument("--epochs", type=int, default=None, help="(first-phase) epochs (default: the preset's)")
+    p.add_argument("--backbone-weights", default="",
+                   help="pretrained presets: the backbone's .h5 weights as an object-store URI the Trainer can read "
+                        "(default: Keras downloads its ImageNet weights in the Trainer's pod)")
     p.add_argument("--gpus", type=int, default=configs.TRAINER_GPUS, help="GPUs for the Trainer")
     p.add_argument("--gpu-type", default=configs.TRAINER_GPU_TYPE,
                    help="on KFP the Kubernetes resource (nvidia.com/gpu); on Vertex AI a model (NVIDIA_TESLA_T4)")
@@ -79,7 +82,7 @@ def _check_compile_arguments(args) -> None:
         # copies artifacts for the tasks, not the serving folder.
         raise KfpError(f"the Pusher cannot write to {serving_dir}: give --serving-dir gs://... "
                        "(or s3://... with tensorflow-io in the image)")
-    if args.gpus < 0 or args.epochs < 1 or not 0 <= args.min_accuracy <= 1:
+    if args.gpus < 0 or (args.epochs is not None and args.epochs < 1) or not 0 <= args.min_accuracy <= 1:
         raise KfpError("--gpus must be 0 or more, --epochs 1 or more, --min-accuracy between 0 and 1")
 
 
@@ -100,7 +103,7 @@ def _compile_package(args) -> str:
             serving_dir=args.serving_dir,
             model_name=args.model_name,
             min_accuracy=args.min_accuracy,
-            train_config=dataclasses.asdict(TrainConfig(epochs=args.epochs)),
+            train_config=dataclasses.asdict(TrainConfig(epochs=args.epochs, backbone_weights=args.backbone_weights)),
             gpus=0 if args.no_gpu else args.gpus,
             gpu_type=args.gpu_type,
         )

@@ -1,0 +1,54 @@
+"""A finished `catdog run`'s examples and Transform graph, as the Trainer reads them: for benches that train."""
+
+import dataclasses
+import json
+import os
+
+import tensorflow_transform as tft
+from ml_metadata.metadata_store import metadata_store
+from tfx.components.util import tfxio_utils
+from tfx.orchestration import metadata
+from tfx.types import artifact_utils, standard_artifacts
+
+from components import features, trainer
+from pipeline import configs
+
+
+def _latest_artifact(store, artifact_class):
+    found = max(store.get_artifacts_by_type(artifact_class.TYPE_NAME), key=lambda a: a.id)
+    artifact = artifact_class()
+    artifact.set_mlmd_artifact(found)
+    return artifact
+
+
+@dataclasses.dataclass
+class RunArtifacts:
+    examples: standard_artifacts.Examples
+    transform_output: tft.TFTransformOutput
+
+    @property
+    def image_shape(self):
+        return self.transform_output.transformed_feature_spec()[features.IMAGE_KEY].shape
+
+    def files(self, split: str):
+        return [os.path.join(artifact_utils.get_split_uri([self.examples], split), "*")]
+
+    def count(self, split: str) -> int:
+        with open(os.path.join(self.examples.uri, features.INGEST_REPORT_FILE)) as f:
+            return sum(json.load(f)["counts"][split].values())
+
+    def dataset(self, split: str, batch_size: int, shuffle_seed=None):
+        """The Trainer's own input pipeline (components.trainer.make_dataset) over one split."""
+
+        class _Accessor:  # the one part of the Trainer's DataAccessor that make_dataset uses
+            tf_dataset_factory = tfxio_utils.get_tf_dataset_factory_from_artifact([self.examples], [])
+
+        return trainer.make_dataset(self.files(split), _Accessor, self.transform_output, batch_size, shuffle_seed)
+
+
+def load(run_dir: str) -> RunArtifacts:
+    store = metadata_store.MetadataStore(
+        metadata.sqlite_metadata_connection_config(os.path.join(run_dir, configs.METADATA_FILE))
+    )
+    transform_graph = _latest_artifact(store, standard_artifacts.TransformGraph)
+    return RunArtifacts(_latest_artifact(store, standard_artifacts.Examples), tft.TFTransformOutput(transform_graph.uri))

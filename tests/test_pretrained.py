@@ -1,0 +1,141 @@
+"""The pretrained preset: its weights, its two training phases, its input mapping, and a float32 export."""
+
+import h5py
+import numpy as np
+import pytest
+import tensorflow as tf
+import tf_keras as keras
+
+import imagegen
+from components import exporter, models, trainer
+from conftest import run_catdog
+from insight import gradcam, saved_model
+
+SHAPE = (150, 150, 3)
+
+
+@pytest.fixture(scope="module")
+def mobilenet(backbone_weights):
+    return models.build("mobilenet", SHAPE, str(backbone_weights))
+
+
+@pytest.mark.parametrize("layer, weight", [
+    ("conv1", "kernel:0"), ("conv_dw_7", "depthwise_kernel:0"), ("conv_pw_13", "kernel:0"),
+    ("conv_pw_13_bn", "moving_mean:0"),
+])
+def test_backbone_holds_exactly_the_weights_of_the_file(mobilenet, backbone_weights, layer, weight):
+    with h5py.File(backbone_weights) as f:
+        expected = np.asarray(f[layer][layer][weight])
+    found = next(w for w in mobilenet.get_layer(layer).weights if w.name.endswith(f"{layer}/{weight}"))
+    np.testing.assert_array_equal(found.numpy(), expected)
+
+
+def _trainable(model):
+    return {w.name.split("/")[0] for w in model.trainable_weights}
+
+
+def test_phase_one_trains_the_head_and_phase_two_the_top_blocks_without_batch_norm(backbone_weights):
+    model = models.build("mobilenet", SHAPE, str(backbone_weights))
+    assert _trainable(model) == {"probability"}
+    assert sum(np.prod(w.shape) for w in model.trainable_weights) == 1024 + 1
+
+    models.preset("mobilenet").unfreeze_top(model)
+    assert _trainable(model) == {"conv_dw_12", "conv_pw_12", "conv_dw_13", "conv_pw_13", "probability"}
+    batch_norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    assert len(batch_norms) == 27 and not any(layer.trainable for layer in batch_norms)
+
+
+def test_images_in_0_1_reach_the_backbone_in_minus_1_1_at_its_input_size(mobilenet):
+    probe = keras.Model(mobilenet.inputs, mobilenet.get_layer("backbone_scale").output)
+    ramp = np.linspace(0, 1, SHAPE[1], dtype=np.float32)
+    image = np.broadcast_to(ramp[None, None, :, None], (1, *SHAPE))
+    scaled = probe(image).numpy()
+    assert scaled.shape == (1, models.MOBILENET_INPUT_SIZE, models.MOBILENET_INPUT_SIZE, 3)
+    assert scaled.min() == pytest.approx(-1, abs=1e-3) and scaled.max() == pytest.approx(1, abs=1e-3)
+    assert scaled[0, 0, models.MOBILENET_INPUT_SIZE // 2, 0] == pytest.approx(0, abs=0.02)
+
+
+def test_recipe_comes_from_the_preset_unless_given():
+    assert trainer.TrainConfig(model_preset="mobilenet").recipe() == models.PRESETS["mobilenet"].recipe
+    recipe = trainer.TrainConfig(model_preset="mobilenet", epochs=2, fine_tune_epochs=0).recipe()
+    assert (recipe.epochs, recipe.fine_tune_epochs) == (2, 0)
+    assert trainer.training_phases(recipe) == [(2, recipe.learning_rate)]
+    assert not recipe.keep_best_epoch  # pretrained: a fixed schedule, the last epoch is what is reported
+
+
+def test_keras_cache_is_used_without_a_download(tmp_path, monkeypatch, backbone_weights):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    cached = tmp_path / "models" / models.MOBILENET_WEIGHTS_FILE
+    cached.parent.mkdir()
+    cached.write_bytes(backbone_weights.read_bytes())
+    monkeypatch.setattr(keras.utils, "get_file", lambda *a, **k: pytest.fail("downloaded although cached"))
+    assert models.resolve_weights(models.PRESETS["mobilenet"].weights_origin) == str(cached)
+
+
+def test_no_weights_anywhere_is_one_error_that_says_how_to_fix_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+
+    def offline(*args, **kwargs):
+        raise OSError("URL fetch failure: no route to host")
+
+    monkeypatch.setattr(keras.utils, "get_file", offline)
+    with pytest.raises(models.BackboneWeightsError) as raised:
+        models.resolve_weights(models.PRESETS["mobilenet"].weights_origin)
+    message = str(raised.value)
+    assert str(tmp_path / "models" / models.MOBILENET_WEIGHTS_FILE) in message
+    assert "--backbone-weights" in message and "no route to host" in message
+
+
+def test_run_with_a_missing_weights_file_stops_before_any_work(tmp_path):
+    data = imagegen.split_dataset(tmp_path / "data.zip", train_per_class=2, eval_per_class=1)
+    missing = tmp_path / "nowhere" / models.MOBILENET_WEIGHTS_FILE
+    result = run_catdog("run", "--data", data, "--output", tmp_path / "out", "--backbone-weights", missing)
+    assert result.returncode == 2
+    assert f"catdog: error: {missing}: backbone weights file not found" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out" / "metadata.sqlite").exists()  # no component ran
+
+
+def _graph_dtypes(function) -> set:
+    graph = function.graph.as_graph_def()
+    nodes = list(graph.node) + [n for f in graph.library.function for n in f.node_def]
+    return {value.type for n in nodes for key, value in n.attr.items() if key in ("T", "dtype", "DstT")}
+
+
+def saved_model_transform(pipeline_run):
+    """The session pipeline's Transform output (150x150, as SHAPE)."""
+    import tensorflow_transform as tft
+
+    transform_graph = next((pipeline_run.output / "artifacts" / "Transform" / "transform_graph").iterdir())
+    return tft.TFTransformOutput(str(transform_graph))
+
+
+def test_mixed_precision_training_exports_a_float32_model(pipeline_run, tmp_path):
+    """As on a GPU: the policy is mixed_float16 while the model trains; the export computes in float32."""
+    transform_output = saved_model_transform(pipeline_run)
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = models.build("residual", SHAPE)
+        assert model.compute_dtype == "float16"
+        model.compile(optimizer="adam", loss="binary_crossentropy")
+        model.fit(np.random.default_rng(0).random((4, *SHAPE), dtype=np.float32), np.array([0, 1, 0, 1]), verbose=0)
+        exported = trainer.float32_copy(model, "residual", SHAPE)
+        assert keras.mixed_precision.global_policy().name == "float32"  # reset for whatever runs next
+        exporter.export(exported, transform_output, ["cats", "dogs"], str(tmp_path / "model"))
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+    image = imagegen.image_bytes(1, (120, 90))
+    loaded = saved_model.load(str(tmp_path / "model"))
+    assert {layer.dtype_policy.name for layer in loaded.layers} == {"float32"}
+    assert all(v.dtype == tf.float32 for v in loaded.variables)
+    serve = loaded.signatures[exporter.IMAGE_BYTES_SIGNATURE]
+    assert tf.float16 not in _graph_dtypes(serve)
+    outputs = serve(**{exporter.IMAGE_BYTES_INPUT: tf.constant([image])})
+    assert outputs[exporter.PROBABILITY_OUTPUT].dtype == tf.float32
+    np.testing.assert_allclose(  # the same weights: the export answers as the trained model does
+        outputs[exporter.PROBABILITY_OUTPUT].numpy(),
+        model(saved_model.model_input(loaded, [image])).numpy().ravel(), atol=5e-3,
+    )
+    cam = gradcam.class_activation_map(loaded, saved_model.model_input(loaded, [image]), class_id=1)
+    assert np.isfinite(cam).all() and cam.max() <= 1
