@@ -14,9 +14,8 @@ import sys
 import tempfile
 import time
 
-from components import models
 from components.trainer import HISTORY_FILE
-from pipeline import configs
+from pipeline import configs, settings
 from pipeline.run_summary import summarize
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -41,7 +40,7 @@ def main() -> None:
     parser.add_argument("--data", default=SHARED_ZIP)
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--batch-size", type=int, default=20)
-    parser.add_argument("--model", default=models.DEFAULT_PRESET)
+    parser.add_argument("--model", default=settings.DEFAULT_PRESET)
     parser.add_argument("--out", default=None, help="where to keep the pipeline run (default: a temp dir)")
     args = parser.parse_args()
     args.data = os.path.abspath(args.data)

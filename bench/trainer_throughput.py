@@ -23,7 +23,7 @@ from tfx.orchestration import metadata
 from tfx.types import artifact_utils, standard_artifacts
 
 from components import models, trainer
-from pipeline import configs
+from pipeline import configs, settings
 
 
 def _latest_artifact(store, artifact_class):
@@ -43,7 +43,7 @@ def _images_per_second(model, dataset, n_images, epochs):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", required=True, help="a `catdog run` output directory")
-    parser.add_argument("--model", default=models.DEFAULT_PRESET)
+    parser.add_argument("--model", default=settings.DEFAULT_PRESET)
     parser.add_argument("--batch-size", type=int, default=20)
     parser.add_argument("--epochs", type=int, default=2)
     args = parser.parse_args()

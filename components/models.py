@@ -76,8 +76,6 @@ PRESETS: Dict[str, Callable[[Sequence[int]], keras.Model]] = {
     "augmented": augmented,
     "residual": residual,
 }
-# Measured on the tutorial data (README), cosine decay: residual 0.906 after 80 epochs, augmented 0.849 after 60.
-DEFAULT_PRESET = "residual"
 
 
 def build(preset: str, input_shape: Sequence[int]) -> keras.Model:

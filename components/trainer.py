@@ -14,16 +14,8 @@ from absl import logging
 from tfx_bsl.public import tfxio
 
 from components import exporter, features, models
+from pipeline.settings import LR_SCHEDULES, TrainingSettings
 
-# custom_config keys, set by the pipeline.
-EPOCHS_KEY = "epochs"
-BATCH_SIZE_KEY = "batch_size"
-LEARNING_RATE_KEY = "learning_rate"
-MODEL_PRESET_KEY = "model_preset"
-SEED_KEY = "seed"
-PATIENCE_KEY = "early_stopping_patience"
-LR_SCHEDULE_KEY = "lr_schedule"
-LR_SCHEDULES = ("constant", "cosine")
 
 HISTORY_FILE = "history.json"
 SUMMARY_FILE = "model_summary.txt"
@@ -31,21 +23,13 @@ _SHUFFLE_BUFFER = 10_000  # above the tutorial's 2,000 training images: a full r
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    epochs: int = 80
-    batch_size: int = 20
-    learning_rate: float = 1e-3
-    model_preset: str = models.DEFAULT_PRESET
-    seed: int = 42
-    # 0: train every epoch and keep the one with the best validation accuracy; N: stop once validation
-    # loss has not improved for N epochs and keep the best-loss weights.
-    early_stopping_patience: int = 0
-    lr_schedule: str = "cosine"  # decays to 0 over all epochs; or "constant"
+class TrainConfig(TrainingSettings):
+    """The Trainer's custom_config (keys: the field names): fields, defaults and checks are TrainingSettings'."""
 
     @classmethod
     def from_custom_config(cls, config: Dict[str, Any]) -> "TrainConfig":
         fields = {f.name: f.type for f in dataclasses.fields(cls)}
-        return cls(**{k: type(getattr(cls, k))(v) for k, v in (config or {}).items() if k in fields})
+        return cls(**{k: fields[k](v) for k, v in (config or {}).items() if k in fields})
 
 
 def distribution_strategy() -> tf.distribute.Strategy:
@@ -71,12 +55,28 @@ def count_train_examples(train_files: List[str]) -> int:
     return sum(_read_examples_json(train_files, features.INGEST_REPORT_FILE)["counts"]["train"].values())
 
 
-def learning_rate(config: TrainConfig, steps_per_epoch: int):
+def seed_and_determinism(config: TrainConfig) -> None:
+    """Seeds Python, NumPy and TensorFlow; with config.deterministic also makes TensorFlow's ops
+    deterministic (same data, same seed: the same weights, at some speed cost on GPU)."""
+    keras.utils.set_random_seed(config.seed)
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+
+def scaled_learning_rate(learning_rate_one_replica: float, replicas: int) -> float:
+    """MirroredStrategy runs batch_size images on each replica, so N replicas take steps N times as big
+    and N times fewer: the linear scaling rule (Goyal et al., 2017) keeps the measured one-replica
+    recipe's progress per epoch by scaling the learning rate with N."""
+    return learning_rate_one_replica * replicas
+
+
+def learning_rate(config: TrainConfig, steps_per_epoch: int, replicas: int = 1):
+    rate = scaled_learning_rate(config.learning_rate, replicas)
     if config.lr_schedule == "cosine":
-        return keras.optimizers.schedules.CosineDecay(config.learning_rate, config.epochs * steps_per_epoch)
+        return keras.optimizers.schedules.CosineDecay(rate, config.epochs * steps_per_epoch)
     if config.lr_schedule != "constant":
         raise ValueError(f"unknown lr_schedule {config.lr_schedule!r}; choose from {', '.join(LR_SCHEDULES)}")
-    return config.learning_rate
+    return rate
 
 
 def best_weights_callback(config: TrainConfig) -> keras.callbacks.Callback:
@@ -121,7 +121,7 @@ def _write_text(path: str, text: str) -> None:
 
 def run_fn(fn_args) -> None:
     config = TrainConfig.from_custom_config(fn_args.custom_config)
-    keras.utils.set_random_seed(config.seed)
+    seed_and_determinism(config)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
     class_names = read_label_names(fn_args.train_files)
     strategy = distribution_strategy()
@@ -135,7 +135,7 @@ def run_fn(fn_args) -> None:
     with strategy.scope():
         model = models.build(config.model_preset, image_shape)
         model.compile(
-            optimizer=keras.optimizers.Adam(learning_rate(config, steps_per_epoch)),
+            optimizer=keras.optimizers.Adam(learning_rate(config, steps_per_epoch, strategy.num_replicas_in_sync)),
             loss=keras.losses.BinaryCrossentropy(),
             metrics=[keras.metrics.BinaryAccuracy(name="accuracy")],
         )

@@ -112,6 +112,7 @@ class RunArtifacts:
     """Folders of the latest artifact of each kind in a run's metadata; "" for a kind it has none of."""
 
     examples: str  # ImageExampleGen: Split-*/ TFRecords, ingest_report.json
+    schema: str  # SchemaGen or ImportSchemaGen: schema.pbtxt
     anomalies: str  # ExampleValidator: Split-*/SchemaDiff.pb
     model: str  # Trainer: the SavedModel under Format-Serving/
     model_run: str  # Trainer: history.json, model_summary.txt, logs/
@@ -129,6 +130,7 @@ def find_artifacts(metadata_path: str) -> RunArtifacts:
     blessing = _latest(store, standard_artifacts.ModelBlessing.TYPE_NAME)
     return RunArtifacts(
         examples=uri(standard_artifacts.Examples),
+        schema=uri(standard_artifacts.Schema),
         anomalies=uri(standard_artifacts.ExampleAnomalies),
         model=uri(standard_artifacts.Model),
         model_run=uri(standard_artifacts.ModelRun),
