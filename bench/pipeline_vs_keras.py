@@ -17,6 +17,7 @@ import time
 from components.trainer import HISTORY_FILE
 from pipeline import configs, settings
 from pipeline.run_summary import summarize
+import record  # noqa: E402  bench/record.py: a script's own folder is on sys.path
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_ZIP = os.path.join(REPO, "..", "shared", "datasets", "cats_and_dogs_filtered.zip")
@@ -77,7 +78,7 @@ def main() -> None:
         "ratio_cpu": round(pipeline_cpu / keras_cpu, 3),
         "run_dir": out,
     }
-    print(json.dumps(result, indent=2))
+    record.save(f"pipeline_vs_keras-{args.model}-{args.epochs}ep", result)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ Prints one JSON object with images/s for both and their ratio (target >= 0.9).
 """
 
 import argparse
-import json
 import os
 import time
 
@@ -24,6 +23,7 @@ from tfx.types import artifact_utils, standard_artifacts
 
 from components import models, trainer
 from pipeline import configs, settings
+import record  # noqa: E402  bench/record.py: a script's own folder is on sys.path
 
 
 def _latest_artifact(store, artifact_class):
@@ -78,14 +78,14 @@ def main() -> None:
         model = models.build(args.model, images.shape[1:])
         model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
         rates[name] = _images_per_second(model, dataset, len(images), args.epochs)
-    print(json.dumps({
+    record.save(f"trainer_throughput-{args.model}", {
         "model": args.model,
         "images": len(images),
         "epochs_timed": args.epochs,
         "in_memory_images_per_s": round(rates["in_memory"], 1),
         "trainer_input_images_per_s": round(rates["trainer_input"], 1),
         "ratio": round(rates["trainer_input"] / rates["in_memory"], 3),
-    }, indent=2))
+    })
 
 
 if __name__ == "__main__":

@@ -50,10 +50,13 @@ def _accuracy(evaluation_uri: str) -> Optional[float]:
 def _describe_failure(failure) -> str:
     name, value = failure.metric_key.name, failure.metric_value.double_value.value
     if failure.metric_key.is_diff:
-        return f"{name} is {-value:.4f} lower than the latest blessed model's"
+        allowed = -failure.metric_threshold.change_threshold.absolute.value
+        return (f"no-regression check failed: {name} is {-value:.4f} lower than the latest blessed model's "
+                f"(allowed: {allowed:.4f}, --max-regression)")
     bounds = failure.metric_threshold.value_threshold
     if bounds.HasField("lower_bound") and value < bounds.lower_bound.value:
-        return f"{name} = {value:.4f} is below the required {bounds.lower_bound.value:g}"
+        return (f"accuracy floor failed: {name} = {value:.4f} is {bounds.lower_bound.value - value:.4f} below "
+                f"the required {bounds.lower_bound.value:g} (--min-accuracy)")
     return f"{name} = {value:.4f} failed its threshold {failure.message}".strip()
 
 

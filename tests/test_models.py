@@ -1,5 +1,7 @@
 """Model presets and the Trainer's options."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import tf_keras as keras
@@ -47,3 +49,31 @@ def test_cosine_schedule_decays_to_zero_over_all_epochs():
 def test_config_from_custom_config_casts_and_ignores_unknown_keys():
     config = trainer.TrainConfig.from_custom_config({"epochs": "3", "learning_rate": 1, "other": "x"})
     assert config.epochs == 3 and isinstance(config.learning_rate, float) and config.batch_size == 20
+
+
+@pytest.mark.parametrize("replicas", [1, 2, 4])
+def test_learning_rate_grows_with_the_replicas_that_multiply_the_global_batch(replicas):
+    # MirroredStrategy: batch_size images on each of N replicas, N times fewer steps an epoch.
+    assert trainer.scaled_learning_rate(0.001, replicas) == pytest.approx(0.001 * replicas)
+    config = trainer.TrainConfig(epochs=2, learning_rate=0.001)
+    schedule = trainer.learning_rate(config, steps_per_epoch=10, replicas=replicas)
+    assert float(schedule(0)) == pytest.approx(0.001 * replicas)
+    constant = trainer.learning_rate(dataclasses.replace(config, lr_schedule="constant"), 10, replicas)
+    assert constant == pytest.approx(0.001 * replicas)
+
+
+def test_deterministic_turns_on_op_determinism():
+    from tensorflow.python.framework import config as tf_config
+
+    trainer.seed_and_determinism(trainer.TrainConfig(deterministic=False))
+    assert not tf_config.is_op_determinism_enabled()
+    try:
+        trainer.seed_and_determinism(trainer.TrainConfig(deterministic=True))
+        assert tf_config.is_op_determinism_enabled()
+    finally:
+        tf_config.disable_op_determinism()  # the rest of the session runs as usual
+
+
+def test_config_from_custom_config_keeps_the_new_settings():
+    config = trainer.TrainConfig.from_custom_config({"deterministic": True, "backbone_weights": "gs://w.h5"})
+    assert config.deterministic is True and config.backbone_weights == "gs://w.h5"

@@ -13,8 +13,10 @@ from tfx.orchestration import metadata
 import imagegen
 from components import exporter
 from conftest import run_catdog
+from pipeline.run_summary import find_artifacts
+from pipeline.settings import DEFAULT_MAX_REGRESSION
 
-NODES = {"ImageExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform", "Trainer",
+NODES = {"ImageExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "DataGate", "Transform", "Trainer",
          "Evaluator", "AtomicPusher"}
 DONE = {metadata_store_pb2.Execution.COMPLETE, metadata_store_pb2.Execution.CACHED}
 
@@ -74,6 +76,48 @@ def test_unreachable_floor_blocks_the_push_and_says_why(pipeline_run):
     # The run resumed from cache: the Trainer was not run again.
     trainer = _executions_by_node(pipeline_run.output)["Trainer"]
     assert trainer[-1].last_known_state == metadata_store_pb2.Execution.CACHED
+
+
+def _accuracy(stdout: str) -> float:
+    return float(re.search(r"Validation accuracy: ([01]\.\d{4})", stdout).group(1))
+
+
+def test_a_worse_retrain_is_refused_and_the_message_says_by_how_much(pipeline_run):
+    before = pipeline_run.versions()
+    blessed = _accuracy(pipeline_run.result.stdout)
+    # A learning rate of almost 0 leaves the model untrained: genuinely worse than the blessed one.
+    result = run_catdog("run", "--data", pipeline_run.data_zip, "--output", pipeline_run.output,
+                        "--epochs", 1, "--learning-rate", 1e-9, "--min-accuracy", 0)
+    assert result.returncode == 0, result.stderr[-3000:]
+    candidate = _accuracy(result.stdout)
+    assert candidate < blessed - DEFAULT_MAX_REGRESSION, (blessed, candidate)
+    lost = re.search(r"Model NOT pushed: no-regression check failed: binary_accuracy is (\d\.\d{4}) lower than "
+                     r"the latest blessed model's \(allowed: 0\.0100", result.stdout)
+    assert lost and float(lost.group(1)) == pytest.approx(blessed - candidate, abs=2e-4), result.stdout
+    assert pipeline_run.versions() == before
+    assert find_artifacts(str(pipeline_run.output / "metadata.sqlite")).blessed is False
+    # The first run kept its schema; this one validated the data against it.
+    assert (pipeline_run.output / "schema" / "schema.pbtxt").is_file()
+    assert _executions_by_node(pipeline_run.output)["ImportSchemaGen"][-1].last_known_state in DONE
+
+
+def test_data_that_breaks_the_schema_stops_the_run_before_training(pipeline_run, tmp_path):
+    # A schema curated for photos that carry their breed: the generated images do not.
+    schema = tmp_path / "schema.pbtxt"
+    schema.write_text((pipeline_run.output / "schema" / "schema.pbtxt").read_text() + (
+        'feature { name: "breed" type: BYTES presence { min_fraction: 1.0 min_count: 1 } shape { dim { size: 1 } } }\n'
+    ))
+    output = tmp_path / "out"
+    result = run_catdog("run", "--data", pipeline_run.data_zip, "--output", output, "--schema-file", schema,
+                        "--epochs", 1)
+    assert result.returncode == 2
+    [line] = [l for l in result.stderr.splitlines() if l.startswith("catdog: error:")]
+    assert line.startswith("catdog: error: the data does not match the schema (") and "breed" in line
+    assert "--allow-anomalies" in line and "Traceback" not in result.stderr
+    executions = _executions_by_node(output)
+    assert executions["ExampleValidator"][-1].last_known_state == metadata_store_pb2.Execution.COMPLETE
+    assert not {"Transform", "Trainer"} & {node for node, runs in executions.items() if runs}
+    assert not (output / "serving").exists()
 
 
 def test_bad_zip_gets_one_clear_line(tmp_path):
