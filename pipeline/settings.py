@@ -48,6 +48,10 @@ def at_least(low) -> Check:
     return lambda value: None if value >= low else f"must be {low} or more"
 
 
+def above(low) -> Check:
+    return lambda value: None if value > low else f"must be above {low}"
+
+
 def between(low, high) -> Check:
     return lambda value: None if low <= value <= high else f"must be between {low} and {high}"
 
@@ -90,7 +94,7 @@ class TrainingSettings(_Checked):
     epochs: int = setting(80, "training epochs (15 for a quick look)", check=at_least(1))
     batch_size: int = setting(20, "images a step on each GPU (or the CPU)", check=at_least(1))
     learning_rate: float = setting(1e-3, "Adam's learning rate for one replica; scaled by the number of GPUs",
-                                   check=lambda v: None if v > 0 else "must be above 0")
+                                   check=above(0))
     model_preset: str = setting(DEFAULT_PRESET, "model preset (components/models.py)", flag="--model",
                                 choices=MODEL_PRESETS)
     backbone_weights: str = setting("", "pretrained backbone weights for the mobilenet preset: a Keras .h5 file "
@@ -148,8 +152,8 @@ class KubeflowSettings(RunSettings):
     gpus: int = setting(1, "GPUs for the Trainer (0: CPU only)", check=at_least(0))
     gpu_type: str = setting("", f"GPU type: on KFP a Kubernetes resource (default {DEFAULT_GPU_TYPE[YAML]}), on "
                                 f"Vertex AI a model name (default {DEFAULT_GPU_TYPE[VERTEX_JSON]})")
-    cpus: float = setting(4.0, "CPUs for the Trainer", check=lambda v: None if v > 0 else "must be above 0")
-    memory_gb: float = setting(16.0, "memory for the Trainer, GB", check=lambda v: None if v > 0 else "must be above 0")
+    cpus: float = setting(4.0, "CPUs for the Trainer", check=above(0))
+    memory_gb: float = setting(16.0, "memory for the Trainer, GB", check=above(0))
 
     def __post_init__(self):
         super().__post_init__()
