@@ -142,7 +142,7 @@ class LocalRunSettings(RunSettings):
 
 @dataclasses.dataclass(frozen=True)
 class KubeflowSettings(RunSettings):
-    package: str = setting("", f"package file (default: {configs.KFP_PACKAGE}, .json for vertex-json)", flag="--output")
+    output: str = setting("", f"package file to write (default: {configs.KFP_PACKAGE}, .json for vertex-json)")
     format: str = setting(YAML, "yaml: Kubeflow Pipelines 2 (kfp.Client); vertex-json: a Vertex AI PipelineJob, "
                                 "whose Evaluator also compares with the latest blessed model",
                           choices=tuple(PACKAGE_SUFFIXES))
@@ -158,8 +158,8 @@ class KubeflowSettings(RunSettings):
     def __post_init__(self):
         super().__post_init__()
         suffixes = PACKAGE_SUFFIXES[self.format]
-        if self.package and not self.package.endswith(suffixes):
-            raise SettingsError(f"--output {self.package}: a {self.format} package ends with {' or '.join(suffixes)}")
+        if self.output and not self.output.endswith(suffixes):
+            raise SettingsError(f"--output {self.output}: a {self.format} package ends with {' or '.join(suffixes)}")
         if self.data_uri.split("://", 1)[0] not in CLUSTER_DATA_SCHEMES or "://" not in self.data_uri:
             raise SettingsError(f"--data {self.data_uri}: give a URL the cluster can read "
                                 f"({', '.join(CLUSTER_DATA_SCHEMES)})")
@@ -183,7 +183,7 @@ class KubeflowSettings(RunSettings):
 
     @property
     def package_path(self) -> str:
-        return self.package or os.path.splitext(configs.KFP_PACKAGE)[0] + PACKAGE_SUFFIXES[self.format][0]
+        return self.output or os.path.splitext(configs.KFP_PACKAGE)[0] + PACKAGE_SUFFIXES[self.format][0]
 
 
 def check_gpu_type(gpu_type: str, package_format: str) -> None:
