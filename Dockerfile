@@ -4,10 +4,11 @@ FROM tensorflow/tfx:1.16.0
 
 WORKDIR /opt/catdog
 
-# The locked dependencies first, in their own layer: code changes do not reinstall them.
-COPY requirements.lock ./
+# The locked runtime dependencies first (no test tools), in their own layer: code changes do not
+# reinstall them.
+COPY requirements-runtime.lock ./
 RUN python -m pip install --no-cache-dir uv==0.13.9 \
-    && uv pip install --system --no-cache -r requirements.lock
+    && uv pip install --system --no-cache -r requirements-runtime.lock
 
 COPY . ./
 # Installed, not imported from the work tree: the pipeline names its module files as installed modules

@@ -16,6 +16,9 @@ run: setup
 test: setup
 	.venv/bin/python -m pytest $(ARGS)
 
-# Re-resolve the lock file after changing dependencies in pyproject.toml.
+# Re-resolve the lock files after changing dependencies in pyproject.toml: requirements.lock for
+# development and CI (with the test tools), requirements-runtime.lock, the same versions without them,
+# for the container image.
 lock:
 	uv pip compile pyproject.toml --extra test --python-version 3.10 -o requirements.lock
+	uv pip compile pyproject.toml -c requirements.lock --python-version 3.10 -o requirements-runtime.lock

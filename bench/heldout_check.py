@@ -12,7 +12,6 @@ The held-out images are kept in <output>/heldout/<class>/ to look at.
 """
 
 import argparse
-import json
 import os
 import random
 import shutil
@@ -26,6 +25,7 @@ from typing import Dict, List
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 from components.ingest import layout  # noqa: E402
+import record  # noqa: E402  bench/record.py: a script's own folder is on sys.path
 
 DEFAULT_DATA = os.path.join(os.path.dirname(REPO), "shared", "datasets", "cats_and_dogs_filtered.zip")
 REQUEST_IMAGES = 16
@@ -117,7 +117,7 @@ def main() -> None:
         finally:
             process.terminate()
             process.wait(timeout=30)
-    print(json.dumps({
+    record.save("heldout_check", {
         "data": args.data,
         "run_flags": args.run_flags,
         "train_images": sum(1 for e in layout.read_layout(kept_zip).entries if e.split == layout.TRAIN),
@@ -125,8 +125,7 @@ def main() -> None:
         "validation_accuracy": summary.accuracy,
         "heldout_accuracy": accuracy,
         "run_wall_s": round(run_seconds, 1),
-        "cpu_count": os.cpu_count(),
-    }, indent=2))
+    })
 
 
 if __name__ == "__main__":

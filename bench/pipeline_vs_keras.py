@@ -14,10 +14,10 @@ import sys
 import tempfile
 import time
 
-from components import models
 from components.trainer import HISTORY_FILE
-from pipeline import configs
+from pipeline import configs, settings
 from pipeline.run_summary import summarize
+import record  # noqa: E402  bench/record.py: a script's own folder is on sys.path
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_ZIP = os.path.join(REPO, "..", "shared", "datasets", "cats_and_dogs_filtered.zip")
@@ -41,7 +41,7 @@ def main() -> None:
     parser.add_argument("--data", default=SHARED_ZIP)
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--batch-size", type=int, default=20)
-    parser.add_argument("--model", default=models.DEFAULT_PRESET)
+    parser.add_argument("--model", default=settings.DEFAULT_PRESET)
     parser.add_argument("--out", default=None, help="where to keep the pipeline run (default: a temp dir)")
     args = parser.parse_args()
     args.data = os.path.abspath(args.data)
@@ -78,7 +78,7 @@ def main() -> None:
         "ratio_cpu": round(pipeline_cpu / keras_cpu, 3),
         "run_dir": out,
     }
-    print(json.dumps(result, indent=2))
+    record.save(f"pipeline_vs_keras-{args.model}-{args.epochs}ep", result)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ Without --model it first trains one with a small `catdog run` on generated image
 """
 
 import argparse
-import json
 import os
 import select
 import statistics
@@ -24,6 +23,7 @@ from typing import Callable, Dict, List
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "tests"))
 import imagegen  # noqa: E402
+import record  # noqa: E402  bench/record.py: a script's own folder is on sys.path
 
 CONCURRENCY = (1, 8)
 IMAGES = 32
@@ -154,10 +154,9 @@ def main() -> None:
 
     overhead = round(server["1"]["p50_ms"] - in_process["1"]["p50_ms"], 3)
     scaling = round(server["8"]["images_per_s"] / server["1"]["images_per_s"], 2)
-    print(json.dumps({
+    record.save("serving_latency", {
         "model": args.model or "built by a 1-epoch pipeline run on generated images",
         "images": f"{IMAGES} distinct 150x150 JPEGs, one a request",
-        "cpu_count": os.cpu_count(),
         "load_average_1min": round(os.getloadavg()[0], 2),  # other work on a shared machine
         "seconds_per_side_and_concurrency": args.seconds,
         "in_process": in_process,
@@ -169,7 +168,7 @@ def main() -> None:
             f"p50_overhead_ms<={P50_OVERHEAD_TARGET_MS}": overhead <= P50_OVERHEAD_TARGET_MS,
             f"throughput_8_over_1>={SCALING_TARGET}": scaling >= SCALING_TARGET,
         },
-    }, indent=2))
+    })
 
 
 if __name__ == "__main__":

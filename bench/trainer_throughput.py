@@ -9,18 +9,16 @@ Prints one JSON object with images/s for both and their ratio (target >= 0.9).
 """
 
 import argparse
-import json
-import os
-import sys
 import time
 
 import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from bench import run_artifacts  # noqa: E402
-from components import models  # noqa: E402
+from components import models
+from pipeline import settings
+import record  # noqa: E402  bench/record.py and bench/run_artifacts.py: a script's own folder is on sys.path
+import run_artifacts  # noqa: E402
 
 
 def _images_per_second(model, dataset, n_images, epochs):
@@ -33,7 +31,7 @@ def _images_per_second(model, dataset, n_images, epochs):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", required=True, help="a `catdog run` output directory")
-    parser.add_argument("--model", default=models.DEFAULT_PRESET)
+    parser.add_argument("--model", default=settings.DEFAULT_PRESET)
     parser.add_argument("--batch-size", type=int, default=20)
     parser.add_argument("--epochs", type=int, default=2)
     args = parser.parse_args()
@@ -57,14 +55,14 @@ def main() -> None:
         model = models.build(args.model, images.shape[1:])
         model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
         rates[name] = _images_per_second(model, dataset, len(images), args.epochs)
-    print(json.dumps({
+    record.save(f"trainer_throughput-{args.model}", {
         "model": args.model,
         "images": len(images),
         "epochs_timed": args.epochs,
         "in_memory_images_per_s": round(rates["in_memory"], 1),
         "trainer_input_images_per_s": round(rates["trainer_input"], 1),
         "ratio": round(rates["trainer_input"] / rates["in_memory"], 3),
-    }, indent=2))
+    })
 
 
 if __name__ == "__main__":

@@ -159,8 +159,6 @@ PRESETS: Dict[str, Preset] = {
         unfreeze_top=unfreeze_mobilenet_top,
     ),
 }
-# Measured on the tutorial data (README): mobilenet 0.98+ in minutes; residual 0.906 after 80 epochs from scratch.
-DEFAULT_PRESET = "mobilenet"
 
 
 def preset(name: str) -> Preset:

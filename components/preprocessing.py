@@ -9,9 +9,9 @@ from typing import Any, Dict, Optional
 import tensorflow as tf
 
 from components import features
+from pipeline.settings import RunSettings
 
 IMAGE_SIZE_KEY = "image_size"  # custom_config key: the side of the square model input
-DEFAULT_IMAGE_SIZE = 150
 
 
 def decode_and_resize(image_bytes: tf.Tensor, size: int) -> tf.Tensor:
@@ -29,7 +29,7 @@ def decode_and_resize(image_bytes: tf.Tensor, size: int) -> tf.Tensor:
 
 
 def preprocessing_fn(inputs: Dict[str, tf.Tensor], custom_config: Optional[Dict[str, Any]] = None):
-    size = int((custom_config or {}).get(IMAGE_SIZE_KEY, DEFAULT_IMAGE_SIZE))
+    size = int((custom_config or {}).get(IMAGE_SIZE_KEY, RunSettings.image_size))
     return {
         features.IMAGE_KEY: decode_and_resize(tf.reshape(inputs[features.IMAGE_RAW_KEY], [-1]), size),
         features.LABEL_KEY: inputs[features.LABEL_KEY],

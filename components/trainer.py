@@ -5,8 +5,7 @@ import json
 import math
 import os
 import sys
-import typing
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple
 
 import tensorflow as tf
 import tensorflow_transform as tft
@@ -15,8 +14,9 @@ from absl import logging
 from tfx_bsl.public import tfxio
 
 from components import exporter, features, models
+from pipeline import settings
+from pipeline.settings import LR_SCHEDULES, TrainingSettings
 
-LR_SCHEDULES = ("constant", "cosine")
 
 HISTORY_FILE = "history.json"
 SUMMARY_FILE = "model_summary.txt"
@@ -24,33 +24,13 @@ _SHUFFLE_BUFFER = 10_000  # above the tutorial's 2,000 training images: a full r
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    model_preset: str = models.DEFAULT_PRESET
-    # None: the preset's recipe (components.models.PRESETS), the settings its README figures were measured with.
-    epochs: Optional[int] = None
-    learning_rate: Optional[float] = None
-    lr_schedule: Optional[str] = None  # "cosine" decays to 0 over each phase; or "constant"
-    fine_tune_epochs: Optional[int] = None  # pretrained presets: the second phase
-    fine_tune_learning_rate: Optional[float] = None
-    batch_size: int = 20
-    seed: int = 42
-    # 0: the preset's way of ending (from scratch: every epoch, keep the best validation accuracy; pretrained:
-    # a fixed schedule, keep the last); N: stop once validation loss has not improved for N epochs and keep
-    # the best-loss weights.
-    early_stopping_patience: int = 0
-    # Pretrained presets: "" asks Keras for its ImageNet weights (its cache, else a download); or a local
-    # path or object-store URI of the same .h5 file.
-    backbone_weights: str = ""
+class TrainConfig(TrainingSettings):
+    """The Trainer's custom_config (keys: the field names): fields, defaults and checks are TrainingSettings'."""
 
     @classmethod
     def from_custom_config(cls, config: Dict[str, Any]) -> "TrainConfig":
-        types = {f.name: f.type for f in dataclasses.fields(cls)}
-        values = {}
-        for key, value in (config or {}).items():
-            if key in types:
-                kind = typing.get_args(types[key])[0] if typing.get_origin(types[key]) is Union else types[key]
-                values[key] = None if value is None else kind(value)
-        return cls(**values)
+        kinds = {f.name: settings.value_type(f) for f in dataclasses.fields(cls)}
+        return cls(**{k: None if v is None else kinds[k](v) for k, v in (config or {}).items() if k in kinds})
 
     def recipe(self) -> models.Recipe:
         """The preset's recipe with this config's explicit values over it."""
@@ -83,7 +63,23 @@ def count_train_examples(train_files: List[str]) -> int:
     return sum(_read_examples_json(train_files, features.INGEST_REPORT_FILE)["counts"]["train"].values())
 
 
-def learning_rate(initial: float, schedule: str, epochs: int, steps_per_epoch: int):
+def seed_and_determinism(config: TrainConfig) -> None:
+    """Seeds Python, NumPy and TensorFlow; with config.deterministic also makes TensorFlow's ops
+    deterministic (same data, same seed: the same weights, at some speed cost on GPU)."""
+    keras.utils.set_random_seed(config.seed)
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+
+def scaled_learning_rate(learning_rate_one_replica: float, replicas: int) -> float:
+    """MirroredStrategy runs batch_size images on each replica, so N replicas take steps N times as big
+    and N times fewer: the linear scaling rule (Goyal et al., 2017) keeps the measured one-replica
+    recipe's progress per epoch by scaling the learning rate with N."""
+    return learning_rate_one_replica * replicas
+
+
+def learning_rate(initial: float, schedule: str, epochs: int, steps_per_epoch: int, replicas: int = 1):
+    initial = scaled_learning_rate(initial, replicas)
     if schedule == "cosine":
         return keras.optimizers.schedules.CosineDecay(initial, epochs * steps_per_epoch)
     if schedule != "constant":
@@ -151,7 +147,9 @@ def _compile(model: keras.Model, rate) -> None:
     )
 
 
-def fit(model, preset: models.Preset, config: TrainConfig, train, val, steps_per_epoch: int, callbacks) -> Dict[str, Any]:
+def fit(
+    model, preset: models.Preset, config: TrainConfig, train, val, steps_per_epoch: int, callbacks, replicas: int = 1
+) -> Dict[str, Any]:
     """Trains phase after phase (compiling anew: the trainable set changes) and returns the history record."""
     recipe = config.recipe()
     phases = training_phases(recipe)
@@ -162,7 +160,7 @@ def fit(model, preset: models.Preset, config: TrainConfig, train, val, steps_per
         last_phase = phase == len(phases) - 1
         if phase:
             preset.unfreeze_top(model)
-        _compile(model, learning_rate(initial_rate, recipe.lr_schedule, epochs, steps_per_epoch))
+        _compile(model, learning_rate(initial_rate, recipe.lr_schedule, epochs, steps_per_epoch, replicas))
         kept = keep_weights_callbacks(config, recipe, epochs) if last_phase else []
         result = model.fit(
             train, validation_data=val, initial_epoch=done, epochs=done + epochs,
@@ -202,7 +200,7 @@ def run_fn(fn_args) -> None:
     config = TrainConfig.from_custom_config(fn_args.custom_config)
     preset = models.preset(config.model_preset)
     weights = backbone_weights(preset, config)  # first: a missing file fails the run before any work
-    keras.utils.set_random_seed(config.seed)
+    seed_and_determinism(config)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
     class_names = read_label_names(fn_args.train_files)
     strategy = distribution_strategy()
@@ -222,7 +220,7 @@ def run_fn(fn_args) -> None:
 
     with strategy.scope():
         tensorboard = keras.callbacks.TensorBoard(log_dir=os.path.join(fn_args.model_run_dir, "logs"))
-        record = fit(model, preset, config, train, val, steps_per_epoch, [tensorboard])
+        record = fit(model, preset, config, train, val, steps_per_epoch, [tensorboard], strategy.num_replicas_in_sync)
     record["class_names"] = class_names
     _write_text(os.path.join(fn_args.model_run_dir, HISTORY_FILE), json.dumps(record, indent=2))
     exporter.export(float32_copy(model, config.model_preset, image_shape), tf_transform_output, class_names,

@@ -8,21 +8,18 @@ from typing import Callable, Dict, List
 from tfx.utils import path_utils
 
 from components import features, trainer
+from components.data_gate import read_anomalies
 from components.ingest import layout
 from insight import (
-    anomalies,
-    confusion_matrix,
     data_samples,
-    hardest_examples,
+    evaluation,
     html_report,
     saved_model,
     training_curves,
     visualize,
 )
 from insight.errors import InsightError
-from insight.examples_reader import read_examples
 from insight.json_files import read_json_object
-from insight.predictions import Prediction, predict
 from pipeline import configs, run_summary
 
 REPORT_SUBDIR = "report"
@@ -79,8 +76,8 @@ class _RunReport:
         return saved_model.load(path_utils.serving_model_path(self.artifacts.model))
 
     @functools.cached_property
-    def predictions(self) -> List[Prediction]:
-        return predict(self.model, read_examples(self._examples(), layout.EVAL))
+    def predictions(self) -> List[evaluation.Prediction]:
+        return evaluation.predict(self.model, evaluation.read_examples(self._examples(), layout.EVAL))
 
     def outcome(self) -> List[str]:
         blessed = self.artifacts.blessed
@@ -105,7 +102,7 @@ class _RunReport:
         else:
             blocks.append(html_report.paragraph("No file was skipped."))
         blocks.extend(self._anomalies())
-        train = read_examples(self._examples(), layout.TRAIN)
+        train = evaluation.read_examples(self._examples(), layout.TRAIN)
         records = ((e.label, e.filename, lambda e=e: e.image_raw) for e in train)
         samples = self._file(data_samples.SAMPLES_FILE)
         data_samples.save_sample_grid(records, ingest["class_names"], samples)
@@ -115,9 +112,9 @@ class _RunReport:
     def _anomalies(self) -> List[str]:
         if not self.artifacts.anomalies:
             return [html_report.note("ExampleValidator did not run: no anomaly check.")]
-        found = anomalies.read_anomalies(self.artifacts.anomalies)
+        found = read_anomalies(self.artifacts.anomalies)
         if not found:
-            return [html_report.paragraph("ExampleValidator found no anomalies against the inferred schema.")]
+            return [html_report.paragraph("ExampleValidator found no anomalies against the schema.")]
         return [
             html_report.paragraph("ExampleValidator anomalies:"),
             html_report.bullet_list(f"{split}: {feature}: {description}" for split, feature, description in found),
@@ -159,15 +156,15 @@ class _RunReport:
             blocks.append(html_report.table([["metric", "value"], *rows]))
         else:
             blocks.append(html_report.note("The Evaluator did not run: no TFMA metrics."))
-        matrix = confusion_matrix.confusion_matrix(self.predictions, len(self.class_names))
-        png = confusion_matrix.save_confusion_matrix(matrix, self.class_names, self._file(CONFUSION_MATRIX_FILE))
+        matrix = evaluation.confusion_matrix(self.predictions, len(self.class_names))
+        png = evaluation.save_confusion_matrix(matrix, self.class_names, self._file(CONFUSION_MATRIX_FILE))
         blocks.append(html_report.image(self._written("confusion_matrix", png), "confusion matrix"))
-        png = hardest_examples.save_hardest_grid(self.predictions, self.class_names, self._file(HARDEST_FILE))
+        png = evaluation.save_hardest_grid(self.predictions, self.class_names, self._file(HARDEST_FILE))
         blocks.append(html_report.image(self._written("hardest", png), "hardest validation images"))
         return blocks
 
     def internals(self) -> List[str]:
-        worst = hardest_examples.hardest(self.predictions, 1)[0].example
+        worst = evaluation.hardest(self.predictions, 1)[0].example
         seen = visualize.visualize(self.model, worst.image_raw, worst.filename, self.report_dir)
         self._written("gradcam", seen.gradcam_png)
         for path in seen.feature_maps:

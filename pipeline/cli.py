@@ -5,6 +5,7 @@ import os
 import sys
 from typing import List, Optional
 
+from components.errors import CatdogError
 from pipeline.commands import insight, kfp, predict, run, serve
 
 # Each module adds its subcommands with add_parser(subparsers) and imports heavy modules only when run.
@@ -12,13 +13,10 @@ COMMANDS = [run, serve, predict, kfp, insight]
 
 
 def _error_message(exc: BaseException) -> Optional[str]:
-    """The message of a user-facing error anywhere in the exception's chain (the runner may wrap it)."""
-    from components.errors import CatdogError
-    from components.ingest.errors import DatasetError
-
+    """The message of a CatdogError anywhere in the exception's chain (the runner may wrap it)."""
     seen = set()
     while exc is not None and id(exc) not in seen:
-        if isinstance(exc, (CatdogError, DatasetError)):
+        if isinstance(exc, CatdogError):
             return str(exc)
         seen.add(id(exc))
         exc = exc.__cause__ or exc.__context__

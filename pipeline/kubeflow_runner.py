@@ -4,7 +4,6 @@ The same create_pipeline as the local runner; what differs is the container imag
 paths, the Trainer's resources and which values stay runtime parameters.
 """
 
-import dataclasses
 import json
 import os
 from typing import Any, Dict
@@ -16,11 +15,8 @@ from tfx import v1 as tfx
 from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
 
 from components import evaluation
-from pipeline import configs
 from pipeline.pipeline import create_pipeline
-
-YAML = "yaml"  # Kubeflow Pipelines 2: what kfp.Client uploads
-VERTEX_JSON = "vertex-json"  # Vertex AI: a PipelineJob
+from pipeline.settings import VERTEX_JSON, KubeflowSettings
 
 ResourceSpec = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec
 
@@ -35,30 +31,6 @@ DATA_SHA256_PARAM = "data_sha256"
 EVAL_CONFIG_PARAM = "eval_config"
 
 
-@dataclasses.dataclass
-class KubeflowSettings:
-    output: str = configs.KFP_PACKAGE
-    format: str = YAML
-    image: str = configs.KFP_IMAGE
-    pipeline_root: str = configs.KFP_PIPELINE_ROOT
-    data_uri: str = configs.DATA_URI
-    data_sha256: str = ""
-    serving_dir: str = ""  # "": <pipeline_root>/serving/<model_name>
-    model_name: str = configs.MODEL_NAME
-    eval_percent: int = configs.EVAL_PERCENT
-    image_size: int = configs.IMAGE_SIZE
-    min_accuracy: float = configs.MIN_ACCURACY
-    train_config: dict = dataclasses.field(default_factory=dict)
-    gpus: int = configs.TRAINER_GPUS  # 0: CPU only
-    gpu_type: str = configs.TRAINER_GPU_TYPE
-    cpus: float = configs.TRAINER_CPUS
-    memory_gb: float = configs.TRAINER_MEMORY_GB
-
-    @property
-    def serving_model_dir(self) -> str:
-        return self.serving_dir or f"{self.pipeline_root.rstrip('/')}/serving/{self.model_name}"
-
-
 def trainer_resources(settings: KubeflowSettings) -> ResourceSpec:
     """Requests equal to limits: the Trainer's pod keeps its CPUs and memory (Vertex AI sizes machines by limits)."""
     spec = ResourceSpec(
@@ -68,13 +40,14 @@ def trainer_resources(settings: KubeflowSettings) -> ResourceSpec:
         memory_limit=settings.memory_gb,
     )
     if settings.gpus:
-        spec.accelerator.type = settings.gpu_type
+        spec.accelerator.type = settings.accelerator_type
         spec.accelerator.count = settings.gpus
     return spec
 
 
 def _runtime_parameters(settings: KubeflowSettings) -> Dict[str, Any]:
-    eval_config = json.dumps(json_format.MessageToDict(evaluation.eval_config(settings.min_accuracy)), sort_keys=True)
+    eval_config = evaluation.eval_config(settings.min_accuracy, settings.max_regression)
+    eval_config = json.dumps(json_format.MessageToDict(eval_config), sort_keys=True)
     return {
         DATA_URI_PARAM: settings.data_uri,
         DATA_SHA256_PARAM: settings.data_sha256,
@@ -86,16 +59,11 @@ def build_pipeline(settings: KubeflowSettings) -> tfx.dsl.Pipeline:
     params = {name: tfx.dsl.experimental.RuntimeParameter(name=name, ptype=str, default=value)
               for name, value in _runtime_parameters(settings).items()}
     return create_pipeline(
-        pipeline_name=configs.PIPELINE_NAME,
+        settings,
         pipeline_root=settings.pipeline_root,
+        serving_model_dir=settings.serving_model_dir,
         data_uri=params[DATA_URI_PARAM],
         data_sha256=params[DATA_SHA256_PARAM],
-        serving_model_dir=settings.serving_model_dir,
-        preprocessing_fn=configs.PREPROCESSING_FN,
-        run_fn=configs.RUN_FN,
-        eval_percent=settings.eval_percent,
-        image_size=settings.image_size,
-        train_config=settings.train_config,
         eval_config=params[EVAL_CONFIG_PARAM],
         # Vertex AI runs the latest-blessed-model resolver; open-source KFP rejects resolver nodes.
         compare_to_blessed=settings.format == VERTEX_JSON,
@@ -115,7 +83,7 @@ def kfp_pipeline_spec(pipeline_job: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def compile_pipeline(settings: KubeflowSettings) -> str:
-    """Writes the package to settings.output; returns its path."""
+    """Writes the package to settings.package_path; returns its path."""
     runner = kubeflow_v2_dag_runner.KubeflowV2DagRunner(
         kubeflow_v2_dag_runner.KubeflowV2DagRunnerConfig(
             default_image=settings.image,
@@ -126,10 +94,11 @@ def compile_pipeline(settings: KubeflowSettings) -> str:
         )
     )
     pipeline_job = runner.run(build_pipeline(settings), parameter_values=_runtime_parameters(settings), write_out=False)
-    os.makedirs(os.path.dirname(os.path.abspath(settings.output)), exist_ok=True)
-    with open(settings.output, "w") as f:
+    path = settings.package_path
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as f:
         if settings.format == VERTEX_JSON:
             json.dump(pipeline_job, f, indent=2, sort_keys=True)
         else:
             yaml.safe_dump(kfp_pipeline_spec(pipeline_job), f, sort_keys=True)
-    return settings.output
+    return path

@@ -4,54 +4,56 @@ import dataclasses
 import os
 
 from tfx import v1 as tfx
+from tfx.dsl.io import fileio
 
 from components.ingest import fetch
 from pipeline import configs
 from pipeline.pipeline import create_pipeline
-from pipeline.run_summary import RunSummary, summarize
+from pipeline.run_summary import RunSummary, find_artifacts, summarize
+from pipeline.settings import LocalRunSettings
+
+SCHEMA_FILE = "schema.pbtxt"
 
 
-@dataclasses.dataclass
-class LocalRunSettings:
-    data_uri: str = configs.DATA_URI
-    output_dir: str = configs.OUTPUT_DIR
-    model_name: str = configs.MODEL_NAME
-    data_sha256: str = ""
-    eval_percent: int = configs.EVAL_PERCENT
-    image_size: int = configs.IMAGE_SIZE
-    min_accuracy: float = configs.MIN_ACCURACY
-    enable_cache: bool = True
-    train_config: dict = dataclasses.field(default_factory=dict)
-
-
-def _local_data_uri(data_uri: str) -> str:
+def _absolute(uri: str) -> str:
     """Plain paths become absolute, so ML Metadata records the file wherever the command ran."""
-    return data_uri if "://" in data_uri else os.path.abspath(data_uri)
+    return uri if "://" in uri or not uri else os.path.abspath(uri)
+
+
+def reference_schema(output_dir: str) -> str:
+    """Where a run directory keeps the schema its first successful run inferred."""
+    return os.path.join(output_dir, configs.SCHEMA_SUBDIR, SCHEMA_FILE)
+
+
+def _keep_reference_schema(metadata_path: str, reference: str) -> None:
+    """The first successful run's schema becomes the reference (a user may curate it, or check it in and
+    pass --schema-file): later runs import it, so drifting data shows as anomalies instead of a new schema."""
+    schema_dir = find_artifacts(metadata_path).schema
+    if schema_dir:
+        os.makedirs(os.path.dirname(reference), exist_ok=True)
+        fileio.copy(os.path.join(schema_dir, SCHEMA_FILE), reference)
 
 
 def run(settings: LocalRunSettings) -> RunSummary:
     output_dir = os.path.abspath(settings.output_dir)
-    data_uri = _local_data_uri(settings.data_uri)
+    data_uri = _absolute(settings.data_uri)
     sha256 = settings.data_sha256
     if not sha256 and "://" not in data_uri and os.path.isfile(data_uri):
         # The content's hash keys the cache: a changed zip at the same path is ingested again.
         sha256 = fetch.sha256_of(data_uri)
+    reference = reference_schema(output_dir)
+    schema_file = settings.schema_file or (reference if os.path.exists(reference) else "")
     metadata_path = os.path.join(output_dir, configs.METADATA_FILE)
     os.makedirs(output_dir, exist_ok=True)
     pipeline = create_pipeline(
-        pipeline_name=configs.PIPELINE_NAME,
+        dataclasses.replace(settings, data_uri=data_uri, data_sha256=sha256,
+                            schema_file=_absolute(schema_file)),
         pipeline_root=os.path.join(output_dir, configs.PIPELINE_ROOT_SUBDIR),
-        data_uri=data_uri,
-        data_sha256=sha256 or None,
         serving_model_dir=os.path.join(output_dir, configs.SERVING_SUBDIR, settings.model_name),
-        preprocessing_fn=configs.PREPROCESSING_FN,
-        run_fn=configs.RUN_FN,
-        eval_percent=settings.eval_percent,
-        image_size=settings.image_size,
-        train_config=settings.train_config,
-        min_accuracy=settings.min_accuracy,
         enable_cache=settings.enable_cache,
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata_path),
     )
     tfx.orchestration.LocalDagRunner().run(pipeline)
+    if not schema_file:
+        _keep_reference_schema(metadata_path, reference)
     return summarize(metadata_path)

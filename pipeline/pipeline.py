@@ -1,64 +1,70 @@
 """The pipeline definition: one pure function that every runner calls."""
 
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 from tfx import v1 as tfx
 
-from components import evaluation, preprocessing, trainer
+from components import evaluation, preprocessing
+from components.data_gate import DataGate
 from components.ingest.component import ImageExampleGen
 from components.pusher import AtomicPusher
+from pipeline import configs
+from pipeline.settings import RunSettings
 
 
 def create_pipeline(
+    settings: RunSettings,
     *,
-    pipeline_name: str,
     pipeline_root: str,
-    data_uri: Any,
     serving_model_dir: str,
-    preprocessing_fn: str,
-    run_fn: str,
+    data_uri: Any = None,
     data_sha256: Any = None,
-    eval_percent: int = 20,
-    image_size: int = 150,
-    train_config: Optional[Dict[str, Any]] = None,
-    min_accuracy: Any = 0.70,
+    eval_config: Any = None,
     enable_cache: bool = True,
     metadata_connection_config=None,
-    beam_pipeline_args: Optional[List[str]] = None,
-    eval_config: Any = None,
     compare_to_blessed: bool = True,
     trainer_resources: Any = None,
 ) -> tfx.dsl.Pipeline:
-    """Ingest -> validate -> Transform -> Trainer -> Evaluator (gated) -> Pusher.
+    """Ingest -> validate (gated) -> Transform -> Trainer -> Evaluator (gated) -> Pusher.
 
-    train_config holds the Trainer's custom_config (components.trainer.TrainConfig fields).
-    eval_config replaces the one built from min_accuracy (Kubeflow passes a RuntimeParameter holding its JSON).
+    data_uri, data_sha256 and eval_config replace the ones the settings give (Kubeflow passes
+    RuntimeParameters; eval_config then holds the EvalConfig's JSON).
     compare_to_blessed=False leaves out the latest-blessed-model resolver: the gate is min_accuracy alone,
     as on a first run (open-source Kubeflow Pipelines cannot run resolver nodes).
     trainer_resources is the Trainer's platform config (Kubeflow: a ResourceSpec with CPU, memory, GPU).
     """
-    example_gen = ImageExampleGen(data_uri=data_uri, sha256=data_sha256, eval_percent=eval_percent)
-    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
-    schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
-    example_validator = tfx.components.ExampleValidator(
-        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
+    example_gen = ImageExampleGen(
+        data_uri=settings.data_uri if data_uri is None else data_uri,
+        sha256=(settings.data_sha256 or None) if data_sha256 is None else data_sha256,
+        eval_percent=settings.eval_percent,
     )
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    # The schema Transform parses the examples with, inferred from this data.
+    schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
+    # The schema the data is held to: a kept or checked-in reference, so that drifting data shows as
+    # anomalies instead of as a new schema. Transform keeps the inferred one, so its cache holds across runs.
+    reference_schema = tfx.components.ImportSchemaGen(schema_file=settings.schema_file) if settings.schema_file else None
+    example_validator = tfx.components.ExampleValidator(
+        statistics=statistics_gen.outputs["statistics"], schema=(reference_schema or schema_gen).outputs["schema"]
+    )
+    data_gate = DataGate(example_validator.outputs["anomalies"], settings.allow_anomalies)
     transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
-        preprocessing_fn=preprocessing_fn,
-        custom_config={preprocessing.IMAGE_SIZE_KEY: image_size},
+        preprocessing_fn=configs.PREPROCESSING_FN,
+        custom_config={preprocessing.IMAGE_SIZE_KEY: settings.image_size},
         # 150x150x3 floats are 270 KB an image: the Trainer applies the graph to raw examples
         # and caches the result in memory instead of reading them back from disk.
         materialize=False,
         disable_statistics=True,
     )
+    transform.add_upstream_node(data_gate)
     trainer_component = tfx.components.Trainer(
-        run_fn=run_fn,
+        run_fn=configs.RUN_FN,
         examples=example_gen.outputs["examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
-        custom_config=train_config or {},
+        custom_config=settings.train_config(),
     )
     if trainer_resources is not None:
         trainer_component.with_platform_config(trainer_resources)
@@ -73,7 +79,8 @@ def create_pipeline(
         examples=example_gen.outputs["examples"],
         model=trainer_component.outputs["model"],
         baseline_model=latest_blessed.outputs["model"] if latest_blessed is not None else None,
-        eval_config=evaluation.eval_config(min_accuracy) if eval_config is None else eval_config,
+        eval_config=evaluation.eval_config(settings.min_accuracy, settings.max_regression)
+        if eval_config is None else eval_config,
     )
     pusher = AtomicPusher(
         model=trainer_component.outputs["model"],
@@ -86,18 +93,20 @@ def create_pipeline(
         example_gen,
         statistics_gen,
         schema_gen,
+        reference_schema,
         example_validator,
+        data_gate,
         transform,
         trainer_component,
         latest_blessed,
         evaluator,
         pusher,
-    ]  # latest_blessed is None without a baseline
+    ]  # reference_schema is None without a schema file, latest_blessed without a baseline
     return tfx.dsl.Pipeline(
-        pipeline_name=pipeline_name,
+        pipeline_name=configs.PIPELINE_NAME,
         pipeline_root=pipeline_root,
         components=[node for node in nodes if node is not None],
         enable_cache=enable_cache,
         metadata_connection_config=metadata_connection_config,
-        beam_pipeline_args=beam_pipeline_args or [],
+        beam_pipeline_args=list(settings.beam_pipeline_args),
     )

@@ -50,10 +50,13 @@ def _accuracy(evaluation_uri: str) -> Optional[float]:
 def _describe_failure(failure) -> str:
     name, value = failure.metric_key.name, failure.metric_value.double_value.value
     if failure.metric_key.is_diff:
-        return f"{name} is {-value:.4f} lower than the latest blessed model's"
+        allowed = -failure.metric_threshold.change_threshold.absolute.value
+        return (f"no-regression check failed: {name} is {-value:.4f} lower than the latest blessed model's "
+                f"(allowed: {allowed:.4f}, --max-regression)")
     bounds = failure.metric_threshold.value_threshold
     if bounds.HasField("lower_bound") and value < bounds.lower_bound.value:
-        return f"{name} = {value:.4f} is below the required {bounds.lower_bound.value:g}"
+        return (f"accuracy floor failed: {name} = {value:.4f} is {bounds.lower_bound.value - value:.4f} below "
+                f"the required {bounds.lower_bound.value:g} (--min-accuracy)")
     return f"{name} = {value:.4f} failed its threshold {failure.message}".strip()
 
 
@@ -112,6 +115,7 @@ class RunArtifacts:
     """Folders of the latest artifact of each kind in a run's metadata; "" for a kind it has none of."""
 
     examples: str  # ImageExampleGen: Split-*/ TFRecords, ingest_report.json
+    schema: str  # SchemaGen or ImportSchemaGen: schema.pbtxt
     anomalies: str  # ExampleValidator: Split-*/SchemaDiff.pb
     model: str  # Trainer: the SavedModel under Format-Serving/
     model_run: str  # Trainer: history.json, model_summary.txt, logs/
@@ -129,6 +133,7 @@ def find_artifacts(metadata_path: str) -> RunArtifacts:
     blessing = _latest(store, standard_artifacts.ModelBlessing.TYPE_NAME)
     return RunArtifacts(
         examples=uri(standard_artifacts.Examples),
+        schema=uri(standard_artifacts.Schema),
         anomalies=uri(standard_artifacts.ExampleAnomalies),
         model=uri(standard_artifacts.Model),
         model_run=uri(standard_artifacts.ModelRun),

@@ -5,6 +5,8 @@ import re
 
 import grpc
 
+from components.errors import CatdogError
+
 # TensorFlow's error codes and gRPC's status codes are the same numbers.
 _CODES_BY_NUMBER = {code.value[0]: code for code in grpc.StatusCode}
 # What TF adds around an op's own message: graph positions and op names, noise to a client.
@@ -13,7 +15,7 @@ _TF_MESSAGE_NOISE = re.compile(
 )
 
 
-class ServingError(Exception):
+class ServingError(CatdogError):
     """A request (or a model load) failed with a status code a client can act on."""
 
     def __init__(self, code: grpc.StatusCode, message: str):

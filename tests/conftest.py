@@ -35,6 +35,7 @@ class PipelineRun:
     data_zip: Path
     output: Path
     result: CommandResult
+    train_args: tuple  # the run's training flags: the same again reuses its cached Trainer
 
     @property
     def serving_dir(self) -> Path:
@@ -72,7 +73,7 @@ def pipeline_run(tmp_path_factory, backbone_weights) -> PipelineRun:
     root = tmp_path_factory.mktemp("pipeline")
     data = Path(imagegen.split_dataset(root / "data.zip", train_per_class=40, eval_per_class=10))
     output = root / "out"
-    result = run_catdog("run", "--data", data, "--output", output, "--epochs", 1, "--fine-tune-epochs", 1,
-                        "--backbone-weights", backbone_weights, "--min-accuracy", 0)
+    train_args = ("--epochs", 1, "--fine-tune-epochs", 1, "--backbone-weights", backbone_weights)
+    result = run_catdog("run", "--data", data, "--output", output, *train_args, "--min-accuracy", 0)
     assert result.returncode == 0, result.stderr[-5000:]
-    return PipelineRun(data, output, result)
+    return PipelineRun(data, output, result, train_args)

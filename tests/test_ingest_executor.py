@@ -15,12 +15,14 @@ import imagegen
 from components import features
 from components.ingest import executor, fetch
 from components.ingest.errors import DatasetError
+from pipeline.settings import RunSettings
 
 
 def _run_executor(tmp_path, data_uri, **props):
     examples = standard_artifacts.Examples()
     examples.uri = str(tmp_path / "examples")
-    executor.Executor().Do({}, {executor.EXAMPLES_KEY: [examples]}, {executor.DATA_URI_KEY: data_uri, **props})
+    props = {executor.DATA_URI_KEY: data_uri, executor.EVAL_PERCENT_KEY: RunSettings.eval_percent, **props}
+    executor.Executor().Do({}, {executor.EXAMPLES_KEY: [examples]}, props)
     return examples
 
 

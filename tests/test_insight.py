@@ -13,7 +13,7 @@ from PIL import Image
 
 import imagegen
 from conftest import CommandResult
-from insight import confusion_matrix, feature_maps, figures, hardest_examples, image_grid, training_curves
+from insight import evaluation, feature_maps, figures, image_grid, training_curves
 from insight.data_samples import SAMPLES_PER_CLASS
 from pipeline import cli, run_summary
 
@@ -159,10 +159,10 @@ def test_report_writes_every_figure_at_its_size(report):
     assert_png(out / "training_curves.png",
                figures.pixel_size(training_curves.WIDTH_INCHES, training_curves.HEIGHT_INCHES))
     assert_png(out / "confusion_matrix.png",
-               figures.pixel_size(confusion_matrix.WIDTH_INCHES, confusion_matrix.HEIGHT_INCHES))
+               figures.pixel_size(evaluation.CONFUSION_WIDTH_INCHES, evaluation.CONFUSION_HEIGHT_INCHES))
     # 20 validation images: the 12 hardest are shown.
     assert_png(out / "hardest_validation_images.png",
-               image_grid.pixel_size(hardest_examples.COUNT, hardest_examples.COLUMNS))
+               image_grid.pixel_size(evaluation.HARDEST_COUNT, evaluation.HARDEST_COLUMNS))
     assert "conv2d" in (out / "model_summary.txt").read_text()
 
 

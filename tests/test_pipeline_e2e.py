@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import zipfile
 
 import numpy as np
 import pytest
@@ -14,10 +15,16 @@ from tfx.orchestration import metadata
 import imagegen
 from components import exporter
 from conftest import run_catdog
+from pipeline.run_summary import find_artifacts
+from pipeline.settings import DEFAULT_MAX_REGRESSION
 
-NODES = {"ImageExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform", "Trainer",
+NODES = {"ImageExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "DataGate", "Transform", "Trainer",
          "Evaluator", "AtomicPusher"}
 DONE = {metadata_store_pb2.Execution.COMPLETE, metadata_store_pb2.Execution.CACHED}
+
+
+def _accuracy(stdout: str) -> float:
+    return float(re.search(r"Validation accuracy: ([01]\.\d{4})", stdout).group(1))
 
 
 def _executions_by_node(output):
@@ -66,17 +73,70 @@ def test_history_and_summary_are_in_the_model_run(pipeline_run):
     assert any(f.startswith("events.out.tfevents") for _, _, fs in os.walk(model_run / "logs") for f in fs)
 
 
-def test_unreachable_floor_blocks_the_push_and_says_why(pipeline_run, backbone_weights):
+def test_unreachable_floor_blocks_the_push_and_says_why(pipeline_run):
+    if _accuracy(pipeline_run.result.stdout) == 1:
+        pytest.skip("the first run's model is perfect on its 20 validation images: no floor is out of its reach")
     before = pipeline_run.versions()
-    result = run_catdog("run", "--data", pipeline_run.data_zip, "--output", pipeline_run.output, "--epochs", 1,
-                        "--fine-tune-epochs", 1, "--backbone-weights", backbone_weights, "--min-accuracy", 1.01)
+    result = run_catdog("run", "--data", pipeline_run.data_zip, "--output", pipeline_run.output,
+                        *pipeline_run.train_args, "--min-accuracy", 1)
     assert result.returncode == 0, result.stderr[-3000:]
     assert pipeline_run.versions() == before
-    assert "Model NOT pushed" in result.stdout and "binary_accuracy" in result.stdout
-    assert "1.01" in result.stdout
+    assert "Model NOT pushed: accuracy floor failed: binary_accuracy = " in result.stdout
+    assert "below the required 1 (--min-accuracy)" in result.stdout
     # The run resumed from cache: the Trainer was not run again.
     trainer = _executions_by_node(pipeline_run.output)["Trainer"]
     assert trainer[-1].last_known_state == metadata_store_pb2.Execution.CACHED
+
+
+def _with_training_labels_swapped(data_zip, path):
+    """The same zip, but every training cat filed as a dog and every dog as a cat (validation unchanged)."""
+    swap = {"/train/cats/": "/train/dogs/", "/train/dogs/": "/train/cats/"}
+    with zipfile.ZipFile(data_zip) as source, zipfile.ZipFile(path, "w") as swapped:
+        for name in source.namelist():
+            renamed = next((name.replace(a, b) for a, b in swap.items() if a in name), name)
+            swapped.writestr(renamed, source.read(name))
+    return path
+
+
+def test_a_worse_retrain_is_refused_and_the_message_says_by_how_much(pipeline_run, backbone_weights, tmp_path):
+    before = pipeline_run.versions()
+    blessed = _accuracy(pipeline_run.result.stdout)
+    # Trained on swapped training labels, the candidate calls cats dogs: genuinely worse on the same validation
+    # images than the blessed model.
+    swapped = _with_training_labels_swapped(pipeline_run.data_zip, tmp_path / "swapped.zip")
+    result = run_catdog("run", "--data", swapped, "--output", pipeline_run.output, "--epochs", 3,
+                        "--fine-tune-epochs", 0, "--learning-rate", 0.01, "--backbone-weights", backbone_weights,
+                        "--min-accuracy", 0)
+    assert result.returncode == 0, result.stderr[-3000:]
+    candidate = _accuracy(result.stdout)
+    assert candidate < blessed - DEFAULT_MAX_REGRESSION, (blessed, candidate)
+    lost = re.search(r"Model NOT pushed: no-regression check failed: binary_accuracy is (\d\.\d{4}) lower than "
+                     r"the latest blessed model's \(allowed: 0\.0100", result.stdout)
+    assert lost and float(lost.group(1)) == pytest.approx(blessed - candidate, abs=2e-4), result.stdout
+    assert pipeline_run.versions() == before
+    assert find_artifacts(str(pipeline_run.output / "metadata.sqlite")).blessed is False
+    # The first run kept its schema; this one validated the data against it.
+    assert (pipeline_run.output / "schema" / "schema.pbtxt").is_file()
+    assert _executions_by_node(pipeline_run.output)["ImportSchemaGen"][-1].last_known_state in DONE
+
+
+def test_data_that_breaks_the_schema_stops_the_run_before_training(pipeline_run, tmp_path):
+    # A schema curated for photos that carry their breed: the generated images do not.
+    schema = tmp_path / "schema.pbtxt"
+    schema.write_text((pipeline_run.output / "schema" / "schema.pbtxt").read_text() + (
+        'feature { name: "breed" type: BYTES presence { min_fraction: 1.0 min_count: 1 } shape { dim { size: 1 } } }\n'
+    ))
+    output = tmp_path / "out"
+    result = run_catdog("run", "--data", pipeline_run.data_zip, "--output", output, "--schema-file", schema,
+                        *pipeline_run.train_args)
+    assert result.returncode == 2
+    [line] = [l for l in result.stderr.splitlines() if l.startswith("catdog: error:")]
+    assert line.startswith("catdog: error: the data does not match the schema (") and "breed" in line
+    assert "--allow-anomalies" in line and "Traceback" not in result.stderr
+    executions = _executions_by_node(output)
+    assert executions["ExampleValidator"][-1].last_known_state == metadata_store_pb2.Execution.COMPLETE
+    assert not {"Transform", "Trainer"} & {node for node, runs in executions.items() if runs}
+    assert not (output / "serving").exists()
 
 
 def test_bad_zip_gets_one_clear_line(tmp_path):

@@ -1,6 +1,6 @@
 """ImageExampleGen: a custom ExampleGen for a zip of images in class folders."""
 
-from typing import Optional, Union
+from typing import Union
 
 from tfx import types
 from tfx.dsl.components.base import base_beam_component, executor_spec
@@ -15,7 +15,7 @@ class ImageExampleGenSpec(types.ComponentSpec):
     PARAMETERS = {
         executor.DATA_URI_KEY: ExecutionParameter(type=str),
         executor.SHA256_KEY: ExecutionParameter(type=str, optional=True),
-        executor.EVAL_PERCENT_KEY: ExecutionParameter(type=int, optional=True),
+        executor.EVAL_PERCENT_KEY: ExecutionParameter(type=int),
     }
     INPUTS = {}
     OUTPUTS = {executor.EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples)}
@@ -34,8 +34,8 @@ class ImageExampleGen(base_beam_component.BaseBeamComponent):
     def __init__(
         self,
         data_uri: Union[str, data_types.RuntimeParameter],
+        eval_percent: int,
         sha256: Union[str, data_types.RuntimeParameter, None] = None,
-        eval_percent: Optional[int] = None,
     ):
         super().__init__(
             spec=ImageExampleGenSpec(

@@ -92,8 +92,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             sha256=exec_properties.get(SHA256_KEY) or "",
             progress=True,
         )
-        eval_percent = exec_properties.get(EVAL_PERCENT_KEY)
-        data = layout.read_layout(zip_path, 20 if eval_percent is None else int(eval_percent), source=data_uri)
+        data = layout.read_layout(zip_path, int(exec_properties[EVAL_PERCENT_KEY]), source=data_uri)
         examples = artifact_utils.get_single_instance(output_dict[EXAMPLES_KEY])
         skipped = data.skipped + self._write_examples(zip_path, data.entries, examples.uri)
 

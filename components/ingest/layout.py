@@ -7,6 +7,7 @@ import zipfile
 from typing import Dict, List, Tuple
 
 from components.ingest.errors import DatasetError
+from pipeline.settings import RunSettings
 
 TRAIN = "train"
 EVAL = "eval"
@@ -49,7 +50,7 @@ def _split_folder_index(parts: List[str]) -> int:
     return i if i >= 0 and parts[i].lower() in SPLIT_FOLDERS else -1
 
 
-def read_layout(zip_path: str, eval_percent: int = 20, source: str = "") -> Layout:
+def read_layout(zip_path: str, eval_percent: int = RunSettings.eval_percent, source: str = "") -> Layout:
     source = source or zip_path
     if not zipfile.is_zipfile(zip_path):
         raise DatasetError(f"{source}: not a zip file")

@@ -1,35 +1,19 @@
 """`catdog inspect-data`, `catdog visualize`, `catdog report`: see what the pipeline sees."""
 
-import functools
 import os
 import sys
 
 from pipeline import configs
+from pipeline.settings import RunSettings
 
 DEFAULT_MODEL_DIR = os.path.join(configs.OUTPUT_DIR, configs.SERVING_SUBDIR, configs.MODEL_NAME)
-
-
-def _clean_errors(handler):
-    """Bad input (InsightError) gets one line naming the file; anything else keeps its traceback."""
-
-    @functools.wraps(handler)
-    def run(args) -> int:
-        from insight.errors import InsightError
-
-        try:
-            return handler(args)
-        except InsightError as e:
-            print(f"catdog: error: {e}", file=sys.stderr)
-            return 2
-
-    return run
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("inspect-data", help="counts per split and class and sample images, straight from a zip")
     p.add_argument("--data", default=configs.DATA_URI, help="zip of images: http(s):// or file:// URL, or a path")
     p.add_argument("--out", default=os.path.join(configs.OUTPUT_DIR, "inspect-data"), help="folder for samples.png")
-    p.add_argument("--eval-percent", type=int, default=configs.EVAL_PERCENT,
+    p.add_argument("--eval-percent", type=int, default=RunSettings.eval_percent,
                    help="eval share when the zip has class folders only (as for `catdog run`)")
     p.set_defaults(func=_inspect_data)
 
@@ -45,7 +29,6 @@ def add_parser(sub) -> None:
     p.set_defaults(func=_report)
 
 
-@_clean_errors
 def _inspect_data(args) -> int:
     from insight.data_samples import inspect_data
 
@@ -58,7 +41,6 @@ def _inspect_data(args) -> int:
     return 0
 
 
-@_clean_errors
 def _visualize(args) -> int:
     from insight import saved_model
     from insight.errors import InsightError
@@ -77,7 +59,6 @@ def _visualize(args) -> int:
     return 0
 
 
-@_clean_errors
 def _report(args) -> int:
     from insight.run_report import write_run_outputs
 

@@ -1,5 +1,6 @@
 """`catdog predict`: classify image files with a served model (gRPC) or an exported model folder."""
 
+from components.errors import CatdogError
 from pipeline import configs
 
 DEFAULT_SERVER = "127.0.0.1:8500"
@@ -25,21 +26,14 @@ def _read(path: str) -> bytes:
         with open(path, "rb") as f:
             return f.read()
     except OSError as e:
-        raise ValueError(f"cannot read image file {path}: {e.strerror or e}") from e
+        raise CatdogError(f"cannot read image file {path}: {e.strerror or e}") from e
 
 
 def _predict(args) -> int:
     import json
-    import sys
 
-    from serving.status import ServingError  # grpc only: quick
-
-    try:
-        images = [_read(path) for path in args.images]  # before the slow imports, so a typo shows at once
-        results = _classify(args, images)
-    except (ValueError, ServingError) as e:
-        print(f"catdog: error: {e}", file=sys.stderr)
-        return 2
+    images = [_read(path) for path in args.images]  # before the slow imports, so a typo shows at once
+    results = _classify(args, images)
     if args.json:
         print(json.dumps(results, indent=2))
     else:
@@ -52,14 +46,17 @@ def _classify(args, images):
     from components import exporter
     from serving.status import ServingError
 
-    predictor = _predictor(args, args.signature or exporter.IMAGE_BYTES_SIGNATURE)
+    try:
+        predictor = _predictor(args, args.signature or exporter.IMAGE_BYTES_SIGNATURE)
+    except ValueError as e:  # a signature that does not classify images
+        raise CatdogError(str(e)) from e
     results = []
     for path, image in zip(args.images, images):
         # One request a file, so the error names a file the model cannot decode.
         try:
             (prediction,) = predictor.predict([image])
         except ServingError as e:
-            raise ValueError(f"{path}: {e}") from e
+            raise CatdogError(f"{path}: {e}") from e
         results.append({"file": path, **prediction})
     return results
 

@@ -3,6 +3,7 @@
 import argparse
 import os
 
+from components.errors import CatdogError
 from pipeline import configs
 
 DEFAULT_PORT = 8500
@@ -40,13 +41,10 @@ def add_parser(sub) -> None:
 
 def _serve(args) -> int:
     import logging
-    import sys
 
     base_path = args.model_base_path or os.path.join(configs.OUTPUT_DIR, configs.SERVING_SUBDIR, args.model_name)
     if not os.path.isdir(base_path):
-        print(f"catdog: error: model base path {base_path} is not a directory; run `catdog run` "
-              "or pass --model-base-path", file=sys.stderr)
-        return 2
+        raise CatdogError(f"model base path {base_path} is not a directory; run `catdog run` or pass --model-base-path")
 
     from serving.grpc_server import start_server
     from serving.model_registry import ModelRegistry
@@ -56,8 +54,7 @@ def _serve(args) -> int:
     try:  # the port first: a busy one fails at once, not after the model loads
         server, port = start_server(registry, args.host, args.port, args.max_message_mb * 1024 * 1024)
     except OSError as e:
-        print(f"catdog: error: {e}", file=sys.stderr)
-        return 2
+        raise CatdogError(str(e)) from e
     registry.start(args.poll_seconds)
     # Tests and scripts read the port from this line when they passed --port 0.
     print(f"serving {args.model_name} from {base_path} on {args.host}:{port} (gRPC)", flush=True)
