@@ -14,15 +14,15 @@ import json
 import math
 import os
 import resource
-import sys
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
-import tf_keras as keras  # noqa: E402
+import tf_keras as keras
 
-from bench import run_artifacts  # noqa: E402
-from components import models, trainer  # noqa: E402
+from components import models, trainer
+import record  # noqa: E402  bench/record.py and bench/run_artifacts.py: a script's own folder is on sys.path
+import run_artifacts  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 DEFAULT_WEIGHTS = os.path.join(os.path.dirname(REPO), "shared", "weights", models.MOBILENET_WEIGHTS_FILE)
 
@@ -37,7 +37,6 @@ def main() -> None:
     parser.add_argument("--run", required=True, help="a `catdog run` output directory (its examples and Transform)")
     parser.add_argument("--weights", default=DEFAULT_WEIGHTS)
     parser.add_argument("--variants", default="150:0,224:0,224:1")
-    parser.add_argument("--output", default=os.path.join(REPO, "bench", "results", "backbone_recipe.json"))
     args = parser.parse_args()
 
     data = run_artifacts.load(args.run)
@@ -72,10 +71,7 @@ def main() -> None:
         r["cpu_ratio_to_first"] = round(r["cpu_s"] / base["cpu_s"], 2)
     report = {"run": args.run, "recipe": record["recipe"], "batch_size": config.batch_size,
               "train_images": data.count("train"), "val_images": data.count("eval"), "variants": results}
-    os.makedirs(os.path.dirname(args.output), exist_ok=True)
-    with open(args.output, "w") as f:
-        json.dump(report, f, indent=2)
-    print(json.dumps(report, indent=2))
+    record.save("backbone_recipe", report)
 
 
 if __name__ == "__main__":

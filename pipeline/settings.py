@@ -118,7 +118,7 @@ class TrainingSettings(_Checked):
                                                    "number of GPUs", check=above(0))
     lr_schedule: Optional[str] = setting(None, "learning rate over each phase's epochs: cosine decays it to 0",
                                          choices=LR_SCHEDULES)
-    fine_tune_epochs: Optional[int] = setting(None, "pretrained presets: epochs of the second phase, fine-tuning "
+    fine_tune_epochs: Optional[int] = setting(None, "pretrained presets: epochs of the second phase, which also trains "
                                                     "the backbone's top blocks (0: none)", check=at_least(0))
     fine_tune_learning_rate: Optional[float] = setting(None, "pretrained presets: the second phase's initial "
                                                              "learning rate", check=above(0))

@@ -1,6 +1,5 @@
 """Model presets and the Trainer's options."""
 
-import dataclasses
 
 import numpy as np
 import pytest
