@@ -9,6 +9,7 @@ import tensorflow as tf
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 
 from serving.status import ServingError, code_from_number, tf_error_message
+from serving.warmup import replay_warmup_requests
 
 SERVE_TAG = tf.saved_model.SERVING
 SAVED_MODEL_FILE = "saved_model.pb"
@@ -42,6 +43,7 @@ class Servable:
             raise ServingError(code_from_number(e.error_code), tf_error_message(e.message)) from e
         except (OSError, ValueError) as e:
             raise ServingError(grpc.StatusCode.DATA_LOSS, f"cannot load {model_dir}: {e}") from e
+        replay_warmup_requests(self, model_dir)  # before the registry marks the version AVAILABLE
 
     def run(
         self, name: str, inputs: Mapping[str, tf.Tensor], output_filter: Iterable[str] = ()
