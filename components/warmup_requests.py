@@ -10,6 +10,7 @@ from typing import Dict, List
 
 import numpy as np
 import tensorflow as tf
+from google.protobuf import message
 from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
 from components import exporter, features
@@ -76,5 +77,5 @@ def read_warmup_requests(model_dir: str) -> List[prediction_log_pb2.PredictionLo
     try:
         return [prediction_log_pb2.PredictionLog.FromString(record.numpy())
                 for record in tf.data.TFRecordDataset(path)]
-    except (tf.errors.OpError, ValueError) as e:  # truncated record, bad checksum, not a PredictionLog
+    except (tf.errors.OpError, message.DecodeError) as e:  # truncated record, bad checksum, not a PredictionLog
         raise ValueError(f"{path}: not a file of PredictionLog records: {e}") from e
