@@ -4,6 +4,7 @@ import base64
 from typing import List, Optional, Sequence
 
 import grpc
+import numpy as np
 import requests
 
 from components import exporter
@@ -46,7 +47,9 @@ class RestPredictClient:
     def predict(self, images: Sequence[bytes]) -> List[dict]:
         """One {class_name, probability} per encoded image file, in order."""
         return [
-            {"class_name": row[exporter.CLASS_NAME_OUTPUT], "probability": float(row[exporter.PROBABILITY_OUTPUT])}
+            # Through float32, as the gRPC client reads it: the same image gets the same number either way.
+            {"class_name": row[exporter.CLASS_NAME_OUTPUT],
+             "probability": float(np.float32(row[exporter.PROBABILITY_OUTPUT]))}
             for row in self.predict_json(images)["predictions"]
         ]
 

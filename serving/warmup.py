@@ -23,6 +23,9 @@ def replay_warmup_requests(servable, model_dir: str) -> int:
                            f"{warmup_path(model_dir)}: {len(logs)} warmup records, at most {MAX_WARMUP_RECORDS}")
     for number, log in enumerate(logs):
         kind = log.WhichOneof("log_type")
+        if kind is None:  # protobuf reads many damaged records as an empty message
+            raise ServingError(grpc.StatusCode.DATA_LOSS,
+                               f"{warmup_path(model_dir)}: warmup record {number} is not a PredictionLog")
         if kind != "predict_log":
             raise ServingError(grpc.StatusCode.UNIMPLEMENTED,
                                f"warmup record {number} is a {kind}; catdog serve replays predict_log records")
