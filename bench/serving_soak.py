@@ -2,9 +2,10 @@
 versions are pushed and one broken version appears. Counts failed requests, checks the broken version
 is reported by GetModelStatus and never answers, and samples the server's resident memory.
 
-Writes bench/results/serving_soak.json (and prints it).
+Writes bench/results/serving_soak.json (and prints it); --pushes N pushes N good versions (evenly
+spread, the broken one after the first half), to see whether memory levels off.
 
-    .venv/bin/python bench/serving_soak.py --model MODEL_VERSION_DIR [--seconds 60]
+    .venv/bin/python bench/serving_soak.py --model MODEL_VERSION_DIR [--seconds 60] [--pushes 3] [--output FILE]
 """
 
 import argparse
@@ -27,8 +28,15 @@ import imagegen  # noqa: E402
 
 RESULTS = os.path.join(BENCH, "results", "serving_soak.json")
 CLIENTS_PER_TRANSPORT = 4
-# (fraction of the soak, version, broken?): three good pushes and a broken one between them.
-PUSHES = ((1 / 6, 2, False), (2 / 6, 3, False), (3 / 6, 4, True), (4 / 6, 5, False))
+
+
+def pushes(good: int):
+    """(fraction of the soak, version, broken?): good versions evenly spread, a broken one after half
+    of them; 3 gives versions 2 and 3, broken 4, then 5, at 1/6, 2/6, 3/6 and 4/6 of the soak."""
+    broken_at = (good + 1) // 2 + 1
+    kinds = [False] * good
+    kinds.insert(broken_at - 1, True)
+    return [((i + 1) / (good + 3), i + 2, broken) for i, broken in enumerate(kinds)]
 
 
 def rss_mb(pid: int) -> float:
@@ -55,6 +63,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True, help="an exported model (a version folder)")
     parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--pushes", type=int, default=3, help="good versions pushed during the soak")
+    parser.add_argument("--output", default=RESULTS)
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from tensorflow_serving.apis import get_model_status_pb2, model_service_pb2_grpc
@@ -114,7 +124,7 @@ def main() -> None:
             start = time.monotonic()
             for t in threads:
                 t.start()
-            pending = list(PUSHES)
+            pending = pushes(args.pushes)
             pushed = []
             while (elapsed := time.monotonic() - start) < args.seconds:
                 if pending and elapsed >= pending[0][0] * args.seconds:
@@ -155,8 +165,8 @@ def main() -> None:
         "rss_mb": {"start": memory[0][1], "max": max(m for _, m in memory), "end": memory[-1][1]},
         "rss_mb_samples": memory,
     }
-    os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
-    with open(RESULTS, "w") as f:
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    with open(args.output, "w") as f:
         json.dump(results, f, indent=2)
     print(json.dumps({k: v for k, v in results.items() if k != "rss_mb_samples"}, indent=2))
 
