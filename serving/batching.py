@@ -99,7 +99,10 @@ def read_batching_parameters(path: str) -> BatchingOptions:
         for field in dataclasses.fields(BatchingOptions)
         if parameters.HasField(field.name)
     }
-    return BatchingOptions(**values)
+    try:
+        return BatchingOptions(**values)
+    except CatdogError as e:
+        raise CatdogError(f"{path}: {e}") from e
 
 
 def _is_set(parameters, name: str) -> bool:

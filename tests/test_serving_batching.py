@@ -121,6 +121,9 @@ def test_deploy_batching_parameters_are_read(tmp_path):
     bad.write_text("max_batch_size { value: 8 }\nmax_batch_sise { value: 8 }\n")
     with pytest.raises(CatdogError, match=f"{bad}: .*max_batch_sise"):
         read_batching_parameters(str(bad))
+    bad.write_text("max_batch_size { value: 0 }\n")
+    with pytest.raises(CatdogError, match=f"{bad}: batching parameter max_batch_size must be at least 1"):
+        read_batching_parameters(str(bad))
 
 
 def test_batched_server_answers_each_client_right(pipeline_run, tmp_path):
