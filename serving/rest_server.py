@@ -4,6 +4,7 @@ its own; requests run in a thread pool, where TF releases the GIL while the grap
 
 import asyncio
 import json
+import logging
 import re
 import threading
 import urllib.parse
@@ -20,6 +21,8 @@ from serving.metrics import METRICS_PATH
 from serving.model_info import model_metadata, model_status
 from serving.predict_core import DEFAULT_SIGNATURE, PredictCall, Predictor
 from serving.status import ServingError
+
+log = logging.getLogger(__name__)
 
 ENTRYPOINT = "REST"  # TF Serving's entrypoint label in the request latency metric
 WORKER_THREADS = 16
@@ -117,6 +120,10 @@ class ApiHandler(tornado.web.RequestHandler):
         except ServingError as e:
             self.set_status(HTTP_STATUS.get(e.code, 500))
             answer = {"error": e.message}
+        except Exception as e:  # noqa: BLE001 - a bug of ours still answers in TF Serving's error format
+            log.exception("%s %s failed", self.request.method, self.request.path)
+            self.set_status(500)
+            answer = {"error": f"internal error: {e!r}"}
         self.finish(json.dumps(answer))
 
 
