@@ -11,6 +11,7 @@ Without --model it first trains one with a small `catdog run` on generated image
 
 import argparse
 import os
+import re
 import select
 import statistics
 import subprocess
@@ -97,13 +98,19 @@ def compare(sides: Dict[str, Callable[[bytes], object]], images: List[bytes], se
     return {side: {str(n): summary(*pooled[side, n]) for n in CONCURRENCY} for side in sides}
 
 
-def start_server(model_dir: str, work: str):
-    """`catdog serve` on a free 127.0.0.1 port over a base path whose only version is model_dir."""
-    base_path = os.path.join(work, "serving", "catdog")
-    os.makedirs(base_path)
+def start_server(model_dir: str, work: str, *serve_args: str):
+    """`catdog serve` on free 127.0.0.1 ports over a base path whose only version is model_dir:
+    (process, gRPC HOST:PORT, REST URL)."""
+    base_path = tempfile.mkdtemp(dir=work)
     os.symlink(os.path.abspath(model_dir), os.path.join(base_path, "1"))
+    return serve(base_path, *serve_args)
+
+
+def serve(base_path: str, *serve_args: str):
+    """`catdog serve` on free 127.0.0.1 ports over base_path: (process, gRPC HOST:PORT, REST URL)."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "pipeline.cli", "serve", "--model-base-path", base_path, "--port", "0"],
+        [sys.executable, "-m", "pipeline.cli", "serve", "--model-base-path", base_path, "--port", "0",
+         "--rest-port", "0", *serve_args],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
     )
@@ -112,7 +119,8 @@ def start_server(model_dir: str, work: str):
     if not line:
         process.kill()
         raise SystemExit("catdog serve did not start")
-    return process, line.split(" on ")[1].split(" ")[0]
+    grpc_target = re.search(r"on (\S+:\d+) \(gRPC\)", line).group(1)
+    return process, grpc_target, re.search(r"(http://\S+) \(REST\)", line).group(1)
 
 
 def compare_sides(model_dir: str, work: str, seconds: float):
@@ -124,7 +132,7 @@ def compare_sides(model_dir: str, work: str, seconds: float):
 
     images = [imagegen.image_bytes(i % 2, (150, 150), "jpg", seed=i) for i in range(IMAGES)]
     signature = tf.saved_model.load(model_dir).signatures[exporter.IMAGE_BYTES_SIGNATURE]
-    process, target = start_server(model_dir, work)
+    process, target, _ = start_server(model_dir, work)
     try:
         with PredictClient(target, "catdog") as client:
             results = compare({

@@ -6,7 +6,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras as keras
 
-from components import features
+from components import features, warmup_requests
 
 # serving_default takes what clients have: encoded image files.
 IMAGE_BYTES_SIGNATURE = "serving_default"
@@ -68,3 +68,4 @@ def export(
             TRANSFORM_SIGNATURE: transform_image_bytes,
         },
     )
+    warmup_requests.write_warmup_requests(export_dir)

@@ -6,10 +6,10 @@ import sys
 from typing import List, Optional
 
 from components.errors import CatdogError
-from pipeline.commands import insight, kfp, predict, run, serve
+from pipeline.commands import insight, kfp, predict, run, score, serve
 
 # Each module adds its subcommands with add_parser(subparsers) and imports heavy modules only when run.
-COMMANDS = [run, serve, predict, kfp, insight]
+COMMANDS = [run, serve, predict, score, kfp, insight]
 
 
 def _error_message(exc: BaseException) -> Optional[str]:

@@ -3,7 +3,7 @@ over a ModelRegistry. The other methods answer UNIMPLEMENTED, as the generated b
 
 import functools
 from concurrent import futures
-from typing import Tuple
+from typing import Optional, Tuple
 
 import grpc
 import tensorflow as tf
@@ -16,11 +16,12 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
+from serving.model_info import model_metadata, model_status
 from serving.model_registry import ModelRegistry
+from serving.predict_core import PredictCall, Predictor
 from serving.status import ServingError
 
-DEFAULT_SIGNATURE = tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY  # what an empty signature_name means
-SIGNATURE_DEF_FIELD = "signature_def"  # the only metadata field TF Serving knows
+ENTRYPOINT = "GRPC"  # TF Serving's entrypoint label in the request latency metric
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 # Requests run in these threads; TF releases the GIL while the graph runs, so they overlap.
 WORKER_THREADS = 16
@@ -39,13 +40,12 @@ def _abort_on_serving_error(method):
     return wrapper
 
 
-def _requested(registry: ModelRegistry, model_spec: model_pb2.ModelSpec):
+def _requested(model_spec: model_pb2.ModelSpec) -> dict:
     choice = model_spec.WhichOneof("version_choice")
-    return registry.servable(
-        model_spec.name,
-        version=model_spec.version.value if choice == "version" else None,
-        label=model_spec.version_label if choice == "version_label" else "",
-    )
+    return {
+        "version": model_spec.version.value if choice == "version" else None,
+        "label": model_spec.version_label if choice == "version_label" else "",
+    }
 
 
 def _input_tensor(key: str, proto) -> tf.Tensor:
@@ -56,41 +56,33 @@ def _input_tensor(key: str, proto) -> tf.Tensor:
 
 
 class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
-    def __init__(self, registry: ModelRegistry):
-        self._registry = registry
+    def __init__(self, predictor: Predictor):
+        self._predictor = predictor
 
     @_abort_on_serving_error
     def Predict(self, request: predict_pb2.PredictRequest, context) -> predict_pb2.PredictResponse:
-        version, servable = _requested(self._registry, request.model_spec)
-        signature = request.model_spec.signature_name or DEFAULT_SIGNATURE
-        inputs = {key: _input_tensor(key, proto) for key, proto in request.inputs.items()}
-        outputs = servable.run(signature, inputs, request.output_filter)
+        requested = _requested(request.model_spec)
+        call = PredictCall(
+            model_name=request.model_spec.name,
+            decode_inputs=lambda _: {key: _input_tensor(key, proto) for key, proto in request.inputs.items()},
+            version=requested["version"],
+            version_label=requested["label"],
+            signature_name=request.model_spec.signature_name,
+            output_filter=list(request.output_filter),
+        )
+        result = self._predictor.predict(call, ENTRYPOINT)
         response = predict_pb2.PredictResponse()
         response.model_spec.name = request.model_spec.name
-        response.model_spec.version.value = version
-        response.model_spec.signature_name = signature
-        for key, value in outputs.items():
+        response.model_spec.version.value = result.version
+        response.model_spec.signature_name = result.signature_name
+        for key, value in result.outputs.items():
             response.outputs[key].CopyFrom(tf.make_tensor_proto(value))
         return response
 
     @_abort_on_serving_error
     def GetModelMetadata(self, request: get_model_metadata_pb2.GetModelMetadataRequest, context):
-        if not request.metadata_field:
-            raise ServingError(
-                grpc.StatusCode.INVALID_ARGUMENT, "GetModelMetadataRequest must specify at least one metadata_field"
-            )
-        for field in request.metadata_field:
-            if field != SIGNATURE_DEF_FIELD:
-                raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, f"Metadata field {field} is not supported")
-        version, servable = _requested(self._registry, request.model_spec)
-        signature_defs = get_model_metadata_pb2.SignatureDefMap()
-        for name, signature_def in servable.signature_defs.items():
-            signature_defs.signature_def[name].CopyFrom(signature_def)
-        response = get_model_metadata_pb2.GetModelMetadataResponse()
-        response.model_spec.name = request.model_spec.name
-        response.model_spec.version.value = version
-        response.metadata[SIGNATURE_DEF_FIELD].Pack(signature_defs)
-        return response
+        return model_metadata(self._predictor.registry, request.model_spec.name, fields=list(request.metadata_field),
+                              **_requested(request.model_spec))
 
 
 class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
@@ -100,22 +92,15 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
     @_abort_on_serving_error
     def GetModelStatus(self, request: get_model_status_pb2.GetModelStatusRequest, context):
         spec = request.model_spec
-        version = spec.version.value if spec.HasField("version") else None
-        response = get_model_status_pb2.GetModelStatusResponse()
-        for status in self._registry.statuses(spec.name, version):
-            entry = response.model_version_status.add()
-            entry.version = status.version
-            entry.state = get_model_status_pb2.ModelVersionStatus.State.Value(status.state.value)
-            if status.error is not None:
-                entry.status.error_code = status.error.code.value[0]
-                entry.status.error_message = status.error.message
-        return response
+        return model_status(self._registry, spec.name, spec.version.value if spec.HasField("version") else None)
 
 
 def start_server(
-    registry: ModelRegistry, host: str = "127.0.0.1", port: int = 8500, max_message_bytes: int = MAX_MESSAGE_BYTES
+    registry: ModelRegistry, host: str = "127.0.0.1", port: int = 8500, max_message_bytes: int = MAX_MESSAGE_BYTES,
+    predictor: Optional[Predictor] = None,
 ) -> Tuple[grpc.Server, int]:
-    """Starts serving the registry's model; returns the server and its port (the one picked if port is 0)."""
+    """Starts serving the registry's model; returns the server and its port (the one picked if port is 0).
+    predictor carries batching and metrics when the REST server shares them."""
     options = [
         ("grpc.max_receive_message_length", max_message_bytes),
         ("grpc.max_send_message_length", max_message_bytes),
@@ -123,7 +108,7 @@ def start_server(
         ("grpc.so_reuseport", 0),
     ]
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=WORKER_THREADS), options=options)
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionServicer(registry), server)
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionServicer(predictor or Predictor(registry)), server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(registry), server)
     try:
         bound = server.add_insecure_port(f"{host}:{port}")

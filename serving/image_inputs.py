@@ -4,20 +4,15 @@ The gRPC client and in-process prediction share it, so both ask and answer the s
 from typing import Dict, List, Mapping, Sequence
 
 import numpy as np
-import tensorflow as tf
 
-from components import exporter, features
+from components import exporter
+from components.warmup_requests import image_example
 
 # The signatures that classify images, and the one input each takes.
 SIGNATURE_INPUTS = {
     exporter.IMAGE_BYTES_SIGNATURE: exporter.IMAGE_BYTES_INPUT,
     exporter.TF_EXAMPLE_SIGNATURE: exporter.TF_EXAMPLE_INPUT,
 }
-
-
-def _as_example(image: bytes) -> bytes:
-    feature = tf.train.Feature(bytes_list=tf.train.BytesList(value=[image]))
-    return tf.train.Example(features=tf.train.Features(feature={features.IMAGE_RAW_KEY: feature})).SerializeToString()
 
 
 def check_signature(signature_name: str) -> None:
@@ -34,7 +29,7 @@ def signature_inputs(signature_name: str, images: Sequence[bytes]) -> Dict[str, 
         raise ValueError("no images to classify")
     images = list(images)
     if signature_name == exporter.TF_EXAMPLE_SIGNATURE:
-        images = [_as_example(image) for image in images]
+        images = [image_example(image) for image in images]
     return {SIGNATURE_INPUTS[signature_name]: images}
 
 

@@ -1,7 +1,7 @@
 """One loaded SavedModel: its signatures, run on checked inputs the way TF Serving checks them."""
 
 import os
-from typing import Dict, Iterable, Mapping
+from typing import Dict, Iterable, List, Mapping
 
 import grpc
 import numpy as np
@@ -9,6 +9,7 @@ import tensorflow as tf
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 
 from serving.status import ServingError, code_from_number, tf_error_message
+from serving.warmup import replay_warmup_requests
 
 SERVE_TAG = tf.saved_model.SERVING
 SAVED_MODEL_FILE = "saved_model.pb"
@@ -42,21 +43,34 @@ class Servable:
             raise ServingError(code_from_number(e.error_code), tf_error_message(e.message)) from e
         except (OSError, ValueError) as e:
             raise ServingError(grpc.StatusCode.DATA_LOSS, f"cannot load {model_dir}: {e}") from e
+        replay_warmup_requests(self, model_dir)  # before the registry marks the version AVAILABLE
 
     def run(
         self, name: str, inputs: Mapping[str, tf.Tensor], output_filter: Iterable[str] = ()
     ) -> Dict[str, np.ndarray]:
         """Outputs of the signature, only those in output_filter if given."""
+        wanted = self.check_request(name, inputs, output_filter)
+        outputs = self.call(name, inputs)
+        return {key: outputs[key] for key in wanted}
+
+    def check_request(self, name: str, inputs: Mapping[str, tf.Tensor], output_filter: Iterable[str] = ()) -> List[str]:
+        """Refuses a request the signature cannot answer, before it is queued or run; returns the
+        outputs to send back. Every transport's requests pass here (serving.predict_core)."""
         if name not in self._model.signatures:
             raise ServingError(grpc.StatusCode.FAILED_PRECONDITION, f'Serving signature key "{name}" not found.')
         function = self._model.signatures[name]
         _check_inputs(name, function.structured_input_signature[1], inputs)
-        wanted = _check_output_filter(name, function.structured_outputs, output_filter)
+        return _check_output_filter(name, function.structured_outputs, output_filter)
+
+    def call(self, name: str, inputs: Mapping[str, tf.Tensor]) -> Dict[str, np.ndarray]:
+        """Every output of a signature, for inputs check_request accepted."""
         try:
-            outputs = function(**inputs)
+            outputs = self._model.signatures[name](**inputs)
         except tf.errors.OpError as e:  # e.g. bytes that are not an image
             raise ServingError(code_from_number(e.error_code), f"{name}: {tf_error_message(e.message)}") from e
-        return {key: outputs[key].numpy() for key in wanted}
+        except UnicodeDecodeError as e:  # TF's message quoted the bad input's bytes, e.g. a JPEG sent as a tf.Example
+            raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, f"{name}: the input could not be parsed") from e
+        return {key: value.numpy() for key, value in outputs.items()}
 
 
 def _check_inputs(signature: str, specs: Mapping[str, tf.TensorSpec], inputs: Mapping[str, tf.Tensor]) -> None:

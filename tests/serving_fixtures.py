@@ -1,13 +1,14 @@
-"""Helpers for the serving tests: servers on 127.0.0.1 (ours in this process, TF Serving's binary if
+"""Helpers for the serving tests: servers on 127.0.0.1 (ours in this process, gRPC and REST, TF Serving's binary if
 installed), versions pushed the way the Pusher pushes them, and reference answers from the SavedModel."""
 
 import contextlib
+import dataclasses
 import os
 import shutil
 import subprocess
 import time
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import grpc
 import pytest
@@ -16,8 +17,12 @@ from tensorflow_serving.apis import get_model_status_pb2, model_service_pb2_grpc
 
 import imagegen
 from components import exporter
+from serving.batching import BatchingOptions, BatchScheduler
 from serving.grpc_server import MAX_MESSAGE_BYTES, start_server
+from serving.metrics import ServingMetrics
 from serving.model_registry import ModelRegistry
+from serving.predict_core import Predictor
+from serving.rest_server import RestServer
 
 MODEL_NAME = "catdog"
 TF_SERVING_BINARY = "tensorflow_model_server"
@@ -76,17 +81,41 @@ def push_broken(base_path, version: int) -> Path:
     return target
 
 
+@dataclasses.dataclass
+class LocalServers:
+    target: str  # gRPC HOST:PORT
+    rest_url: str  # http://HOST:PORT
+    registry: ModelRegistry
+    metrics: ServingMetrics
+
+
 @contextlib.contextmanager
-def local_server(base_path, poll_seconds: float = 0.2, max_message_bytes: int = MAX_MESSAGE_BYTES, **registry_options):
-    """`catdog serve` in this process on a free 127.0.0.1 port: yields (target, registry)."""
+def local_servers(base_path, poll_seconds: float = 0.2, max_message_bytes: int = MAX_MESSAGE_BYTES,
+                  batching: Optional[BatchingOptions] = None, **registry_options):
+    """`catdog serve` in this process, gRPC and REST on free 127.0.0.1 ports sharing one Predictor."""
     registry = ModelRegistry(MODEL_NAME, str(base_path), **registry_options)
     registry.start(poll_seconds)
-    server, port = start_server(registry, "127.0.0.1", 0, max_message_bytes)
+    metrics = ServingMetrics(registry)
+    scheduler = BatchScheduler(batching, on_batch=metrics.record_batch) if batching else None
+    predictor = Predictor(registry, scheduler, metrics)
+    server, port = start_server(registry, "127.0.0.1", 0, max_message_bytes, predictor)
+    rest = RestServer(predictor, "127.0.0.1", 0, max_message_bytes)
+    rest_port = rest.start()
     try:
-        yield f"127.0.0.1:{port}", registry
+        yield LocalServers(f"127.0.0.1:{port}", f"http://127.0.0.1:{rest_port}", registry, metrics)
     finally:
         server.stop(grace=None)
+        rest.stop()
         registry.stop()
+        if scheduler is not None:
+            scheduler.stop()
+
+
+@contextlib.contextmanager
+def local_server(base_path, **options):
+    """The gRPC side of local_servers: yields (target, registry)."""
+    with local_servers(base_path, **options) as servers:
+        yield servers.target, servers.registry
 
 
 def wait_until_available(target: str, timeout_seconds: float = 120.0) -> None:

@@ -61,12 +61,12 @@ def test_serve_names_a_missing_model_folder(tmp_path):
 
 @pytest.fixture(scope="module")
 def served(pipeline_run, tmp_path_factory):
-    """`catdog serve` in its own process on a free port; yields HOST:PORT."""
+    """`catdog serve` in its own process on free ports; yields the gRPC HOST:PORT and the REST URL."""
     base_path = served_copy(pipeline_run.latest_model, tmp_path_factory.mktemp("cli_serve"))
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     process = subprocess.Popen(
         [sys.executable, "-m", "pipeline.cli", "serve", "--model-base-path", str(base_path), "--port", "0",
-         "--model-name", MODEL_NAME],
+         "--rest-port", "0", "--model-name", MODEL_NAME],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
     )
     try:
@@ -74,14 +74,16 @@ def served(pipeline_run, tmp_path_factory):
         ready, _, _ = select.select([process.stdout], [], [], SERVE_START_TIMEOUT_SECONDS)
         line = process.stdout.readline() if ready else ""
         assert line, "catdog serve did not start"
-        yield re.search(r"on (\S+:\d+) ", line).group(1)
+        yield re.search(r"on (\S+:\d+) ", line).group(1), re.search(r"(http://\S+:\d+) \(REST\)", line).group(1)
     finally:
         process.terminate()
         process.wait(timeout=30)
 
 
-def test_predict_against_catdog_serve_prints_file_class_probability(served, image_files, expected):
-    result = run_catdog("predict", "--server", served, *image_files)
+@pytest.mark.parametrize("transport", ["--server", "--rest"])
+def test_predict_against_catdog_serve_prints_file_class_probability(served, image_files, expected, transport):
+    grpc_target, rest_url = served
+    result = run_catdog("predict", transport, grpc_target if transport == "--server" else rest_url, *image_files)
     assert result.returncode == 0, result.stderr[-3000:]
     rows = [line.split("\t") for line in result.stdout.splitlines()]
     # Probabilities are printed with 6 decimals, within the 1e-6 the comparison allows.
@@ -91,7 +93,7 @@ def test_predict_against_catdog_serve_prints_file_class_probability(served, imag
 def test_predict_names_a_file_that_is_not_an_image(served, image_files, tmp_path):
     not_image = tmp_path / "notes.jpg"
     not_image.write_text("not a picture")
-    result = run_catdog("predict", "--server", served, image_files[0], not_image)
+    result = run_catdog("predict", "--server", served[0], image_files[0], not_image)
     assert result.returncode == 2
     assert str(not_image) in result.stderr
     assert "INVALID_ARGUMENT" in result.stderr

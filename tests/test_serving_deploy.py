@@ -52,13 +52,14 @@ def test_server_flags_name_the_mounted_config_files():
     config_dir = mount_path(container, "config")
     assert f["model_config_file"] == f"{config_dir}/models.config"
     assert f["batching_parameters_file"] == f"{config_dir}/batching_parameters.txt"
+    assert f["monitoring_config_file"] == f"{config_dir}/monitoring.config"
     assert f["enable_batching"] == "true"
     assert int(f["file_system_poll_wait_seconds"]) > 0
     assert (f["port"], f["rest_api_port"]) == ("8500", "8501")
     kustomization = yaml.safe_load((DEPLOY / "kustomization.yaml").read_text())
     [generated] = kustomization["configMapGenerator"]
     assert volumes["config"]["configMap"]["name"] == generated["name"]
-    assert sorted(generated["files"]) == ["batching_parameters.txt", "models.config"]
+    assert sorted(generated["files"]) == ["batching_parameters.txt", "models.config", "monitoring.config"]
     assert all((DEPLOY / name).is_file() for name in generated["files"] + kustomization["resources"])
 
 
@@ -87,3 +88,17 @@ def test_batching_parameters_are_set_and_positive():
     # One batch thread per CPU the container may use.
     container, _ = container_and_volumes()
     assert values["num_batch_threads"] == int(container["resources"]["limits"]["cpu"])
+
+
+def test_probes_and_scraping_use_the_rest_endpoints_catdog_serve_has_too():
+    from serving.metrics import METRICS_PATH
+
+    container, _ = container_and_volumes()
+    config = (DEPLOY / "monitoring.config").read_text()
+    assert "enable: true" in config and f'path: "{METRICS_PATH}"' in config
+    annotations = k8s()["Deployment"]["spec"]["template"]["metadata"]["annotations"]
+    assert (annotations["prometheus.io/path"], annotations["prometheus.io/port"]) == (METRICS_PATH, "8501")
+    assert container["livenessProbe"]["httpGet"] == {"path": METRICS_PATH, "port": "http"}
+    # Ready only with a version AVAILABLE (loaded and warmed): metadata is 404 until then.
+    assert container["readinessProbe"]["httpGet"] == {"path": f"/v1/models/{configs.MODEL_NAME}/metadata",
+                                                       "port": "http"}

@@ -1,4 +1,4 @@
-"""`catdog predict`: classify image files with a served model (gRPC) or an exported model folder."""
+"""`catdog predict`: classify image files with a served model (gRPC or REST) or an exported model folder."""
 
 from components.errors import CatdogError
 from pipeline import configs
@@ -11,6 +11,8 @@ def add_parser(sub) -> None:
     p.add_argument("images", nargs="+", metavar="IMAGE", help="JPEG, PNG, GIF or BMP files")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--server", default=DEFAULT_SERVER, help="HOST:PORT of a gRPC Predict server")
+    where.add_argument("--rest", default=None, metavar="URL",
+                       help="http://HOST:PORT of a TF Serving REST API (catdog serve's --rest-port)")
     where.add_argument("--model", default=None, metavar="DIR", help="an exported model folder: no server needed")
     p.add_argument("--model-name", default=configs.MODEL_NAME, help="the model's name on the server")
     # The default is resolved when run: the signature names live with the exporter, which imports TensorFlow.
@@ -66,6 +68,10 @@ def _predictor(args, signature: str):
         from serving.in_process import InProcessPredictor
 
         return InProcessPredictor(args.model, signature)
+    if args.rest:
+        from serving.rest_client import RestPredictClient
+
+        return RestPredictClient(args.rest, args.model_name, signature, timeout_seconds=args.timeout)
     from serving.client import PredictClient
 
     return PredictClient(args.server, args.model_name, signature, timeout_seconds=args.timeout)
