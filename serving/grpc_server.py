@@ -3,7 +3,7 @@ over a ModelRegistry. The other methods answer UNIMPLEMENTED, as the generated b
 
 import functools
 from concurrent import futures
-from typing import Tuple
+from typing import Optional, Tuple
 
 import grpc
 import tensorflow as tf
@@ -16,7 +16,9 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
+from components import limits
 from serving.model_registry import ModelRegistry
+from serving.request_limits import check_input_keys, tensor_from_proto
 from serving.status import ServingError
 
 DEFAULT_SIGNATURE = tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY  # what an empty signature_name means
@@ -48,23 +50,22 @@ def _requested(registry: ModelRegistry, model_spec: model_pb2.ModelSpec):
     )
 
 
-def _input_tensor(key: str, proto) -> tf.Tensor:
-    try:
-        return tf.convert_to_tensor(tf.make_ndarray(proto))
-    except (TypeError, ValueError) as e:
-        raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, f"input {key} is not a valid TensorProto: {e}") from e
-
-
 class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
-    def __init__(self, registry: ModelRegistry):
+    def __init__(self, registry: ModelRegistry, max_images_per_request: int = limits.MAX_IMAGES_PER_REQUEST):
         self._registry = registry
+        self._max_images = max_images_per_request
 
     @_abort_on_serving_error
     def Predict(self, request: predict_pb2.PredictRequest, context) -> predict_pb2.PredictResponse:
         version, servable = _requested(self._registry, request.model_spec)
         signature = request.model_spec.signature_name or DEFAULT_SIGNATURE
-        inputs = {key: _input_tensor(key, proto) for key, proto in request.inputs.items()}
-        outputs = servable.run(signature, inputs, request.output_filter)
+        specs = servable.input_specs(signature)
+        # Every input is checked against the signature before any is expanded into a tensor.
+        check_input_keys(signature, specs, request.inputs)
+        inputs = {
+            key: tensor_from_proto(key, proto, specs[key], self._max_images) for key, proto in request.inputs.items()
+        }
+        outputs = servable.run(signature, inputs, request.output_filter, self._max_images)
         response = predict_pb2.PredictResponse()
         response.model_spec.name = request.model_spec.name
         response.model_spec.version.value = version
@@ -113,9 +114,15 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
 
 
 def start_server(
-    registry: ModelRegistry, host: str = "127.0.0.1", port: int = 8500, max_message_bytes: int = MAX_MESSAGE_BYTES
+    registry: ModelRegistry,
+    host: str = "127.0.0.1",
+    port: int = 8500,
+    max_message_bytes: int = MAX_MESSAGE_BYTES,
+    max_images_per_request: int = limits.MAX_IMAGES_PER_REQUEST,
+    credentials: Optional[grpc.ServerCredentials] = None,
 ) -> Tuple[grpc.Server, int]:
-    """Starts serving the registry's model; returns the server and its port (the one picked if port is 0)."""
+    """Starts serving the registry's model; returns the server and its port (the one picked if port is 0).
+    With credentials (serving.tls.server_credentials) it speaks TLS only."""
     options = [
         ("grpc.max_receive_message_length", max_message_bytes),
         ("grpc.max_send_message_length", max_message_bytes),
@@ -123,10 +130,13 @@ def start_server(
         ("grpc.so_reuseport", 0),
     ]
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=WORKER_THREADS), options=options)
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionServicer(registry), server)
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+        PredictionServicer(registry, max_images_per_request), server
+    )
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(registry), server)
     try:
-        bound = server.add_insecure_port(f"{host}:{port}")
+        address = f"{host}:{port}"
+        bound = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
     except RuntimeError as e:
         raise OSError(f"cannot listen on {host}:{port}: in use, or not an address of this machine") from e
     server.start()

@@ -8,6 +8,8 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 
+from components import limits
+from serving.request_limits import check_batch_size, check_input_keys
 from serving.status import ServingError, code_from_number, tf_error_message
 
 SERVE_TAG = tf.saved_model.SERVING
@@ -43,14 +45,25 @@ class Servable:
         except (OSError, ValueError) as e:
             raise ServingError(grpc.StatusCode.DATA_LOSS, f"cannot load {model_dir}: {e}") from e
 
-    def run(
-        self, name: str, inputs: Mapping[str, tf.Tensor], output_filter: Iterable[str] = ()
-    ) -> Dict[str, np.ndarray]:
-        """Outputs of the signature, only those in output_filter if given."""
+    def input_specs(self, name: str) -> Dict[str, tf.TensorSpec]:
+        """The signature's inputs, for checking a request before its tensors are built."""
+        return self._signature(name).structured_input_signature[1]
+
+    def _signature(self, name: str):
         if name not in self._model.signatures:
             raise ServingError(grpc.StatusCode.FAILED_PRECONDITION, f'Serving signature key "{name}" not found.')
-        function = self._model.signatures[name]
-        _check_inputs(name, function.structured_input_signature[1], inputs)
+        return self._model.signatures[name]
+
+    def run(
+        self,
+        name: str,
+        inputs: Mapping[str, tf.Tensor],
+        output_filter: Iterable[str] = (),
+        max_batch: int = limits.MAX_IMAGES_PER_REQUEST,
+    ) -> Dict[str, np.ndarray]:
+        """Outputs of the signature, only those in output_filter if given."""
+        function = self._signature(name)
+        _check_inputs(name, function.structured_input_signature[1], inputs, max_batch)
         wanted = _check_output_filter(name, function.structured_outputs, output_filter)
         try:
             outputs = function(**inputs)
@@ -59,13 +72,10 @@ class Servable:
         return {key: outputs[key].numpy() for key in wanted}
 
 
-def _check_inputs(signature: str, specs: Mapping[str, tf.TensorSpec], inputs: Mapping[str, tf.Tensor]) -> None:
-    if set(inputs) != set(specs):
-        raise ServingError(
-            grpc.StatusCode.INVALID_ARGUMENT,
-            f"signature {signature} takes inputs {sorted(specs)}, got {sorted(inputs)}: "
-            f"sent extra {sorted(set(inputs) - set(specs))}, missing {sorted(set(specs) - set(inputs))}",
-        )
+def _check_inputs(
+    signature: str, specs: Mapping[str, tf.TensorSpec], inputs: Mapping[str, tf.Tensor], max_batch: int
+) -> None:
+    check_input_keys(signature, specs, inputs)
     for key, spec in specs.items():
         tensor = inputs[key]
         if tensor.dtype != spec.dtype:
@@ -78,9 +88,7 @@ def _check_inputs(signature: str, specs: Mapping[str, tf.TensorSpec], inputs: Ma
                 grpc.StatusCode.INVALID_ARGUMENT,
                 f"input {key} of signature {signature} must have shape {spec.shape}, got {tensor.shape}",
             )
-        # A zero-row batch makes some graphs (map_fn then conv) fail with a message about filter depth.
-        if tensor.shape.rank and tensor.shape[0] == 0:
-            raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, f"input {key} is an empty batch: send at least one")
+        check_batch_size(key, tensor.shape.as_list(), max_batch)
 
 
 def _check_output_filter(signature: str, outputs: Mapping[str, tf.TensorSpec], output_filter: Iterable[str]):

@@ -3,6 +3,9 @@
 import argparse
 import os
 
+from components import limits
+from components.errors import CatdogError
+from components.names import plain_model_name
 from pipeline import configs
 
 DEFAULT_PORT = 8500
@@ -13,6 +16,30 @@ def _positive(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}")
     return int(text)
+
+
+def port_number(text: str) -> int:
+    """1-65535, or 0 to let the system pick (an out-of-range port would be silently wrapped by gRPC)."""
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number from 1 to 65535 (0 picks a free one), got {text!r}")
+    return int(text)
+
+
+def positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):  # not > 0 also catches nan
+        raise argparse.ArgumentTypeError(f"must be a number of seconds above 0, got {text!r}")
+    return value
+
+
+def model_name(text: str) -> str:
+    try:
+        return plain_model_name(text)
+    except CatdogError as e:
+        raise argparse.ArgumentTypeError(str(e)) from e
 
 
 def _label(text: str):
@@ -27,14 +54,20 @@ def add_parser(sub) -> None:
     p = sub.add_parser("serve", help="serve the pushed model over gRPC (TF Serving's Predict API)")
     p.add_argument("--model-base-path", default=None,
                    help=f"folder of numbered versions (default: {configs.OUTPUT_DIR}/{configs.SERVING_SUBDIR}/<name>)")
-    p.add_argument("--model-name", default=configs.MODEL_NAME)
+    p.add_argument("--model-name", type=model_name, default=configs.MODEL_NAME)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on; 0.0.0.0 exposes it to the network")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT, help="gRPC port; 0 picks a free one")
-    p.add_argument("--poll-seconds", type=float, default=2.0, help="how often to look for new versions")
+    p.add_argument("--port", type=port_number, default=DEFAULT_PORT, help="gRPC port; 0 picks a free one")
+    p.add_argument("--poll-seconds", type=positive_seconds, default=2.0, help="how often to look for new versions")
     p.add_argument("--num-versions", type=_positive, default=1, help="how many of the newest versions to keep loaded")
     p.add_argument("--label", type=_label, action="append", default=[], metavar="NAME=VERSION",
                    help="name a version for requests' version_label, e.g. stable=1700000000 (kept loaded)")
-    p.add_argument("--max-message-mb", type=int, default=DEFAULT_MAX_MESSAGE_MB, help="largest request or response")
+    p.add_argument("--max-message-mb", type=_positive, default=DEFAULT_MAX_MESSAGE_MB, help="largest request or response")
+    p.add_argument("--max-images-per-request", type=_positive, default=limits.MAX_IMAGES_PER_REQUEST,
+                   help="images one Predict request may carry; more get INVALID_ARGUMENT")
+    p.add_argument("--ssl-cert", default="", metavar="PEM", help="server certificate: serve over TLS only")
+    p.add_argument("--ssl-key", default="", metavar="PEM", help="the server certificate's private key")
+    p.add_argument("--ssl-client-ca", default="", metavar="PEM",
+                   help="require client certificates signed by this CA (mutual TLS)")
     p.set_defaults(func=_serve)
 
 
@@ -48,19 +81,30 @@ def _serve(args) -> int:
               "or pass --model-base-path", file=sys.stderr)
         return 2
 
+    if bool(args.ssl_cert) != bool(args.ssl_key) or (args.ssl_client_ca and not args.ssl_cert):
+        print("catdog: error: TLS needs both --ssl-cert and --ssl-key (and --ssl-client-ca only with them)",
+              file=sys.stderr)
+        return 2
+
+    from serving import tls
     from serving.grpc_server import start_server
     from serving.model_registry import ModelRegistry
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     registry = ModelRegistry(args.model_name, base_path, num_versions=args.num_versions, labels=dict(args.label))
     try:  # the port first: a busy one fails at once, not after the model loads
-        server, port = start_server(registry, args.host, args.port, args.max_message_mb * 1024 * 1024)
-    except OSError as e:
+        credentials = tls.server_credentials(args.ssl_cert, args.ssl_key, args.ssl_client_ca) if args.ssl_cert else None
+        server, port = start_server(
+            registry, args.host, args.port, args.max_message_mb * 1024 * 1024,
+            args.max_images_per_request, credentials,
+        )
+    except (OSError, CatdogError) as e:
         print(f"catdog: error: {e}", file=sys.stderr)
         return 2
     registry.start(args.poll_seconds)
     # Tests and scripts read the port from this line when they passed --port 0.
-    print(f"serving {args.model_name} from {base_path} on {args.host}:{port} (gRPC)", flush=True)
+    transport = "gRPC over TLS" + (", client certificates required" if args.ssl_client_ca else "") if credentials else "gRPC"
+    print(f"serving {args.model_name} from {base_path} on {args.host}:{port} ({transport})", flush=True)
     try:
         server.wait_for_termination()
     finally:
