@@ -5,13 +5,19 @@ import io
 import numpy as np
 from PIL import Image
 
+from components import limits
 from insight.errors import InsightError
 
 
 def decode_rgb(data: bytes, source: str) -> np.ndarray:
-    """uint8 [height, width, 3]; GIFs give their first frame, as in training. source names the file in errors."""
+    """uint8 [height, width, 3]; GIFs give their first frame, as in training. source names the file in errors.
+    Image.open reads the header only: the size is checked against the pipeline's limit before decoding."""
     try:
         with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+            if width * height > limits.MAX_IMAGE_PIXELS:
+                raise InsightError(f"{source}: image is {width}x{height} pixels, more than the "
+                                   f"{limits.MAX_IMAGE_PIXELS} allowed; not decoded")
             return np.asarray(image.convert("RGB"))
     except Image.UnidentifiedImageError as e:
         raise InsightError(f"{source}: not an image file (no known image format)") from e
