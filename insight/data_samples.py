@@ -5,6 +5,7 @@ import os
 import zipfile
 from typing import Callable, Dict, Iterable, List, Sequence, Tuple
 
+from components import limits
 from components.ingest import fetch, layout
 from components.ingest.layout import UnreadableMember
 from insight import image_grid
@@ -79,9 +80,11 @@ class DataInspection:
         return format_table(count_rows(self.class_names, self.counts))
 
 
-def inspect_data(data_uri: str, out_dir: str, eval_percent: int) -> DataInspection:
+def inspect_data(
+    data_uri: str, out_dir: str, eval_percent: int, download_timeout_seconds: float = limits.DOWNLOAD_TIMEOUT_SECONDS
+) -> DataInspection:
     """Reads the zip directly, with the ingestion's own folder rules: no pipeline run."""
-    zip_path = fetch.fetch(data_uri, progress=True)
+    zip_path = fetch.fetch(data_uri, progress=True, timeout_seconds=download_timeout_seconds)
     data = layout.read_layout(zip_path, eval_percent, source=data_uri)
     counts = {split: {name: 0 for name in data.class_names} for split in layout.SPLITS}
     for entry in data.entries:

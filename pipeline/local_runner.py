@@ -2,10 +2,12 @@
 
 import dataclasses
 import os
+from typing import Optional
 
 from tfx import v1 as tfx
 
 from components.ingest import fetch
+from components.names import plain_model_name
 from pipeline import configs
 from pipeline.pipeline import create_pipeline
 from pipeline.run_summary import RunSummary, summarize
@@ -18,6 +20,7 @@ class LocalRunSettings:
     model_name: str = configs.MODEL_NAME
     data_sha256: str = ""
     eval_percent: int = configs.EVAL_PERCENT
+    download_timeout_seconds: Optional[int] = None  # None: components.limits.DOWNLOAD_TIMEOUT_SECONDS
     image_size: int = configs.IMAGE_SIZE
     min_accuracy: float = configs.MIN_ACCURACY
     enable_cache: bool = True
@@ -43,10 +46,11 @@ def run(settings: LocalRunSettings) -> RunSummary:
         pipeline_root=os.path.join(output_dir, configs.PIPELINE_ROOT_SUBDIR),
         data_uri=data_uri,
         data_sha256=sha256 or None,
-        serving_model_dir=os.path.join(output_dir, configs.SERVING_SUBDIR, settings.model_name),
+        serving_model_dir=os.path.join(output_dir, configs.SERVING_SUBDIR, plain_model_name(settings.model_name)),
         preprocessing_fn=configs.PREPROCESSING_FN,
         run_fn=configs.RUN_FN,
         eval_percent=settings.eval_percent,
+        download_timeout_seconds=settings.download_timeout_seconds,
         image_size=settings.image_size,
         train_config=settings.train_config,
         min_accuracy=settings.min_accuracy,

@@ -19,6 +19,7 @@ def create_pipeline(
     run_fn: str,
     data_sha256: Any = None,
     eval_percent: int = 20,
+    download_timeout_seconds: Optional[int] = None,
     image_size: int = 150,
     train_config: Optional[Dict[str, Any]] = None,
     min_accuracy: Any = 0.70,
@@ -37,7 +38,10 @@ def create_pipeline(
     as on a first run (open-source Kubeflow Pipelines cannot run resolver nodes).
     trainer_resources is the Trainer's platform config (Kubeflow: a ResourceSpec with CPU, memory, GPU).
     """
-    example_gen = ImageExampleGen(data_uri=data_uri, sha256=data_sha256, eval_percent=eval_percent)
+    example_gen = ImageExampleGen(
+        data_uri=data_uri, sha256=data_sha256, eval_percent=eval_percent,
+        download_timeout_seconds=download_timeout_seconds,
+    )
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
     example_validator = tfx.components.ExampleValidator(

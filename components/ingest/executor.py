@@ -15,7 +15,7 @@ from tfx.dsl.components.base import base_beam_executor
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 
-from components import features, preprocessing
+from components import features, limits, preprocessing
 from components.ingest import fetch, layout
 from components.ingest.errors import DatasetError
 
@@ -123,6 +123,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             data_uri,
             sha256=exec_properties.get(SHA256_KEY) or "",
             progress=True,
+            timeout_seconds=exec_properties.get(DOWNLOAD_TIMEOUT_KEY) or limits.DOWNLOAD_TIMEOUT_SECONDS,
         )
         eval_percent = exec_properties.get(EVAL_PERCENT_KEY)
         data = layout.read_layout(zip_path, 20 if eval_percent is None else int(eval_percent), source=data_uri)

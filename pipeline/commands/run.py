@@ -3,6 +3,7 @@
 import dataclasses
 
 from pipeline import configs
+from pipeline.commands.serve import positive_int
 
 # Kept here, not imported from components, so that `catdog --help` does not load TensorFlow.
 PRESET_NAMES = ("tutorial", "augmented", "residual")
@@ -13,6 +14,8 @@ def add_parser(sub) -> None:
     p = sub.add_parser("run", help="run the pipeline locally: ingest, validate, transform, train, evaluate, push")
     p.add_argument("--data", default=configs.DATA_URI, help="zip of images: http(s):// or file:// URL, or a path")
     p.add_argument("--sha256", default="", help="expected sha256 of the zip (computed for local files if omitted)")
+    p.add_argument("--download-timeout", type=positive_int, default=None, metavar="SECONDS",
+                   help="give up a download of --data after this long (default 1800)")
     p.add_argument("--output", default=configs.OUTPUT_DIR, help="run directory: artifacts, metadata, serving/")
     p.add_argument("--model-name", default=configs.MODEL_NAME)
     p.add_argument("--epochs", type=int, default=configs.EPOCHS)
@@ -56,6 +59,7 @@ def _run(args) -> int:
             model_name=args.model_name,
             data_sha256=args.sha256,
             eval_percent=args.eval_percent,
+            download_timeout_seconds=args.download_timeout,
             image_size=args.image_size,
             min_accuracy=args.min_accuracy,
             enable_cache=not args.no_cache,

@@ -12,7 +12,7 @@ DEFAULT_PORT = 8500
 DEFAULT_MAX_MESSAGE_MB = 64
 
 
-def _positive(text: str) -> int:
+def positive_int(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}")
     return int(text)
@@ -58,11 +58,11 @@ def add_parser(sub) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on; 0.0.0.0 exposes it to the network")
     p.add_argument("--port", type=port_number, default=DEFAULT_PORT, help="gRPC port; 0 picks a free one")
     p.add_argument("--poll-seconds", type=positive_seconds, default=2.0, help="how often to look for new versions")
-    p.add_argument("--num-versions", type=_positive, default=1, help="how many of the newest versions to keep loaded")
+    p.add_argument("--num-versions", type=positive_int, default=1, help="how many of the newest versions to keep loaded")
     p.add_argument("--label", type=_label, action="append", default=[], metavar="NAME=VERSION",
                    help="name a version for requests' version_label, e.g. stable=1700000000 (kept loaded)")
-    p.add_argument("--max-message-mb", type=_positive, default=DEFAULT_MAX_MESSAGE_MB, help="largest request or response")
-    p.add_argument("--max-images-per-request", type=_positive, default=limits.MAX_IMAGES_PER_REQUEST,
+    p.add_argument("--max-message-mb", type=positive_int, default=DEFAULT_MAX_MESSAGE_MB, help="largest request or response")
+    p.add_argument("--max-images-per-request", type=positive_int, default=limits.MAX_IMAGES_PER_REQUEST,
                    help="images one Predict request may carry; more get INVALID_ARGUMENT")
     p.add_argument("--ssl-cert", default="", metavar="PEM", help="server certificate: serve over TLS only")
     p.add_argument("--ssl-key", default="", metavar="PEM", help="the server certificate's private key")
