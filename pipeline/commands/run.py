@@ -5,6 +5,10 @@ import dataclasses
 from pipeline import configs
 from pipeline.commands.serve import positive_int
 
+# Exit codes: 0 the model was pushed, 2 bad input (one line on stderr), NOT_PUSHED the run finished but the
+# model was not pushed (below the accuracy gate): scripts and CI can tell without reading the output.
+NOT_PUSHED = 3
+
 # Kept here, not imported from components, so that `catdog --help` does not load TensorFlow.
 PRESET_NAMES = ("tutorial", "augmented", "residual")
 LR_SCHEDULES = ("constant", "cosine")
@@ -68,4 +72,4 @@ def _run(args) -> int:
     )
     print(describe(summary))
     report_after_run(args.output)
-    return 0
+    return 0 if summary.pushed else NOT_PUSHED
