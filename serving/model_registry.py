@@ -67,7 +67,7 @@ def folder_fingerprint(path: str) -> Tuple:
     seen = []
     for folder, dirs, files in os.walk(path):
         dirs.sort()
-        for name in sorted(files):
+        for name in dirs + sorted(files):
             try:
                 stat = os.stat(os.path.join(folder, name))
             except OSError:  # removed while we looked: the next look sees it
