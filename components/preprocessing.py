@@ -24,33 +24,75 @@ def _unsigned(head: tf.Tensor, offset: int, size: int, big_endian: bool) -> tf.T
     return value
 
 
+def _gif_frames(data: tf.Tensor, head: tf.Tensor, screen_pixels: tf.Tensor) -> tf.Tensor:
+    """How many frames a GIF holds (int64), counted by walking its blocks: the decoder (giflib's DGifSlurp)
+    expands every frame even when only the first is kept, so 50 frames of 7000x7000 in 1.8 MB cost 2.5 GB.
+    Stops counting once the frames are over the pixel limit, so a bomb costs few steps."""
+    length = tf.strings.length(data)
+
+    def bytes_at(position, count):  # int32 values; zeros past the end
+        chunk = tf.strings.substr(tf.strings.join([tf.strings.substr(data, position, count), b"\0" * count]),
+                                  0, count)
+        return tf.cast(tf.io.decode_raw(chunk, tf.uint8), tf.int32)
+
+    def color_table_bytes(flags):  # 3 * 2^(size+1) when the table flag (0x80) is set
+        size = tf.bitwise.left_shift(3, tf.bitwise.bitwise_and(flags, 7) + 1)
+        return tf.where(tf.bitwise.bitwise_and(flags, 0x80) > 0, size, 0)
+
+    def more(position, in_sub_blocks, frames, done):
+        return tf.logical_and(tf.logical_and(tf.logical_not(done), position < length),
+                              frames * screen_pixels <= limits.MAX_IMAGE_PIXELS)
+
+    def step(position, in_sub_blocks, frames, done):
+        block = bytes_at(position, 10)
+        # In data sub-blocks: a length byte, that many bytes, until a zero length.
+        after_sub_block = position + 1 + block[0]
+        # Between blocks: an image (0x2C: 10-byte descriptor, color table, LZW code size) or an extension (0x21).
+        is_image, is_extension = tf.equal(block[0], 0x2C), tf.equal(block[0], 0x21)
+        after_start = tf.where(is_image, position + 11 + color_table_bytes(block[9]), position + 2)
+        return (
+            tf.where(in_sub_blocks, after_sub_block, after_start),
+            tf.where(in_sub_blocks, block[0] > 0, tf.logical_or(is_image, is_extension)),
+            frames + tf.cast(tf.logical_and(tf.logical_not(in_sub_blocks), is_image), tf.int64),
+            tf.logical_and(tf.logical_not(in_sub_blocks), tf.logical_not(tf.logical_or(is_image, is_extension))),
+        )
+
+    start = 13 + color_table_bytes(tf.cast(head[10], tf.int32))  # header, logical screen, global color table
+    _, _, frames, _ = tf.while_loop(
+        more, step, (start, tf.constant(False), tf.constant(0, tf.int64), tf.constant(False)))
+    return tf.maximum(frames, 1)
+
+
 def header_size(data: tf.Tensor) -> tf.Tensor:
-    """[width, height] (int64) read from an encoded image's header, without decoding it: the magic bytes
-    are the ones tf.io.decode_image goes by. [0, 0] for other bytes; the decoder then says what is wrong."""
+    """[width, height, frames] (int64) read from an encoded image without decoding it: the magic bytes are the
+    ones tf.io.decode_image goes by; frames is 1 but for GIFs. [0, 0, 1] for other bytes: the decoder then
+    says what is wrong."""
     head = tf.strings.substr(tf.strings.join([tf.strings.substr(data, 0, _HEADER_BYTES), b"\0" * _HEADER_BYTES]),
                              0, _HEADER_BYTES)
     head = tf.cast(tf.io.decode_raw(head, tf.uint8), tf.int64)
+    one_frame = tf.ones([1], tf.int64)
 
     def starts_with(magic: bytes):
         return tf.equal(tf.strings.substr(data, 0, len(magic)), magic)
 
     def jpeg():  # libjpeg reads the frame header; the same error as decoding if it is broken
         height_width = tf.image.extract_jpeg_shape(data, output_type=tf.int64)[:2]
-        return tf.reverse(height_width, [0])
+        return tf.concat([tf.reverse(height_width, [0]), one_frame], 0)
 
     def png():  # IHDR: big-endian width and height after the signature and the chunk's length and type
-        return tf.stack([_unsigned(head, 16, 4, True), _unsigned(head, 20, 4, True)])
+        return tf.stack([_unsigned(head, 16, 4, True), _unsigned(head, 20, 4, True), 1])
 
-    def gif():  # the logical screen, which the decoder allocates per frame
-        return tf.stack([_unsigned(head, 6, 2, False), _unsigned(head, 8, 2, False)])
+    def gif():  # the logical screen, which the decoder allocates for every frame
+        width, height = _unsigned(head, 6, 2, False), _unsigned(head, 8, 2, False)
+        return tf.stack([width, height, _gif_frames(data, head, width * height)])
 
     def bmp():  # signed 32-bit little-endian; a negative height means rows stored top-down
         width, height = _unsigned(head, 18, 4, False), _unsigned(head, 22, 4, False)
-        signed = [tf.where(v >= 2**31, v - 2**32, v) for v in (width, height)]
-        return tf.abs(tf.stack(signed))
+        signed = [tf.abs(tf.where(v >= 2**31, v - 2**32, v)) for v in (width, height)]
+        return tf.stack([*signed, 1])
 
     def unknown():
-        return tf.zeros([2], tf.int64)
+        return tf.constant([0, 0, 1], tf.int64)
 
     return tf.case(
         [(starts_with(b"\xff\xd8\xff"), jpeg), (starts_with(b"\x89PNG\r\n\x1a\n"), png),
@@ -61,12 +103,21 @@ def header_size(data: tf.Tensor) -> tf.Tensor:
 
 # Filled by str.format in Python and tf.strings.format in the graph: one wording everywhere.
 OVER_PIXEL_LIMIT = "image is {}x{} pixels, more than the {} allowed; not decoded"
+OVER_PIXEL_LIMIT_FRAMES = "image is {}x{} pixels in at least {} frames, more than the {} pixels allowed; not decoded"
+
+
+# A graph: eagerly, a GIF's block walk would run op by op from Python.
+_header_size_graph = tf.function(header_size, input_signature=[tf.TensorSpec([], tf.string)])
 
 
 def pixel_limit_problem(data: bytes) -> str:
     """Why these image bytes are refused before decoding, or "" if their header says they fit."""
-    width, height = (int(v) for v in header_size(tf.constant(data)).numpy())
-    return OVER_PIXEL_LIMIT.format(width, height, limits.MAX_IMAGE_PIXELS) if width * height > limits.MAX_IMAGE_PIXELS else ""
+    width, height, frames = (int(v) for v in _header_size_graph(tf.constant(data)).numpy())
+    if width * height * frames <= limits.MAX_IMAGE_PIXELS:
+        return ""
+    if frames > 1:
+        return OVER_PIXEL_LIMIT_FRAMES.format(width, height, frames, limits.MAX_IMAGE_PIXELS)
+    return OVER_PIXEL_LIMIT.format(width, height, limits.MAX_IMAGE_PIXELS)
 
 
 def decode_and_resize(image_bytes: tf.Tensor, size: int) -> tf.Tensor:
@@ -75,11 +126,13 @@ def decode_and_resize(image_bytes: tf.Tensor, size: int) -> tf.Tensor:
     before anything is decoded."""
 
     def one(data):
-        width_height = header_size(data)
-        fits = tf.debugging.Assert(
-            tf.reduce_prod(width_height) <= limits.MAX_IMAGE_PIXELS,
-            [tf.strings.format(OVER_PIXEL_LIMIT, (width_height[0], width_height[1], limits.MAX_IMAGE_PIXELS))],
+        width, height, frames = tf.unstack(header_size(data))
+        message = tf.where(
+            frames > 1,
+            tf.strings.format(OVER_PIXEL_LIMIT_FRAMES, (width, height, frames, limits.MAX_IMAGE_PIXELS)),
+            tf.strings.format(OVER_PIXEL_LIMIT, (width, height, limits.MAX_IMAGE_PIXELS)),
         )
+        fits = tf.debugging.Assert(width * height * frames <= limits.MAX_IMAGE_PIXELS, [message])
         with tf.control_dependencies([fits]):
             # expand_animations=False gives GIFs their first frame as a 3-D image, like the others.
             image = tf.io.decode_image(data, channels=3, expand_animations=False)

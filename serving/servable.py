@@ -69,6 +69,12 @@ class Servable:
             outputs = function(**inputs)
         except tf.errors.OpError as e:  # e.g. bytes that are not an image
             raise ServingError(code_from_number(e.error_code), f"{name}: {tf_error_message(e.message)}") from e
+        except UnicodeDecodeError as e:
+            # An op failed on these inputs and quoted them in its error (e.g. raw image bytes where serialized
+            # tf.Examples belong): the message itself cannot be read, but the fault is the request's.
+            raise ServingError(
+                grpc.StatusCode.INVALID_ARGUMENT, f"{name}: the inputs could not be parsed (the error quotes binary data)"
+            ) from e
         return {key: outputs[key].numpy() for key in wanted}
 
 

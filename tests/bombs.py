@@ -6,6 +6,8 @@ import struct
 import zipfile
 import zlib
 
+from PIL import Image
+
 import imagegen
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -37,6 +39,18 @@ def gif_claiming(width: int, height: int) -> bytes:
     data = bytearray(imagegen.image_bytes(0, (64, 48), "gif"))
     data[6:10] = struct.pack("<HH", width, height)
     return bytes(data)
+
+
+def gif_frames_bomb(side: int = 7000, frames: int = 50) -> bytes:
+    """A GIF of many all-black side x side frames (about 36 KB each): the decoder expands every frame,
+    50 of 7000x7000 are 2.5 GB, though only the first is kept."""
+    image = Image.new("P", (side, side), 0)
+    out = io.BytesIO()
+    image.save(out, "GIF")
+    one = out.getvalue()
+    flags = one[10]
+    start = 13 + (3 * 2 ** ((flags & 7) + 1) if flags & 0x80 else 0)  # after the global color table
+    return one[:start] + one[start:-1] * frames + b";"  # the image block, repeated, then the trailer
 
 
 def bmp_claiming(width: int, height: int) -> bytes:

@@ -162,6 +162,11 @@ def test_jpeg_gif_and_bmp_headers_over_the_pixel_limit_are_refused(server, make)
     assert_refused_then_serves(server, images_request([make(60000, 60000)]), "image is 60000x60000 pixels")
 
 
+def test_a_gif_whose_frames_add_up_over_the_pixel_limit_is_refused(server):
+    assert_refused_then_serves(server, images_request([bombs.gif_frames_bomb(7000, 50)]),
+                               "image is 7000x7000 pixels in at least 2 frames")
+
+
 def test_the_request_limit_is_configurable(pipeline_run, tmp_path):
     process, target = start_serve(served_copy(pipeline_run.latest_model, tmp_path), "--max-images-per-request", 2)
     try:
@@ -281,6 +286,7 @@ def _skipped(examples):
 def test_bombs_in_the_zip_are_skipped_with_their_reasons(tmp_path, png_bomb):
     files = imagegen.class_folder_files(4)
     files["cats/huge.png"] = png_bomb
+    files["cats/frames.gif"] = bombs.gif_frames_bomb(7000, 50)
     path = bombs.zip_with_zeros(tmp_path / "pets.zip", files, "dogs/bomb.jpg", BOMB_MEMBER_BYTES)
     liar = bombs.zip_with_zeros(tmp_path / "liar.zip", files, "dogs/liar.jpg", BOMB_MEMBER_BYTES)
     bombs.lie_about_size(liar, "dogs/liar.jpg", 1000)
@@ -288,6 +294,7 @@ def test_bombs_in_the_zip_are_skipped_with_their_reasons(tmp_path, png_bomb):
     skipped = _skipped(_run_executor(tmp_path / "a", path))
     assert "declares 104,857,600 bytes uncompressed, more than the 67,108,864 allowed" in skipped["dogs/bomb.jpg"]
     assert "image is 20000x20000 pixels" in skipped["cats/huge.png"]
+    assert "image is 7000x7000 pixels in at least 2 frames" in skipped["cats/frames.gif"]
     assert "unreadable in the zip" in _skipped(_run_executor(tmp_path / "b", liar))["dogs/liar.jpg"]
 
 
