@@ -45,10 +45,10 @@ def _predict(args) -> int:
     from components.errors import CatdogError
     from serving.status import ServingError  # grpc only: quick
 
-    images, failures = {}, []
+    images, failures = [], []  # (path, bytes): a file named twice is classified twice
     for path in args.images:  # before the slow imports, so a typo shows at once
         try:
-            images[path] = _read(path)
+            images.append((path, _read(path)))
         except ValueError as e:
             failures.append((path, str(e)))
     try:
@@ -78,7 +78,7 @@ def _classify(args, images):
 
     predictor = _predictor(args, args.signature or exporter.IMAGE_BYTES_SIGNATURE)
     results, failures = [], []
-    for path, image in images.items():
+    for path, image in images:
         # One request a file, so the error names a file the model cannot decode.
         try:
             (prediction,) = predictor.predict([image])
