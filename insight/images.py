@@ -8,6 +8,9 @@ from PIL import Image
 from components import limits
 from insight.errors import InsightError
 
+# PIL's own bomb check (an error at twice this) on the pipeline's limit, rather than its default of 89 M.
+Image.MAX_IMAGE_PIXELS = limits.MAX_IMAGE_PIXELS
+
 
 def decode_rgb(data: bytes, source: str) -> np.ndarray:
     """uint8 [height, width, 3]; GIFs give their first frame, as in training. source names the file in errors.
@@ -21,5 +24,7 @@ def decode_rgb(data: bytes, source: str) -> np.ndarray:
             return np.asarray(image.convert("RGB"))
     except Image.UnidentifiedImageError as e:
         raise InsightError(f"{source}: not an image file (no known image format)") from e
-    except (OSError, ValueError, Image.DecompressionBombError) as e:
+    except Image.DecompressionBombError as e:  # PIL refused it on opening: too big even to check here
+        raise InsightError(f"{source}: image over the {limits.MAX_IMAGE_PIXELS} pixels allowed; not decoded ({e})") from e
+    except (OSError, ValueError) as e:
         raise InsightError(f"{source}: not a decodable image ({e})") from e

@@ -66,7 +66,6 @@ def tensor_from_proto(
         raise _invalid(f"input {key} declares shape {shape} with an unknown dimension")
     if not spec.shape.is_compatible_with(shape):
         raise _invalid(f"input {key} must have shape {spec.shape}, got {shape}")
-    check_batch_size(key, shape, max_batch)
     declared = math.prod(shape)
     if proto.tensor_content:
         if spec.dtype == tf.string:
@@ -78,6 +77,7 @@ def tensor_from_proto(
         raise _invalid(f"input {key}: dtype {spec.dtype.name} cannot be sent in a request")
     if sent != declared:
         raise _invalid(f"input {key} declares shape {shape} ({declared} values) but holds {sent:g} values")
+    check_batch_size(key, shape, max_batch)
     try:
         return tf.convert_to_tensor(tf.make_ndarray(proto))
     except (TypeError, ValueError) as e:

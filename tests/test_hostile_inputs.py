@@ -111,12 +111,13 @@ def assert_refused_then_serves(server, bad_request, *expected, code=grpc.StatusC
     assert tf.make_ndarray(good.outputs[exporter.CLASS_NAME_OUTPUT]).shape == (1,)
 
 
-def test_a_declared_shape_larger_than_the_values_sent_is_refused(server):
+@pytest.mark.parametrize("declared", [2000, 2])
+def test_a_declared_shape_larger_than_the_values_sent_is_refused(server, declared):
     """The 1.5 KB request that made 2000 images out of one."""
     proto = tf.make_tensor_proto([GOOD_IMAGE], dtype=tf.string)
-    proto.tensor_shape.dim[0].size = 2000
+    proto.tensor_shape.dim[0].size = declared
     assert_refused_then_serves(server, request({exporter.IMAGE_BYTES_INPUT: proto}),
-                               "declares shape [2000] (2000 values) but holds 1 values")
+                               f"declares shape [{declared}] ({declared} values) but holds 1 values")
 
 
 def test_more_images_than_the_request_limit_are_refused(server):
@@ -338,7 +339,7 @@ def test_inspect_data_skips_a_bomb_member(tmp_path, png_bomb):
     result = run_catdog("inspect-data", "--data", path, "--out", tmp_path / "out", timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Skipped: cats/a-bomb.jpg: declares 104,857,600 bytes" in result.stdout
-    assert "Not decodable: cats/huge.png: cats/huge.png: image is 20000x20000 pixels" in result.stdout
+    assert "Not decodable: cats/huge.png: cats/huge.png: image over the 50000000 pixels allowed" in result.stdout
 
 
 def test_the_transform_graph_refuses_an_image_over_the_pixel_limit_before_decoding(png_bomb):
@@ -352,8 +353,11 @@ def test_insight_refuses_an_image_over_the_pixel_limit(png_bomb):
     from insight.errors import InsightError
     from insight.images import decode_rgb
 
-    with pytest.raises(InsightError, match="bomb.png: image is 20000x20000 pixels"):
+    with pytest.raises(InsightError, match="bomb.png: image over the 50000000 pixels allowed; not decoded"):
         decode_rgb(png_bomb, "bomb.png")
+    # Between the limit and PIL's own refusal at twice it, the size is checked here.
+    with pytest.raises(InsightError, match="big.png: image is 8000x7000 pixels, more than the 50000000 allowed"):
+        decode_rgb(bombs.png_bomb(8000, 7000), "big.png")
 
 
 # --- downloads --------------------------------------------------------------------------------------
