@@ -29,6 +29,11 @@ def _invalid(message: str) -> ServingError:
 
 
 def _dtype_name(number: int) -> str:
+    """TensorFlow's name (float32, resource), else the enum's, else the number."""
+    try:
+        return tf.as_dtype(number).name
+    except TypeError:
+        pass
     try:
         return types_pb2.DataType.Name(number)
     except ValueError:
