@@ -4,7 +4,7 @@ The same graph runs in the Trainer's input pipeline and inside the exported mode
 so training and serving decode and resize identically.
 """
 
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 import tensorflow as tf
 
@@ -24,10 +24,11 @@ def _unsigned(head: tf.Tensor, offset: int, size: int, big_endian: bool) -> tf.T
     return value
 
 
-def _gif_frames(data: tf.Tensor, head: tf.Tensor, screen_pixels: tf.Tensor) -> tf.Tensor:
-    """How many frames a GIF holds (int64), counted by walking its blocks: the decoder (giflib's DGifSlurp)
-    expands every frame even when only the first is kept, so 50 frames of 7000x7000 in 1.8 MB cost 2.5 GB.
-    Stops counting once the frames are over the pixel limit, so a bomb costs few steps."""
+def _gif_frames(data: tf.Tensor, head: tf.Tensor, screen_pixels: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
+    """(frames, pixels) a GIF's decoder expands (int64), counted by walking its blocks: giflib's DGifSlurp
+    expands every frame, at the size its own descriptor says, even when only the first is kept, so 50 frames
+    of 7000x7000 in 1.8 MB cost 2.5 GB. Each frame costs at least the screen, which the output takes.
+    Stops once over the pixel limit, so a bomb costs few steps."""
     length = tf.strings.length(data)
 
     def bytes_at(position, count):  # int32 values; zeros past the end
@@ -39,60 +40,65 @@ def _gif_frames(data: tf.Tensor, head: tf.Tensor, screen_pixels: tf.Tensor) -> t
         size = tf.bitwise.left_shift(3, tf.bitwise.bitwise_and(flags, 7) + 1)
         return tf.where(tf.bitwise.bitwise_and(flags, 0x80) > 0, size, 0)
 
-    def more(position, in_sub_blocks, frames, done):
+    def more(position, in_sub_blocks, frames, pixels, done):
         return tf.logical_and(tf.logical_and(tf.logical_not(done), position < length),
-                              frames * screen_pixels <= limits.MAX_IMAGE_PIXELS)
+                              pixels <= limits.MAX_IMAGE_PIXELS)
 
-    def step(position, in_sub_blocks, frames, done):
+    def step(position, in_sub_blocks, frames, pixels, done):
         block = bytes_at(position, 10)
         # In data sub-blocks: a length byte, that many bytes, until a zero length.
         after_sub_block = position + 1 + block[0]
         # Between blocks: an image (0x2C: 10-byte descriptor, color table, LZW code size) or an extension (0x21).
         is_image, is_extension = tf.equal(block[0], 0x2C), tf.equal(block[0], 0x21)
         after_start = tf.where(is_image, position + 11 + color_table_bytes(block[9]), position + 2)
+        new_frame = tf.logical_and(tf.logical_not(in_sub_blocks), is_image)
+        frame = tf.cast(block, tf.int64)  # 65535 x 65535 overflows int32
+        frame_pixels = (frame[5] + 256 * frame[6]) * (frame[7] + 256 * frame[8])
         return (
             tf.where(in_sub_blocks, after_sub_block, after_start),
             tf.where(in_sub_blocks, block[0] > 0, tf.logical_or(is_image, is_extension)),
-            frames + tf.cast(tf.logical_and(tf.logical_not(in_sub_blocks), is_image), tf.int64),
+            frames + tf.cast(new_frame, tf.int64),
+            pixels + tf.where(new_frame, tf.maximum(frame_pixels, screen_pixels), 0),
             tf.logical_and(tf.logical_not(in_sub_blocks), tf.logical_not(tf.logical_or(is_image, is_extension))),
         )
 
     start = 13 + color_table_bytes(tf.cast(head[10], tf.int32))  # header, logical screen, global color table
-    _, _, frames, _ = tf.while_loop(
-        more, step, (start, tf.constant(False), tf.constant(0, tf.int64), tf.constant(False)))
-    return tf.maximum(frames, 1)
+    zero = tf.constant(0, tf.int64)
+    _, _, frames, pixels, _ = tf.while_loop(more, step, (start, tf.constant(False), zero, zero, tf.constant(False)))
+    return tf.maximum(frames, 1), tf.maximum(pixels, screen_pixels)
 
 
 def header_size(data: tf.Tensor) -> tf.Tensor:
-    """[width, height, frames] (int64) read from an encoded image without decoding it: the magic bytes are the
-    ones tf.io.decode_image goes by; frames is 1 but for GIFs. [0, 0, 1] for other bytes: the decoder then
-    says what is wrong."""
+    """[width, height, frames, pixels to decode] (int64) read from an encoded image without decoding it: the
+    magic bytes are the ones tf.io.decode_image goes by; frames is 1 and pixels width x height but for GIFs.
+    [0, 0, 1, 0] for other bytes: the decoder then says what is wrong."""
     head = tf.strings.substr(tf.strings.join([tf.strings.substr(data, 0, _HEADER_BYTES), b"\0" * _HEADER_BYTES]),
                              0, _HEADER_BYTES)
     head = tf.cast(tf.io.decode_raw(head, tf.uint8), tf.int64)
-    one_frame = tf.ones([1], tf.int64)
+
+    def still(width, height):
+        return tf.stack([width, height, 1, width * height])
 
     def starts_with(magic: bytes):
         return tf.equal(tf.strings.substr(data, 0, len(magic)), magic)
 
     def jpeg():  # libjpeg reads the frame header; the same error as decoding if it is broken
-        height_width = tf.image.extract_jpeg_shape(data, output_type=tf.int64)[:2]
-        return tf.concat([tf.reverse(height_width, [0]), one_frame], 0)
+        height, width = tf.unstack(tf.image.extract_jpeg_shape(data, output_type=tf.int64)[:2])
+        return still(width, height)
 
     def png():  # IHDR: big-endian width and height after the signature and the chunk's length and type
-        return tf.stack([_unsigned(head, 16, 4, True), _unsigned(head, 20, 4, True), 1])
+        return still(_unsigned(head, 16, 4, True), _unsigned(head, 20, 4, True))
 
     def gif():  # the logical screen, which the decoder allocates for every frame
         width, height = _unsigned(head, 6, 2, False), _unsigned(head, 8, 2, False)
-        return tf.stack([width, height, _gif_frames(data, head, width * height)])
+        return tf.stack([width, height, *_gif_frames(data, head, width * height)])
 
     def bmp():  # signed 32-bit little-endian; a negative height means rows stored top-down
         width, height = _unsigned(head, 18, 4, False), _unsigned(head, 22, 4, False)
-        signed = [tf.abs(tf.where(v >= 2**31, v - 2**32, v)) for v in (width, height)]
-        return tf.stack([*signed, 1])
+        return still(*[tf.abs(tf.where(v >= 2**31, v - 2**32, v)) for v in (width, height)])
 
     def unknown():
-        return tf.constant([0, 0, 1], tf.int64)
+        return tf.constant([0, 0, 1, 0], tf.int64)
 
     return tf.case(
         [(starts_with(b"\xff\xd8\xff"), jpeg), (starts_with(b"\x89PNG\r\n\x1a\n"), png),
@@ -103,7 +109,8 @@ def header_size(data: tf.Tensor) -> tf.Tensor:
 
 # Filled by str.format in Python and tf.strings.format in the graph: one wording everywhere.
 OVER_PIXEL_LIMIT = "image is {}x{} pixels, more than the {} allowed; not decoded"
-OVER_PIXEL_LIMIT_FRAMES = "image is {}x{} pixels in at least {} frames, more than the {} pixels allowed; not decoded"
+OVER_PIXEL_LIMIT_FRAMES = ("GIF of {}x{} pixels whose frames (at least {}) expand to {} pixels, more than the {} "
+                           "allowed; not decoded")
 
 
 # A graph: eagerly, a GIF's block walk would run op by op from Python.
@@ -112,11 +119,11 @@ _header_size_graph = tf.function(header_size, input_signature=[tf.TensorSpec([],
 
 def pixel_limit_problem(data: bytes) -> str:
     """Why these image bytes are refused before decoding, or "" if their header says they fit."""
-    width, height, frames = (int(v) for v in _header_size_graph(tf.constant(data)).numpy())
-    if width * height * frames <= limits.MAX_IMAGE_PIXELS:
+    width, height, frames, pixels = (int(v) for v in _header_size_graph(tf.constant(data)).numpy())
+    if pixels <= limits.MAX_IMAGE_PIXELS:
         return ""
-    if frames > 1:
-        return OVER_PIXEL_LIMIT_FRAMES.format(width, height, frames, limits.MAX_IMAGE_PIXELS)
+    if pixels > width * height:
+        return OVER_PIXEL_LIMIT_FRAMES.format(width, height, frames, pixels, limits.MAX_IMAGE_PIXELS)
     return OVER_PIXEL_LIMIT.format(width, height, limits.MAX_IMAGE_PIXELS)
 
 
@@ -126,13 +133,13 @@ def decode_and_resize(image_bytes: tf.Tensor, size: int) -> tf.Tensor:
     before anything is decoded."""
 
     def one(data):
-        width, height, frames = tf.unstack(header_size(data))
+        width, height, frames, pixels = tf.unstack(header_size(data))
         message = tf.where(
-            frames > 1,
-            tf.strings.format(OVER_PIXEL_LIMIT_FRAMES, (width, height, frames, limits.MAX_IMAGE_PIXELS)),
+            pixels > width * height,
+            tf.strings.format(OVER_PIXEL_LIMIT_FRAMES, (width, height, frames, pixels, limits.MAX_IMAGE_PIXELS)),
             tf.strings.format(OVER_PIXEL_LIMIT, (width, height, limits.MAX_IMAGE_PIXELS)),
         )
-        fits = tf.debugging.Assert(width * height * frames <= limits.MAX_IMAGE_PIXELS, [message])
+        fits = tf.debugging.Assert(pixels <= limits.MAX_IMAGE_PIXELS, [message])
         with tf.control_dependencies([fits]):
             # expand_animations=False gives GIFs their first frame as a 3-D image, like the others.
             image = tf.io.decode_image(data, channels=3, expand_animations=False)

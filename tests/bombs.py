@@ -53,6 +53,14 @@ def gif_frames_bomb(side: int = 7000, frames: int = 50) -> bytes:
     return one[:start] + one[start:-1] * frames + b";"  # the image block, repeated, then the trailer
 
 
+def gif_frame_claiming(width: int, height: int) -> bytes:
+    """A small GIF (small screen) whose one frame descriptor says width x height: giflib allocates that."""
+    data = bytearray(imagegen.image_bytes(0, (64, 48), "gif"))
+    descriptor = data.index(b",", 13 + (3 * 2 ** ((data[10] & 7) + 1) if data[10] & 0x80 else 0))
+    data[descriptor + 5:descriptor + 9] = struct.pack("<HH", width, height)
+    return bytes(data)
+
+
 def bmp_claiming(width: int, height: int) -> bytes:
     data = bytearray(imagegen.image_bytes(0, (64, 48), "bmp"))
     data[18:26] = struct.pack("<ii", width, -height)  # negative: rows stored top-down

@@ -165,7 +165,12 @@ def test_jpeg_gif_and_bmp_headers_over_the_pixel_limit_are_refused(server, make)
 
 def test_a_gif_whose_frames_add_up_over_the_pixel_limit_is_refused(server):
     assert_refused_then_serves(server, images_request([bombs.gif_frames_bomb(7000, 50)]),
-                               "image is 7000x7000 pixels in at least 2 frames")
+                               "GIF of 7000x7000 pixels whose frames (at least 2) expand to 98000000 pixels")
+
+
+def test_a_gif_frame_larger_than_its_screen_is_counted(server):
+    assert_refused_then_serves(server, images_request([bombs.gif_frame_claiming(60000, 60000)]),
+                               "GIF of 64x48 pixels whose frames (at least 1) expand to 3600000000 pixels")
 
 
 def test_the_request_limit_is_configurable(pipeline_run, tmp_path):
@@ -295,7 +300,7 @@ def test_bombs_in_the_zip_are_skipped_with_their_reasons(tmp_path, png_bomb):
     skipped = _skipped(_run_executor(tmp_path / "a", path))
     assert "declares 104,857,600 bytes uncompressed, more than the 67,108,864 allowed" in skipped["dogs/bomb.jpg"]
     assert "image is 20000x20000 pixels" in skipped["cats/huge.png"]
-    assert "image is 7000x7000 pixels in at least 2 frames" in skipped["cats/frames.gif"]
+    assert "whose frames (at least 2) expand to 98000000 pixels" in skipped["cats/frames.gif"]
     assert "unreadable in the zip" in _skipped(_run_executor(tmp_path / "b", liar))["dogs/liar.jpg"]
 
 
