@@ -5,7 +5,9 @@ import os
 import zipfile
 from typing import Callable, Dict, Iterable, List, Sequence, Tuple
 
+from components import limits
 from components.ingest import fetch, layout
+from components.ingest.layout import UnreadableMember
 from insight import image_grid
 from insight.errors import InsightError
 from insight.images import decode_rgb
@@ -55,6 +57,9 @@ def save_sample_grid(
         except InsightError as e:
             unreadable.append((filename, str(e)))
             continue
+        except UnreadableMember as e:  # over the size limit, or damaged in the zip
+            unreadable.append((filename, e.reason))
+            continue
         tiles[label].append(image_grid.Tile(image, f"{class_names[label]}\n{os.path.basename(filename)}"))
     shown = [tile for label in sorted(tiles) for tile in tiles[label]]
     if not shown:
@@ -75,15 +80,21 @@ class DataInspection:
         return format_table(count_rows(self.class_names, self.counts))
 
 
-def inspect_data(data_uri: str, out_dir: str, eval_percent: int) -> DataInspection:
+def inspect_data(
+    data_uri: str, out_dir: str, eval_percent: int, download_timeout_seconds: float = limits.DOWNLOAD_TIMEOUT_SECONDS
+) -> DataInspection:
     """Reads the zip directly, with the ingestion's own folder rules: no pipeline run."""
-    zip_path = fetch.fetch(data_uri, progress=True)
+    zip_path = fetch.fetch(data_uri, progress=True, timeout_seconds=download_timeout_seconds)
     data = layout.read_layout(zip_path, eval_percent, source=data_uri)
     counts = {split: {name: 0 for name in data.class_names} for split in layout.SPLITS}
     for entry in data.entries:
         counts[entry.split][data.class_names[entry.label]] += 1
     samples_png = os.path.join(out_dir, SAMPLES_FILE)
     with zipfile.ZipFile(zip_path) as zf:
-        records = ((e.label, e.member, lambda m=e.member: zf.read(m)) for e in data.entries if e.split == layout.TRAIN)
+        records = (
+            (e.label, e.member, lambda m=e.member: layout.read_member(zf, m))
+            for e in data.entries
+            if e.split == layout.TRAIN
+        )
         unreadable = save_sample_grid(records, data.class_names, samples_png)
     return DataInspection(data.class_names, counts, data.skipped, unreadable, samples_png)

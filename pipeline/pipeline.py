@@ -37,6 +37,7 @@ def create_pipeline(
         data_uri=settings.data_uri if data_uri is None else data_uri,
         sha256=(settings.data_sha256 or None) if data_sha256 is None else data_sha256,
         eval_percent=settings.eval_percent,
+        download_timeout_seconds=settings.download_timeout_seconds,
     )
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     # The schema Transform parses the examples with, inferred from this data.

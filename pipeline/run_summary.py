@@ -102,7 +102,8 @@ def describe(summary: RunSummary) -> str:
     if summary.accuracy is not None:
         lines.append(f"Validation accuracy: {summary.accuracy:.4f}")
     if summary.skipped_files:
-        lines.append(f"Skipped {summary.skipped_files} file(s) that are not images: see {summary.ingest_report}")
+        lines.append(f"Skipped {summary.skipped_files} file(s) (not decodable, over a limit or duplicated): "
+                     f"see {summary.ingest_report}")
     if summary.pushed:
         lines.append(f"Model pushed to {summary.destination}")
     else:

@@ -12,6 +12,7 @@ import re
 import typing
 from typing import Callable, Optional, Tuple, Union
 
+from components import limits, names
 from components.errors import CatdogError
 from pipeline import configs
 
@@ -60,8 +61,10 @@ def between(low, high) -> Check:
 
 def plain_name(value: str) -> Optional[str]:
     """A folder name under the serving directory: nothing that could climb out of it."""
-    if not value or value == "." or any(bad in value for bad in ("/", "\\", "..")):
-        return "must be a plain name (no '/', no '..')"
+    try:
+        names.plain_model_name(value)
+    except CatdogError as e:
+        return str(e)
     return None
 
 
@@ -142,6 +145,9 @@ class RunSettings(TrainingSettings):
                                flag="--sha256")
     model_name: str = setting(configs.MODEL_NAME, "the model's name: its folder under serving/", check=plain_name)
     eval_percent: int = setting(20, "eval share when the zip has class folders only", check=between(1, 99))
+    download_timeout_seconds: int = setting(limits.DOWNLOAD_TIMEOUT_SECONDS, "give up a download of --data after "
+                                            "this many seconds, however slowly it trickles", flag="--download-timeout",
+                                            check=at_least(1))
     image_size: int = setting(150, "side of the square model input, in pixels", check=at_least(8))
     min_accuracy: float = setting(0.70, "validation accuracy a model needs to be pushed", check=between(0, 1))
     max_regression: float = setting(

@@ -16,7 +16,8 @@ class PredictClient:
     """client.predict([jpeg_bytes, png_bytes]) -> [{"class_name": "dogs", "probability": 0.93}, ...].
 
     version or version_label pins the model version (default: the newest the server has); a failed call
-    raises ServingError with the server's status code."""
+    raises ServingError with the server's status code. credentials (serving.tls.channel_credentials) make it
+    speak TLS."""
 
     def __init__(
         self,
@@ -27,6 +28,7 @@ class PredictClient:
         version_label: str = "",
         timeout_seconds: float = 30.0,
         max_message_bytes: int = MAX_MESSAGE_BYTES,
+        credentials: Optional[grpc.ChannelCredentials] = None,
     ):
         if version is not None and version_label:
             raise ValueError("give a version or a version_label, not both")
@@ -37,12 +39,14 @@ class PredictClient:
         self.version = version
         self.version_label = version_label
         self.timeout_seconds = timeout_seconds
-        self._channel = grpc.insecure_channel(
-            target,
-            options=[
-                ("grpc.max_receive_message_length", max_message_bytes),
-                ("grpc.max_send_message_length", max_message_bytes),
-            ],
+        options = [
+            ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.max_send_message_length", max_message_bytes),
+        ]
+        self._channel = (
+            grpc.secure_channel(target, credentials, options=options)
+            if credentials
+            else grpc.insecure_channel(target, options=options)
         )
         self._stub = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
 

@@ -18,7 +18,8 @@ from tensorflow_serving.apis import (
 
 from serving.model_info import model_metadata, model_status
 from serving.model_registry import ModelRegistry
-from serving.predict_core import PredictCall, Predictor
+from serving.predict_core import DEFAULT_SIGNATURE, PredictCall, Predictor
+from serving.request_limits import check_input_keys, tensor_from_proto
 from serving.status import ServingError
 
 ENTRYPOINT = "GRPC"  # TF Serving's entrypoint label in the request latency metric
@@ -48,11 +49,18 @@ def _requested(model_spec: model_pb2.ModelSpec) -> dict:
     }
 
 
-def _input_tensor(key: str, proto) -> tf.Tensor:
-    try:
-        return tf.convert_to_tensor(tf.make_ndarray(proto))
-    except (TypeError, ValueError) as e:
-        raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, f"input {key} is not a valid TensorProto: {e}") from e
+def _decode_inputs(signature: str, signature_def, inputs, max_images: int) -> dict:
+    """Every input checked against the signature (keys, dtype, declared shape against the values sent, images
+    per request) before any is expanded into a tensor. No signature: nothing to check against, and the
+    servable reports it."""
+    if signature_def is None:
+        return {}
+    specs = {
+        key: tf.TensorSpec(tf.TensorShape(info.tensor_shape), tf.as_dtype(info.dtype))
+        for key, info in signature_def.inputs.items()
+    }
+    check_input_keys(signature, specs, inputs)
+    return {key: tensor_from_proto(key, proto, specs[key], max_images) for key, proto in inputs.items()}
 
 
 class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
@@ -62,9 +70,12 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     @_abort_on_serving_error
     def Predict(self, request: predict_pb2.PredictRequest, context) -> predict_pb2.PredictResponse:
         requested = _requested(request.model_spec)
+        signature = request.model_spec.signature_name or DEFAULT_SIGNATURE
         call = PredictCall(
             model_name=request.model_spec.name,
-            decode_inputs=lambda _: {key: _input_tensor(key, proto) for key, proto in request.inputs.items()},
+            decode_inputs=lambda signature_def: _decode_inputs(
+                signature, signature_def, request.inputs, self._predictor.max_images_per_request
+            ),
             version=requested["version"],
             version_label=requested["label"],
             signature_name=request.model_spec.signature_name,
@@ -96,11 +107,16 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
 
 
 def start_server(
-    registry: ModelRegistry, host: str = "127.0.0.1", port: int = 8500, max_message_bytes: int = MAX_MESSAGE_BYTES,
+    registry: ModelRegistry,
+    host: str = "127.0.0.1",
+    port: int = 8500,
+    max_message_bytes: int = MAX_MESSAGE_BYTES,
     predictor: Optional[Predictor] = None,
+    credentials: Optional[grpc.ServerCredentials] = None,
 ) -> Tuple[grpc.Server, int]:
     """Starts serving the registry's model; returns the server and its port (the one picked if port is 0).
-    predictor carries batching and metrics when the REST server shares them."""
+    predictor carries batching, metrics and the request limits when the REST server shares them. With
+    credentials (serving.tls.server_credentials) it speaks TLS only."""
     options = [
         ("grpc.max_receive_message_length", max_message_bytes),
         ("grpc.max_send_message_length", max_message_bytes),
@@ -108,10 +124,13 @@ def start_server(
         ("grpc.so_reuseport", 0),
     ]
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=WORKER_THREADS), options=options)
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionServicer(predictor or Predictor(registry)), server)
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+        PredictionServicer(predictor or Predictor(registry)), server
+    )
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(registry), server)
     try:
-        bound = server.add_insecure_port(f"{host}:{port}")
+        address = f"{host}:{port}"
+        bound = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
     except RuntimeError as e:
         raise OSError(f"cannot listen on {host}:{port}: in use, or not an address of this machine") from e
     server.start()

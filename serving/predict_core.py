@@ -11,6 +11,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.protobuf import meta_graph_pb2
 
+from components import limits
 from serving.batching import BatchScheduler
 from serving.metrics import ServingMetrics
 from serving.model_registry import ModelRegistry
@@ -43,10 +44,12 @@ class PredictResult:
 
 class Predictor:
     def __init__(self, registry: ModelRegistry, batching: Optional[BatchScheduler] = None,
-                 metrics: Optional[ServingMetrics] = None):
+                 metrics: Optional[ServingMetrics] = None,
+                 max_images_per_request: int = limits.MAX_IMAGES_PER_REQUEST):
         self.registry = registry
         self.batching = batching
         self.metrics = metrics
+        self.max_images_per_request = max_images_per_request
 
     def predict(self, call: PredictCall, entrypoint: str) -> PredictResult:
         """entrypoint names the transport in the metrics (TF Serving's labels: GRPC, REST)."""
@@ -69,7 +72,7 @@ class Predictor:
         version, servable = self.registry.servable(call.model_name, call.version, call.version_label)
         signature = call.signature_name or DEFAULT_SIGNATURE
         inputs = call.decode_inputs(servable.signature_defs.get(signature))
-        wanted = servable.check_request(signature, inputs, call.output_filter)
+        wanted = servable.check_request(signature, inputs, call.output_filter, self.max_images_per_request)
         run = functools.partial(servable.call, signature)
         size = _batch_size(inputs)
         if self.batching is not None and size is not None:

@@ -8,6 +8,8 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 
+from components import limits
+from serving.request_limits import check_batch_size, check_input_keys
 from serving.status import ServingError, code_from_number, tf_error_message
 from serving.warmup import replay_warmup_requests
 
@@ -45,21 +47,38 @@ class Servable:
             raise ServingError(grpc.StatusCode.DATA_LOSS, f"cannot load {model_dir}: {e}") from e
         replay_warmup_requests(self, model_dir)  # before the registry marks the version AVAILABLE
 
+    def input_specs(self, name: str) -> Dict[str, tf.TensorSpec]:
+        """The signature's inputs, for checking a request before its tensors are built."""
+        return self._signature(name).structured_input_signature[1]
+
+    def _signature(self, name: str):
+        if name not in self._model.signatures:
+            raise ServingError(grpc.StatusCode.FAILED_PRECONDITION, f'Serving signature key "{name}" not found.')
+        return self._model.signatures[name]
+
     def run(
-        self, name: str, inputs: Mapping[str, tf.Tensor], output_filter: Iterable[str] = ()
+        self,
+        name: str,
+        inputs: Mapping[str, tf.Tensor],
+        output_filter: Iterable[str] = (),
+        max_batch: int = limits.MAX_IMAGES_PER_REQUEST,
     ) -> Dict[str, np.ndarray]:
         """Outputs of the signature, only those in output_filter if given."""
-        wanted = self.check_request(name, inputs, output_filter)
+        wanted = self.check_request(name, inputs, output_filter, max_batch)
         outputs = self.call(name, inputs)
         return {key: outputs[key] for key in wanted}
 
-    def check_request(self, name: str, inputs: Mapping[str, tf.Tensor], output_filter: Iterable[str] = ()) -> List[str]:
+    def check_request(
+        self,
+        name: str,
+        inputs: Mapping[str, tf.Tensor],
+        output_filter: Iterable[str] = (),
+        max_batch: int = limits.MAX_IMAGES_PER_REQUEST,
+    ) -> List[str]:
         """Refuses a request the signature cannot answer, before it is queued or run; returns the
         outputs to send back. Every transport's requests pass here (serving.predict_core)."""
-        if name not in self._model.signatures:
-            raise ServingError(grpc.StatusCode.FAILED_PRECONDITION, f'Serving signature key "{name}" not found.')
-        function = self._model.signatures[name]
-        _check_inputs(name, function.structured_input_signature[1], inputs)
+        function = self._signature(name)
+        _check_inputs(name, function.structured_input_signature[1], inputs, max_batch)
         return _check_output_filter(name, function.structured_outputs, output_filter)
 
     def call(self, name: str, inputs: Mapping[str, tf.Tensor]) -> Dict[str, np.ndarray]:
@@ -68,18 +87,19 @@ class Servable:
             outputs = self._model.signatures[name](**inputs)
         except tf.errors.OpError as e:  # e.g. bytes that are not an image
             raise ServingError(code_from_number(e.error_code), f"{name}: {tf_error_message(e.message)}") from e
-        except UnicodeDecodeError as e:  # TF's message quoted the bad input's bytes, e.g. a JPEG sent as a tf.Example
-            raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, f"{name}: the input could not be parsed") from e
+        except UnicodeDecodeError as e:
+            # An op failed on these inputs and quoted them in its error (e.g. raw image bytes where serialized
+            # tf.Examples belong): the message itself cannot be read, but the fault is the request's.
+            raise ServingError(
+                grpc.StatusCode.INVALID_ARGUMENT, f"{name}: the inputs could not be parsed (the error quotes binary data)"
+            ) from e
         return {key: value.numpy() for key, value in outputs.items()}
 
 
-def _check_inputs(signature: str, specs: Mapping[str, tf.TensorSpec], inputs: Mapping[str, tf.Tensor]) -> None:
-    if set(inputs) != set(specs):
-        raise ServingError(
-            grpc.StatusCode.INVALID_ARGUMENT,
-            f"signature {signature} takes inputs {sorted(specs)}, got {sorted(inputs)}: "
-            f"sent extra {sorted(set(inputs) - set(specs))}, missing {sorted(set(specs) - set(inputs))}",
-        )
+def _check_inputs(
+    signature: str, specs: Mapping[str, tf.TensorSpec], inputs: Mapping[str, tf.Tensor], max_batch: int
+) -> None:
+    check_input_keys(signature, specs, inputs)
     for key, spec in specs.items():
         tensor = inputs[key]
         if tensor.dtype != spec.dtype:
@@ -92,9 +112,7 @@ def _check_inputs(signature: str, specs: Mapping[str, tf.TensorSpec], inputs: Ma
                 grpc.StatusCode.INVALID_ARGUMENT,
                 f"input {key} of signature {signature} must have shape {spec.shape}, got {tensor.shape}",
             )
-        # A zero-row batch makes some graphs (map_fn then conv) fail with a message about filter depth.
-        if tensor.shape.rank and tensor.shape[0] == 0:
-            raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, f"input {key} is an empty batch: send at least one")
+        check_batch_size(key, tensor.shape.as_list(), max_batch)
 
 
 def _check_output_filter(signature: str, outputs: Mapping[str, tf.TensorSpec], output_filter: Iterable[str]):

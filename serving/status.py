@@ -12,6 +12,7 @@ _CODES_BY_NUMBER = {code.value[0]: code for code in grpc.StatusCode}
 # What TF adds around an op's own message: graph positions and op names, noise to a client.
 _TF_MESSAGE_NOISE = re.compile(
     r"Graph execution error:|Detected at node .*|<stack traces unavailable>|\[\[.*?\]\]|\[Op:[^\]]*\]"
+    r"|\{\{function_node [^}]*\}\}"
 )
 
 

@@ -49,8 +49,8 @@ def test_predict_with_a_model_folder_prints_json(pipeline_run, image_files, expe
 def test_predict_names_a_file_it_cannot_read(tmp_path):
     missing = tmp_path / "missing.jpg"
     result = run_catdog("predict", "--model", tmp_path, missing)
-    assert result.returncode == 2
-    assert f"cannot read image file {missing}" in result.stderr
+    assert result.returncode == 1
+    assert f"catdog: error: {missing}: cannot read image file" in result.stderr
 
 
 def test_serve_names_a_missing_model_folder(tmp_path):
@@ -94,6 +94,7 @@ def test_predict_names_a_file_that_is_not_an_image(served, image_files, tmp_path
     not_image = tmp_path / "notes.jpg"
     not_image.write_text("not a picture")
     result = run_catdog("predict", "--server", served[0], image_files[0], not_image)
-    assert result.returncode == 2
-    assert str(not_image) in result.stderr
-    assert "INVALID_ARGUMENT" in result.stderr
+    assert result.returncode == 1
+    assert f"catdog: error: {not_image}: INVALID_ARGUMENT" in result.stderr
+    # The good file is still classified.
+    assert result.stdout.startswith(f"{image_files[0]}\t")

@@ -16,6 +16,7 @@ class ImageExampleGenSpec(types.ComponentSpec):
         executor.DATA_URI_KEY: ExecutionParameter(type=str),
         executor.SHA256_KEY: ExecutionParameter(type=str, optional=True),
         executor.EVAL_PERCENT_KEY: ExecutionParameter(type=int),
+        executor.DOWNLOAD_TIMEOUT_KEY: ExecutionParameter(type=int, optional=True),
     }
     INPUTS = {}
     OUTPUTS = {executor.EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples)}
@@ -36,12 +37,14 @@ class ImageExampleGen(base_beam_component.BaseBeamComponent):
         data_uri: Union[str, data_types.RuntimeParameter],
         eval_percent: int,
         sha256: Union[str, data_types.RuntimeParameter, None] = None,
+        download_timeout_seconds: Optional[int] = None,
     ):
         super().__init__(
             spec=ImageExampleGenSpec(
                 data_uri=data_uri,
                 sha256=sha256,
                 eval_percent=eval_percent,
+                download_timeout_seconds=download_timeout_seconds,
                 examples=types.Channel(type=standard_artifacts.Examples),
             )
         )

@@ -15,7 +15,7 @@ from tfx.dsl.components.base import base_beam_executor
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 
-from components import features
+from components import features, limits, preprocessing
 from components.ingest import fetch, layout
 from components.ingest.errors import DatasetError
 
@@ -23,6 +23,9 @@ EXAMPLES_KEY = "examples"
 DATA_URI_KEY = "data_uri"
 SHA256_KEY = "sha256"
 EVAL_PERCENT_KEY = "eval_percent"
+DOWNLOAD_TIMEOUT_KEY = "download_timeout_seconds"
+FAILED_REPORTS_DIR = "failed_ingest_reports"
+SKIPPED_IN_MESSAGE = 5  # the first few skipped files an error lists; the report holds them all
 
 
 def decode_problem(data: bytes) -> Optional[str]:
@@ -30,6 +33,9 @@ def decode_problem(data: bytes) -> Optional[str]:
     if not data:
         return "empty file"
     try:
+        over_limit = preprocessing.pixel_limit_problem(data)  # from the header: a bomb is never decoded
+        if over_limit:
+            return over_limit
         tf.io.decode_image(data, channels=3, expand_animations=False)
     except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError) as e:
         detail = re.sub(r"\{\{.*?\}\}|\[Op:\w+\]", "", e.message.splitlines()[0]).strip()
@@ -66,7 +72,11 @@ class _ReadImage(beam.DoFn):
             self._zip.close()
 
     def process(self, entry: layout.Entry):
-        data = self._zip.read(entry.member)
+        try:
+            data = layout.read_member(self._zip, entry.member)
+        except layout.UnreadableMember as e:
+            yield beam.pvalue.TaggedOutput(self.SKIPPED, (entry.member, e.reason))
+            return
         problem = decode_problem(data)
         if problem:
             yield beam.pvalue.TaggedOutput(self.SKIPPED, (entry.member, problem))
@@ -77,6 +87,28 @@ class _ReadImage(beam.DoFn):
 def _write_json(path: str, value: Any) -> None:
     with tf.io.gfile.GFile(path, "w") as f:
         f.write(json.dumps(value, indent=2, sort_keys=True))
+
+
+def _skipped_summary(skipped: List[Tuple[str, str]], shown: int = SKIPPED_IN_MESSAGE) -> str:
+    if not skipped:
+        return "no file was skipped"
+    listed = "; ".join(f"{member}: {reason}" for member, reason in sorted(skipped)[:shown])
+    more = f" and {len(skipped) - shown} more" if len(skipped) > shown else ""
+    return f"{len(skipped)} files skipped: {listed}{more}"
+
+
+def _keep_failed_report(examples_uri: str, report: Dict[str, Any]) -> str:
+    """TFX deletes a failed execution's output folder, report included: a copy goes beside the component's
+    executions (<pipeline root>/ImageExampleGen/failed_ingest_reports/<execution>.json). Returns where, for
+    the error message."""
+    component_dir = os.path.dirname(os.path.dirname(examples_uri))
+    path = os.path.join(component_dir, FAILED_REPORTS_DIR, f"{os.path.basename(examples_uri)}.json")
+    try:
+        tf.io.gfile.makedirs(os.path.dirname(path))
+        _write_json(path, report)
+    except (OSError, tf.errors.OpError):
+        return ""  # the message still lists the first files
+    return f" (every skipped file: {path})"
 
 
 class Executor(base_beam_executor.BaseBeamExecutor):
@@ -91,6 +123,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             data_uri,
             sha256=exec_properties.get(SHA256_KEY) or "",
             progress=True,
+            timeout_seconds=exec_properties.get(DOWNLOAD_TIMEOUT_KEY) or limits.DOWNLOAD_TIMEOUT_SECONDS,
         )
         data = layout.read_layout(zip_path, int(exec_properties[EVAL_PERCENT_KEY]), source=data_uri)
         examples = artifact_utils.get_single_instance(output_dict[EXAMPLES_KEY])
@@ -110,13 +143,13 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         }
         _write_json(os.path.join(examples.uri, features.INGEST_REPORT_FILE), report)
         _write_json(os.path.join(examples.uri, features.LABEL_NAMES_FILE), data.class_names)
-        for split, per_class in counts.items():
-            for name, n in per_class.items():
-                if n == 0:
-                    raise DatasetError(
-                        f"{data_uri}: split {split!r} has no decodable image of class {name!r} "
-                        f"(see {os.path.join(examples.uri, features.INGEST_REPORT_FILE)})"
-                    )
+        empty = [(split, name) for split, per_class in counts.items() for name, n in per_class.items() if n == 0]
+        if empty:
+            split, name = empty[0]
+            raise DatasetError(
+                f"{data_uri}: split {split!r} has no decodable image of class {name!r}; "
+                f"{_skipped_summary(skipped)}{_keep_failed_report(examples.uri, report)}"
+            )
 
         examples.split_names = artifact_utils.encode_split_names(list(layout.SPLITS))
         # What tfx-bsl readers look for to know how to parse the files.

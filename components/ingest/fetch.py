@@ -1,16 +1,26 @@
-"""Brings a dataset zip to a local file: http(s) downloads are cached by URL, local files are used in place."""
+"""Brings a dataset zip to a local file: http(s) and object-store downloads are cached by URI, local files are
+used in place. Nothing enters the cache unchecked: a download goes to a temporary file, is checked (length
+against Content-Length, that it is a zip, the sha256 when given) and only then renamed into the cache; a
+cached file that fails the checks later is discarded and fetched again."""
 
 import hashlib
 import os
 import shutil
+import sys
 import tempfile
+import time
 import urllib.parse
 import urllib.request
+import zipfile
+from typing import Optional
 
+from components import limits
 from components.ingest.errors import DatasetError
 
 _CHUNK = 1 << 20
-
+# Longest wait for one read, within the overall deadline: a server that stops sending fails this fast.
+_READ_TIMEOUT_SECONDS = 60
+_TEMP_PREFIX = ".download-"  # then the pid of the process downloading, so a later run can tell it is dead
 
 CACHE_DIR_ENV = "CATDOG_CACHE_DIR"
 
@@ -28,53 +38,128 @@ def sha256_of(path: str) -> str:
 
 
 def _check_sha256(path: str, expected: str, source: str) -> None:
-    if expected and sha256_of(path) != expected.lower():
-        raise DatasetError(f"{source}: sha256 mismatch (expected {expected}, got {sha256_of(path)})")
+    if expected:
+        actual = sha256_of(path)
+        if actual != expected.lower():
+            raise DatasetError(f"{source}: sha256 mismatch (expected {expected}, got {actual})")
 
 
-def _download(url: str, dest: str, progress: bool) -> None:
-    """Downloads to a temporary file beside dest, then renames: a broken download never poses as a cached one."""
-    os.makedirs(os.path.dirname(dest), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(dest), prefix=".download-")
+def _zip_problem(path: str, sha256: str) -> Optional[str]:
+    """Why a downloaded or cached file is not the dataset, or None."""
+    if not zipfile.is_zipfile(path):
+        with open(path, "rb") as f:
+            start = f.read(40)
+        return f"not a zip file (it starts with {start!r})"
+    if sha256:
+        actual = sha256_of(path)
+        if actual != sha256.lower():
+            return f"sha256 mismatch (expected {sha256}, got {actual})"
+    return None
+
+
+def _pid_running(pid: int) -> bool:
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
-            total = int(response.headers.get("Content-Length") or 0) or None
-            bar = None
-            if progress:
-                from tqdm import tqdm
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
-                bar = tqdm(total=total, unit="B", unit_scale=True, desc=os.path.basename(dest))
-            for block in iter(lambda: response.read(_CHUNK), b""):
-                out.write(block)
+
+def _remove_abandoned_temps(folder: str) -> None:
+    """Temporary files of downloads whose process was killed (no cleanup code runs after SIGKILL)."""
+    for entry in os.scandir(folder):
+        pid = entry.name[len(_TEMP_PREFIX):].partition("-")[0]
+        if entry.name.startswith(_TEMP_PREFIX) and pid.isdigit() and not _pid_running(int(pid)):
+            os.remove(entry.path)
+
+
+def _copy_checked(source: str, open_source, dest: str, sha256: str, progress: bool, timeout_seconds: float) -> None:
+    """Copies what open_source() yields (a response or file, and its expected length or None) into a temporary
+    file beside dest, checks it, then renames it into place. The temporary file is removed on any failure."""
+    folder = os.path.dirname(dest)
+    os.makedirs(folder, exist_ok=True)
+    _remove_abandoned_temps(folder)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f"{_TEMP_PREFIX}{os.getpid()}-")
+    deadline = time.monotonic() + timeout_seconds
+    try:
+        with os.fdopen(fd, "wb") as out:
+            stream, total = open_source()
+            with stream:
+                bar = None
+                if progress:
+                    from tqdm import tqdm
+
+                    bar = tqdm(total=total, unit="B", unit_scale=True, desc=os.path.basename(dest))
+                received = 0
+                # read1: whatever has arrived, so a trickling server cannot hold one read past the deadline
+                # (GFile's read returns what it has, like read1).
+                read = getattr(stream, "read1", stream.read)
+                for block in iter(lambda: read(_CHUNK), b""):
+                    out.write(block)
+                    received += len(block)
+                    if bar:
+                        bar.update(len(block))
+                    if time.monotonic() > deadline:
+                        raise DatasetError(f"{source}: download not finished after {timeout_seconds:g} s "
+                                           f"({received:,} bytes so far); see --download-timeout")
                 if bar:
-                    bar.update(len(block))
-            if bar:
-                bar.close()
+                    bar.close()
+        if total is not None and received != total:
+            raise DatasetError(f"{source}: download cut short: {received:,} of {total:,} bytes (Content-Length)")
+        problem = _zip_problem(tmp, sha256)
+        if problem:
+            raise DatasetError(f"{source}: download refused, {problem}; nothing was cached")
         os.replace(tmp, dest)
-    except OSError as e:  # URLError and HTTPError are OSErrors
-        raise DatasetError(f"{url}: download failed: {e}") from e
+    except OSError as e:  # URLError and HTTPError are OSErrors, and so is a socket timeout
+        raise DatasetError(f"{source}: download failed: {e}") from e
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
 
 
-def fetch(data_uri: str, cache_dir: str = "", sha256: str = "", progress: bool = False) -> str:
-    """Returns a local path to the zip named by data_uri (http://, https://, file:// or a path)."""
+def _cached(uri: str, cache_dir: str, sha256: str, copy) -> str:
+    """The cache entry for uri, fetched by copy(dest) unless a checked copy is there already."""
+    name = os.path.basename(urllib.parse.urlparse(uri).path) or "dataset.zip"
+    key = hashlib.sha256(uri.encode()).hexdigest()[:16]
+    local = os.path.join(cache_dir or default_cache_dir(), key, name)
+    if os.path.exists(local):
+        problem = _zip_problem(local, sha256)
+        if problem is None:
+            return local
+        print(f"catdog: warning: cached download {local} (from {uri}) fails its check, {problem}; fetching it again",
+              file=sys.stderr)
+        os.remove(local)
+    copy(local)
+    return local
+
+
+def fetch(
+    data_uri: str,
+    cache_dir: str = "",
+    sha256: str = "",
+    progress: bool = False,
+    timeout_seconds: float = limits.DOWNLOAD_TIMEOUT_SECONDS,
+) -> str:
+    """Returns a local path to the zip named by data_uri (http://, https://, gs://, file:// or a path)."""
     parsed = urllib.parse.urlparse(data_uri)
     if parsed.scheme in ("http", "https"):
-        name = os.path.basename(parsed.path) or "dataset.zip"
-        key = hashlib.sha256(data_uri.encode()).hexdigest()[:16]
-        local = os.path.join(cache_dir or default_cache_dir(), key, name)
-        if os.path.exists(local) and sha256 and sha256_of(local) != sha256.lower():
-            os.remove(local)  # a stale or corrupt cache entry: fetch it again
-        if not os.path.exists(local):
-            _download(data_uri, local, progress)
-    elif parsed.scheme == "file":
+
+        def open_url():
+            response = urllib.request.urlopen(data_uri, timeout=min(_READ_TIMEOUT_SECONDS, timeout_seconds))
+            length = response.headers.get("Content-Length")
+            return response, int(length) if length and length.isdigit() else None
+
+        return _cached(data_uri, cache_dir, sha256,
+                       lambda dest: _copy_checked(data_uri, open_url, dest, sha256, progress, timeout_seconds))
+    if parsed.scheme in ("gs", "s3", "hdfs"):
+        return _cached(data_uri, cache_dir, sha256,
+                       lambda dest: _copy_from_filesystem(data_uri, dest, sha256, progress, timeout_seconds))
+    if parsed.scheme == "file":
         local = urllib.request.url2pathname(parsed.path)
-    elif parsed.scheme in ("", ) or len(parsed.scheme) == 1:  # a plain path (or a Windows drive letter)
+    elif parsed.scheme == "" or len(parsed.scheme) == 1:  # a plain path (or a Windows drive letter)
         local = data_uri
-    elif parsed.scheme in ("gs", "s3", "hdfs"):
-        local = _copy_from_filesystem(data_uri, cache_dir)
     else:
         raise DatasetError(f"{data_uri}: unsupported scheme {parsed.scheme!r} (use http, https, file, gs or a path)")
     if not os.path.isfile(local):
@@ -83,18 +168,13 @@ def fetch(data_uri: str, cache_dir: str = "", sha256: str = "", progress: bool =
     return local
 
 
-def _copy_from_filesystem(uri: str, cache_dir: str) -> str:
+def _copy_from_filesystem(uri: str, dest: str, sha256: str, progress: bool, timeout_seconds: float) -> None:
     """Object-store URIs (on Kubeflow) are copied through tf.io.gfile, which knows gs:// and s3://."""
     import tensorflow as tf
 
-    key = hashlib.sha256(uri.encode()).hexdigest()[:16]
-    local = os.path.join(cache_dir or default_cache_dir(), key, os.path.basename(uri) or "dataset.zip")
-    if not os.path.exists(local):
+    def open_object():
         if not tf.io.gfile.exists(uri):
             raise DatasetError(f"{uri}: no such file")
-        os.makedirs(os.path.dirname(local), exist_ok=True)
-        tmp = local + ".part"
-        with tf.io.gfile.GFile(uri, "rb") as src, open(tmp, "wb") as dst:
-            shutil.copyfileobj(src, dst, _CHUNK)
-        os.replace(tmp, local)
-    return local
+        return tf.io.gfile.GFile(uri, "rb"), tf.io.gfile.stat(uri).length
+
+    _copy_checked(uri, open_object, dest, sha256, progress, timeout_seconds)

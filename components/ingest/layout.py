@@ -4,8 +4,10 @@ import dataclasses
 import hashlib
 import posixpath
 import zipfile
+import zlib
 from typing import Dict, List, Tuple
 
+from components import limits
 from components.ingest.errors import DatasetError
 from pipeline.settings import RunSettings
 
@@ -50,21 +52,61 @@ def _split_folder_index(parts: List[str]) -> int:
     return i if i >= 0 and parts[i].lower() in SPLIT_FOLDERS else -1
 
 
+class UnreadableMember(DatasetError):
+    """One file in the zip cannot be used; the others can."""
+
+    def __init__(self, member: str, reason: str):
+        super().__init__(f"{member}: {reason}")
+        self.member = member
+        self.reason = reason
+
+
+def read_member(zf: zipfile.ZipFile, member: str, max_bytes: int = limits.MAX_ZIP_MEMBER_BYTES) -> bytes:
+    """The member's bytes, never more than max_bytes in memory whatever its header claims."""
+    try:
+        with zf.open(member) as f:
+            data = f.read(max_bytes + 1)
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, RuntimeError) as e:
+        # a bad CRC, a truncated stream, an unknown compression method or an encrypted member
+        raise UnreadableMember(member, f"unreadable in the zip ({e})") from e
+    if len(data) > max_bytes:
+        raise UnreadableMember(member, f"holds more than the {max_bytes:,} bytes allowed for one file "
+                                       f"(its header says {zf.getinfo(member).file_size:,})")
+    return data
+
+
+def _usable_members(infos: List[zipfile.ZipInfo]) -> Tuple[List[str], List[Tuple[str, str]]]:
+    """(member names, [(member, reason)] for entries refused on their header alone)."""
+    last = {info.filename: info for info in infos}  # what ZipFile.read(name) returns: the last of a name
+    members, skipped = [], []
+    for info in infos:
+        if last[info.filename] is not info:
+            skipped.append((info.filename, "duplicate name in the zip: a later entry with this name is used"))
+        elif info.file_size > limits.MAX_ZIP_MEMBER_BYTES:
+            skipped.append((info.filename, f"declares {info.file_size:,} bytes uncompressed, more than the "
+                                           f"{limits.MAX_ZIP_MEMBER_BYTES:,} allowed for one file"))
+        else:
+            members.append(info.filename)
+    return members, skipped
+
+
 def read_layout(zip_path: str, eval_percent: int = RunSettings.eval_percent, source: str = "") -> Layout:
     source = source or zip_path
     if not zipfile.is_zipfile(zip_path):
         raise DatasetError(f"{source}: not a zip file")
     try:
         with zipfile.ZipFile(zip_path) as zf:
-            members = [i.filename for i in zf.infolist() if not i.is_dir() and not _is_junk(i.filename)]
+            infos = [i for i in zf.infolist() if not i.is_dir() and not _is_junk(i.filename)]
     except (zipfile.BadZipFile, OSError) as e:
         raise DatasetError(f"{source}: unreadable zip: {e}") from e
-    if not members:
+    if not infos:
         raise DatasetError(f"{source}: the zip holds no files")
+    members, skipped = _usable_members(infos)
+    if not members:
+        raise DatasetError(f"{source}: the zip holds no usable file ({skipped[0][0]}: {skipped[0][1]})")
 
     split_by_hash = not any(_split_folder_index(m.split("/")) >= 0 for m in members)
     placed: List[Tuple[str, str, str]] = []  # (member, split, class name)
-    skipped: List[Tuple[str, str]] = []
     for member in sorted(members):
         parts = member.split("/")
         if split_by_hash:

@@ -13,6 +13,9 @@ def add_parser(sub) -> None:
     p = sub.add_parser("inspect-data", help="counts per split and class and sample images, straight from a zip")
     p.add_argument("--data", default=configs.DATA_URI, help="zip of images: http(s):// or file:// URL, or a path")
     p.add_argument("--out", default=os.path.join(configs.OUTPUT_DIR, "inspect-data"), help="folder for samples.png")
+    p.add_argument("--download-timeout", dest="download_timeout_seconds", type=int,
+                   default=RunSettings.download_timeout_seconds, metavar="SECONDS",
+                   help="give up a download of --data after this long")
     p.add_argument("--eval-percent", type=int, default=RunSettings.eval_percent,
                    help="eval share when the zip has class folders only (as for `catdog run`)")
     p.set_defaults(func=_inspect_data)
@@ -32,7 +35,7 @@ def add_parser(sub) -> None:
 def _inspect_data(args) -> int:
     from insight.data_samples import inspect_data
 
-    found = inspect_data(args.data, args.out, args.eval_percent)
+    found = inspect_data(args.data, args.out, args.eval_percent, args.download_timeout)
     print(f"Images per split and class (files in the zip; decoding is checked by `catdog run`):\n{found.table()}")
     for label, problems in (("Skipped", found.skipped), ("Not decodable", found.unreadable)):
         for file, reason in problems:

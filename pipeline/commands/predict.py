@@ -1,7 +1,10 @@
 """`catdog predict`: classify image files with a served model (gRPC or REST) or an exported model folder."""
 
+import sys
+
 from components.errors import CatdogError
 from pipeline import configs
+from pipeline.commands.serve import positive_seconds
 
 DEFAULT_SERVER = "127.0.0.1:8500"
 
@@ -18,9 +21,18 @@ def add_parser(sub) -> None:
     # The default is resolved when run: the signature names live with the exporter, which imports TensorFlow.
     p.add_argument("--signature", default=None,
                    help="signature to call: the image-bytes one (default) or the tf.Example one")
-    p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the server")
+    p.add_argument("--timeout", type=positive_seconds, default=30.0, help="seconds to wait for the server")
+    p.add_argument("--ssl-ca", default="", metavar="PEM",
+                   help="talk TLS to --server, checking its certificate against this CA (the server's --ssl-cert "
+                        "when self-signed)")
+    p.add_argument("--ssl-cert", default="", metavar="PEM", help="client certificate, for a server that asks (mTLS)")
+    p.add_argument("--ssl-key", default="", metavar="PEM", help="the client certificate's private key")
     p.add_argument("--json", action="store_true", help="print a JSON list of {file, class_name, probability}")
     p.set_defaults(func=_predict)
+
+
+# Exit codes: 0 every file classified, 1 some files failed (the others are printed), 2 nothing could run.
+SOME_FAILED = 1
 
 
 def _read(path: str) -> bytes:
@@ -28,23 +40,36 @@ def _read(path: str) -> bytes:
         with open(path, "rb") as f:
             return f.read()
     except OSError as e:
-        raise CatdogError(f"cannot read image file {path}: {e.strerror or e}") from e
+        raise CatdogError(f"cannot read image file: {e.strerror or e}") from e
 
 
 def _predict(args) -> int:
     import json
 
-    images = [_read(path) for path in args.images]  # before the slow imports, so a typo shows at once
-    results = _classify(args, images)
+    images, failures = [], []  # (path, bytes): a file named twice is classified twice
+    for path in args.images:  # before the slow imports, so a typo shows at once
+        try:
+            images.append((path, _read(path)))
+        except CatdogError as e:
+            failures.append((path, str(e)))
+    results, failed = _classify(args, images) if images else ([], [])  # the server or model failing: no file
+    failures += failed
     if args.json:
-        print(json.dumps(results, indent=2))
+        print(json.dumps(results + [{"file": path, "error": reason} for path, reason in failures], indent=2))
     else:
         for r in results:
             print(f"{r['file']}\t{r['class_name']}\t{r['probability']:.6f}")
+    for path, reason in failures:
+        print(f"catdog: error: {path}: {reason}", file=sys.stderr)
+    if failures:
+        print(f"catdog: {len(failures)} of {len(args.images)} files not classified", file=sys.stderr)
+        return SOME_FAILED
     return 0
 
 
 def _classify(args, images):
+    """(results, [(file, reason)]): a file the model refuses is listed, the others are still classified.
+    An error that is not about one file (server down, no such model) ends it all."""
     from components import exporter
     from serving.status import ServingError
 
@@ -52,15 +77,24 @@ def _classify(args, images):
         predictor = _predictor(args, args.signature or exporter.IMAGE_BYTES_SIGNATURE)
     except ValueError as e:  # a signature that does not classify images
         raise CatdogError(str(e)) from e
-    results = []
-    for path, image in zip(args.images, images):
+    results, failures = [], []
+    for path, image in images:
         # One request a file, so the error names a file the model cannot decode.
         try:
             (prediction,) = predictor.predict([image])
         except ServingError as e:
-            raise CatdogError(f"{path}: {e}") from e
+            if not _about_the_file(e):
+                raise
+            failures.append((path, str(e)))
+            continue
         results.append({"file": path, **prediction})
-    return results
+    return results, failures
+
+
+def _about_the_file(error) -> bool:
+    import grpc
+
+    return error.code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.RESOURCE_EXHAUSTED)
 
 
 def _predictor(args, signature: str):
@@ -72,6 +106,8 @@ def _predictor(args, signature: str):
         from serving.rest_client import RestPredictClient
 
         return RestPredictClient(args.rest, args.model_name, signature, timeout_seconds=args.timeout)
+    from serving import tls
     from serving.client import PredictClient
 
-    return PredictClient(args.server, args.model_name, signature, timeout_seconds=args.timeout)
+    credentials = tls.channel_credentials(args.ssl_ca, args.ssl_cert, args.ssl_key)
+    return PredictClient(args.server, args.model_name, signature, timeout_seconds=args.timeout, credentials=credentials)

@@ -2,6 +2,10 @@
 
 from pipeline import settings
 
+# Exit codes: 0 the model was pushed, 2 bad input (one line on stderr), NOT_PUSHED the run finished but the
+# model was not pushed (below the accuracy gate): scripts and CI can tell without reading the output.
+NOT_PUSHED = 3
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("run", help="run the pipeline locally: ingest, validate, transform, train, evaluate, push")
@@ -25,4 +29,4 @@ def _run(args) -> int:
     summary = run(run_settings)
     print(describe(summary))
     report_after_run(run_settings.output_dir)
-    return 0
+    return 0 if summary.pushed else NOT_PUSHED

@@ -4,7 +4,9 @@ are pushed."""
 import argparse
 import os
 
+from components import limits
 from components.errors import CatdogError
+from components.names import plain_model_name
 from pipeline import configs
 
 DEFAULT_PORT = 8500
@@ -12,10 +14,34 @@ DEFAULT_REST_PORT = 8501
 DEFAULT_MAX_MESSAGE_MB = 64
 
 
-def _positive(text: str) -> int:
+def positive_int(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}")
     return int(text)
+
+
+def port_number(text: str) -> int:
+    """1-65535, or 0 to let the system pick (an out-of-range port would be silently wrapped by gRPC)."""
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number from 1 to 65535 (0 picks a free one), got {text!r}")
+    return int(text)
+
+
+def positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):  # not > 0 also catches nan
+        raise argparse.ArgumentTypeError(f"must be a number of seconds above 0, got {text!r}")
+    return value
+
+
+def model_name(text: str) -> str:
+    try:
+        return plain_model_name(text)
+    except CatdogError as e:
+        raise argparse.ArgumentTypeError(str(e)) from e
 
 
 def _label(text: str):
@@ -30,20 +56,26 @@ def add_parser(sub) -> None:
     p = sub.add_parser("serve", help="serve the pushed model over gRPC and REST (TF Serving's APIs)")
     p.add_argument("--model-base-path", default=None,
                    help=f"folder of numbered versions (default: {configs.OUTPUT_DIR}/{configs.SERVING_SUBDIR}/<name>)")
-    p.add_argument("--model-name", default=configs.MODEL_NAME)
+    p.add_argument("--model-name", type=model_name, default=configs.MODEL_NAME)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on; 0.0.0.0 exposes it to the network")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT, help="gRPC port; 0 picks a free one")
-    p.add_argument("--rest-port", type=int, default=DEFAULT_REST_PORT,
+    p.add_argument("--port", type=port_number, default=DEFAULT_PORT, help="gRPC port; 0 picks a free one")
+    p.add_argument("--rest-port", type=port_number, default=DEFAULT_REST_PORT,
                    help="REST port (TF Serving's JSON API and /monitoring/prometheus/metrics); 0 picks a free one")
     p.add_argument("--enable-batching", action="store_true",
                    help="merge concurrent requests into one model call, as TF Serving's --enable_batching")
     p.add_argument("--batching-parameters-file", default=None, metavar="FILE",
                    help="TF Serving's batching_parameters.txt (e.g. serving/deploy/); TF Serving's defaults without")
-    p.add_argument("--poll-seconds", type=float, default=2.0, help="how often to look for new versions")
-    p.add_argument("--num-versions", type=_positive, default=1, help="how many of the newest versions to keep loaded")
+    p.add_argument("--poll-seconds", type=positive_seconds, default=2.0, help="how often to look for new versions")
+    p.add_argument("--num-versions", type=positive_int, default=1, help="how many of the newest versions to keep loaded")
     p.add_argument("--label", type=_label, action="append", default=[], metavar="NAME=VERSION",
                    help="name a version for requests' version_label, e.g. stable=1700000000 (kept loaded)")
-    p.add_argument("--max-message-mb", type=int, default=DEFAULT_MAX_MESSAGE_MB, help="largest request or response")
+    p.add_argument("--max-message-mb", type=positive_int, default=DEFAULT_MAX_MESSAGE_MB, help="largest request or response")
+    p.add_argument("--max-images-per-request", type=positive_int, default=limits.MAX_IMAGES_PER_REQUEST,
+                   help="images one Predict request may carry; more get INVALID_ARGUMENT")
+    p.add_argument("--ssl-cert", default="", metavar="PEM", help="server certificate: serve over TLS only")
+    p.add_argument("--ssl-key", default="", metavar="PEM", help="the server certificate's private key")
+    p.add_argument("--ssl-client-ca", default="", metavar="PEM",
+                   help="require client certificates signed by this CA (mutual TLS)")
     p.set_defaults(func=_serve)
 
 
@@ -54,6 +86,10 @@ def _serve(args) -> int:
     if not os.path.isdir(base_path):
         raise CatdogError(f"model base path {base_path} is not a directory; run `catdog run` or pass --model-base-path")
 
+    if bool(args.ssl_cert) != bool(args.ssl_key) or (args.ssl_client_ca and not args.ssl_cert):
+        raise CatdogError("TLS needs both --ssl-cert and --ssl-key (and --ssl-client-ca only with them)")
+
+    from serving import tls
     from serving.batching import BatchingOptions, BatchScheduler, read_batching_parameters
     from serving.grpc_server import start_server
     from serving.metrics import ServingMetrics
@@ -71,10 +107,11 @@ def _serve(args) -> int:
             options = read_batching_parameters(args.batching_parameters_file) if args.batching_parameters_file \
                 else BatchingOptions()
             batching = BatchScheduler(options, on_batch=metrics.record_batch)
-        predictor = Predictor(registry, batching, metrics)
+        predictor = Predictor(registry, batching, metrics, args.max_images_per_request)
         rest = RestServer(predictor, args.host, args.rest_port, max_message_bytes)
+        credentials = tls.server_credentials(args.ssl_cert, args.ssl_key, args.ssl_client_ca) if args.ssl_cert else None
         # The ports before the model: a busy one fails at once, not after the load.
-        server, port = start_server(registry, args.host, args.port, max_message_bytes, predictor)
+        server, port = start_server(registry, args.host, args.port, max_message_bytes, predictor, credentials)
         try:
             rest_port = rest.start()
         except OSError:
@@ -83,8 +120,10 @@ def _serve(args) -> int:
     except OSError as e:
         raise CatdogError(str(e)) from e
     registry.start(args.poll_seconds)
-    # Tests and scripts read the ports from this line when they passed port 0.
-    print(f"serving {args.model_name} from {base_path} on {args.host}:{port} (gRPC) "
+    # Tests and scripts read the ports from this line when they passed port 0. REST has no TLS yet: with
+    # certificates given, only gRPC is encrypted.
+    transport = "gRPC over TLS" + (", client certificates required" if args.ssl_client_ca else "") if credentials else "gRPC"
+    print(f"serving {args.model_name} from {base_path} on {args.host}:{port} ({transport}) "
           f"and http://{args.host}:{rest_port} (REST)", flush=True)
     try:
         server.wait_for_termination()
