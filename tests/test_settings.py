@@ -129,8 +129,8 @@ def test_help_does_not_import_tensorflow():
     (["--eval-percent", "100"], "--eval-percent 100: must be between 1 and 99"),
     (["--min-accuracy", "1.5"], "--min-accuracy 1.5: must be between 0 and 1"),
     (["--max-regression", "-0.1"], "--max-regression -0.1: must be between 0 and 1"),
-    (["--model-name", "../elsewhere"], "--model-name ../elsewhere: must be a plain name"),
-    (["--model-name", "a/b"], "--model-name a/b: must be a plain name"),
+    (["--model-name", "../elsewhere"], "--model-name ../elsewhere: model name '../elsewhere' is not a plain name"),
+    (["--model-name", "a/b"], "--model-name a/b: model name 'a/b' is not a plain name"),
 ])
 @pytest.mark.parametrize("command", [["run"], ["kfp", "compile", "--serving-dir", SERVING]])
 def test_a_bad_value_gets_one_line_naming_the_flag(capsys, command, args, message):

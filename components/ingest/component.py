@@ -1,6 +1,6 @@
 """ImageExampleGen: a custom ExampleGen for a zip of images in class folders."""
 
-from typing import Union
+from typing import Optional, Union
 
 from tfx import types
 from tfx.dsl.components.base import base_beam_component, executor_spec
