@@ -8,15 +8,15 @@ Writes bench/results/batch_scoring.json (and prints it).
 """
 
 import argparse
-import json
 import os
 import tempfile
 import time
 import zipfile
 
+import record  # noqa: E402  bench/record.py: a script's own folder is on sys.path
+
 BENCH = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(BENCH)
-RESULTS = os.path.join(BENCH, "results", "batch_scoring.json")
 DEFAULT_DATA = os.path.join(REPO, "..", "shared", "datasets", "cats_and_dogs_filtered.zip")
 
 
@@ -65,10 +65,7 @@ def main() -> None:
     }
     results["score_over_loop_images_per_s"] = round(
         results["catdog_score"]["images_per_s"] / results["in_process_loop"]["images_per_s"], 3)
-    os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
-    with open(RESULTS, "w") as f:
-        json.dump(results, f, indent=2)
-    print(json.dumps(results, indent=2))
+    record.save("batch_scoring", results)
 
 
 if __name__ == "__main__":

@@ -27,8 +27,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
 import bombs  # noqa: E402
 import imagegen  # noqa: E402
 from components import limits  # noqa: E402
+import record  # noqa: E402  bench/record.py: a script's own folder is on sys.path
 
-RESULTS = os.path.join(os.path.dirname(__file__), "results", "hostile_memory.json")
 BOMB_MEMBER_BYTES = 8 * 1024**3  # the 8 GiB member, about 8 MB compressed
 
 
@@ -121,10 +121,7 @@ def main() -> None:
         results["run_on_zip_with_bomb_member"] = run_peak(args.workdir)
         print(results["run_on_zip_with_bomb_member"], flush=True)
     results["serve"] = serve_peaks(os.path.abspath(args.model or os.path.join(args.workdir, "out/serving/catdog")))
-    os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
-    with open(RESULTS, "w") as f:
-        json.dump(results, f, indent=2)
-    print(f"wrote {RESULTS}")
+    record.save("hostile_memory", results)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ spread, the broken one after the first half), to see whether memory levels off.
 
 import argparse
 import base64
-import json
 import os
 import sys
 import tempfile
@@ -25,8 +24,9 @@ from serving_latency import IMAGES, REPO, serve  # noqa: E402
 
 sys.path.insert(0, os.path.join(REPO, "tests"))
 import imagegen  # noqa: E402
+import record  # noqa: E402  bench/record.py: a script's own folder is on sys.path
 
-RESULTS = os.path.join(BENCH, "results", "serving_soak.json")
+RESULTS = os.path.join(BENCH, "results", "serving_soak.json")  # --output: its name under bench/results/
 CLIENTS_PER_TRANSPORT = 4
 
 
@@ -165,10 +165,7 @@ def main() -> None:
         "rss_mb": {"start": memory[0][1], "max": max(m for _, m in memory), "end": memory[-1][1]},
         "rss_mb_samples": memory,
     }
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    with open(args.output, "w") as f:
-        json.dump(results, f, indent=2)
-    print(json.dumps({k: v for k, v in results.items() if k != "rss_mb_samples"}, indent=2))
+    record.save(os.path.splitext(os.path.basename(args.output))[0], results)
 
 
 if __name__ == "__main__":

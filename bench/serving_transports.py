@@ -10,7 +10,6 @@ Writes bench/results/serving_transports.json (and prints it).
 import argparse
 import base64
 import dataclasses
-import json
 import os
 import sys
 import tempfile
@@ -23,8 +22,8 @@ from serving_latency import IMAGES, REPO, compare, start_server  # noqa: E402
 
 sys.path.insert(0, os.path.join(REPO, "tests"))
 import imagegen  # noqa: E402
+import record  # noqa: E402  bench/record.py: a script's own folder is on sys.path
 
-RESULTS = os.path.join(BENCH, "results", "serving_transports.json")
 BATCHING_PARAMETERS = os.path.join(REPO, "serving", "deploy", "batching_parameters.txt")
 CLIENTS = 8
 
@@ -96,10 +95,7 @@ def main() -> None:
             eight["grpc_batching_on"]["images_per_s"] / eight["grpc_batching_off"]["images_per_s"], 3),
         "batching_on_over_off_p99": round(eight["grpc_batching_on"]["p99_ms"] / eight["grpc_batching_off"]["p99_ms"], 3),
     }
-    os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
-    with open(RESULTS, "w") as f:
-        json.dump(results, f, indent=2)
-    print(json.dumps(results, indent=2))
+    record.save("serving_transports", results)
 
 
 if __name__ == "__main__":

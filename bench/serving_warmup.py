@@ -9,7 +9,6 @@ Writes bench/results/serving_warmup.json (and prints it).
 """
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -21,8 +20,8 @@ BENCH = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(BENCH)
 sys.path.insert(0, os.path.join(REPO, "tests"))
 import imagegen  # noqa: E402
+import record  # noqa: E402  bench/record.py: a script's own folder is on sys.path
 
-RESULTS = os.path.join(BENCH, "results", "serving_warmup.json")
 
 
 def main() -> None:
@@ -74,10 +73,7 @@ def main() -> None:
     }
     on, off = results["median"]["warmup_on"], results["median"]["warmup_off"]
     results["first_request_off_over_on"] = round(off["first_request_ms"] / on["first_request_ms"], 2)
-    os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
-    with open(RESULTS, "w") as f:
-        json.dump(results, f, indent=2)
-    print(json.dumps(results, indent=2))
+    record.save("serving_warmup", results)
 
 
 if __name__ == "__main__":
