@@ -35,7 +35,8 @@ class RestPredictClient:
     code the HTTP status stands for."""
 
     def __init__(self, base_url: str, model_name: str, signature_name: str = exporter.IMAGE_BYTES_SIGNATURE,
-                 version: Optional[int] = None, version_label: str = "", timeout_seconds: float = 30.0):
+                 version: Optional[int] = None, version_label: str = "", timeout_seconds: float = 30.0,
+                 verify=True, cert=None):
         if version is not None and version_label:
             raise ValueError("give a version or a version_label, not both")
         check_signature(signature_name)
@@ -43,6 +44,9 @@ class RestPredictClient:
         self.signature_name = signature_name
         self.timeout_seconds = timeout_seconds
         self._session = requests.Session()
+        # https:// URLs: verify is True (the system's CAs) or a CA file, cert a (certificate, key) pair for
+        # mutual TLS (serving.tls.requests_options).
+        self._session.verify, self._session.cert = verify, cert
 
     def predict(self, images: Sequence[bytes]) -> List[dict]:
         """One {class_name, probability} per encoded image file, in order."""

@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import re
+import ssl
 import threading
 import urllib.parse
 from concurrent import futures
@@ -140,8 +141,9 @@ class RestServer:
     """start() listens (OSError if the port is taken) and serves in a background thread; stop() ends it."""
 
     def __init__(self, predictor: Predictor, host: str = "127.0.0.1", port: int = 8501,
-                 max_body_bytes: int = 64 * 1024 * 1024):
+                 max_body_bytes: int = 64 * 1024 * 1024, ssl_context: Optional[ssl.SSLContext] = None):
         self.predictor = predictor
+        self.ssl_context = ssl_context  # serving.tls.server_ssl_context: HTTPS only
         self.host = host
         self.port = port
         self.max_body_bytes = max_body_bytes
@@ -168,7 +170,9 @@ class RestServer:
         def serve():
             self._loop = asyncio.new_event_loop()
             asyncio.set_event_loop(self._loop)
-            self._server = tornado.httpserver.HTTPServer(self.application(), max_body_size=self.max_body_bytes)
+            self._server = tornado.httpserver.HTTPServer(
+                self.application(), max_body_size=self.max_body_bytes, ssl_options=self.ssl_context
+            )
             self._server.add_sockets(sockets)
             ready.set()
             self._loop.run_forever()

@@ -1,7 +1,8 @@
-"""TLS for the gRPC server and client, from PEM files as TF Serving takes them (its ssl_config_file holds the
-same three: server key, server certificate, and a client CA that turns on mutual TLS)."""
+"""TLS for the gRPC and REST servers and clients, from PEM files as TF Serving takes them (its ssl_config_file
+holds the same three: server key, server certificate, and a client CA that turns on mutual TLS)."""
 
-from typing import Optional
+import ssl
+from typing import Optional, Tuple, Union
 
 import grpc
 
@@ -40,3 +41,26 @@ def channel_credentials(
         private_key=_read_pem(key_file, "private key") if key_file else None,
         certificate_chain=_read_pem(cert_file, "certificate") if cert_file else None,
     )
+
+
+def server_ssl_context(cert_file: str, key_file: str, client_ca_file: str = "") -> ssl.SSLContext:
+    """The REST server's side of server_credentials: the same files, the same mutual TLS with a client CA."""
+    for path, what in ((key_file, "private key"), (cert_file, "certificate")) + (
+            ((client_ca_file, "client CA certificate"),) if client_ca_file else ()):
+        _read_pem(path, what)  # the same one-line errors as gRPC's
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(cert_file, key_file)
+        if client_ca_file:
+            context.load_verify_locations(client_ca_file)
+            context.verify_mode = ssl.CERT_REQUIRED
+    except ssl.SSLError as e:
+        raise CatdogError(f"{cert_file}, {key_file}: not a certificate and its key: {e}") from e
+    return context
+
+
+def requests_options(ca_file: str = "", cert_file: str = "", key_file: str = "") -> Tuple[Union[str, bool], Optional[Tuple[str, str]]]:
+    """(verify, cert) for a requests session: the REST client's side of channel_credentials."""
+    if bool(cert_file) != bool(key_file):
+        raise CatdogError("a client certificate needs its key: give both --ssl-cert and --ssl-key, or neither")
+    return (ca_file or True), ((cert_file, key_file) if cert_file else None)

@@ -52,11 +52,12 @@ def _limit_address_space():
 
 
 def start_serve(base_path, *args):
-    """`catdog serve` in a process of its own under the address-space limit; returns (process, HOST:PORT)."""
+    """`catdog serve` in a process of its own under the address-space limit; returns (process, gRPC HOST:PORT,
+    REST URL)."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     process = subprocess.Popen(
         [sys.executable, "-m", "pipeline.cli", "serve", "--model-base-path", str(base_path), "--port", "0",
-         "--model-name", MODEL_NAME, *map(str, args)],
+         "--rest-port", "0", "--model-name", MODEL_NAME, *map(str, args)],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, preexec_fn=_limit_address_space,
     )
     ready, _, _ = select.select([process.stdout], [], [], SERVE_START_TIMEOUT_SECONDS)
@@ -64,7 +65,7 @@ def start_serve(base_path, *args):
     if not line:
         process.kill()
         pytest.fail("catdog serve did not start")
-    return process, re.search(r"on (\S+:\d+) ", line).group(1)
+    return process, re.search(r"on (\S+:\d+) ", line).group(1), re.search(r"(https?://\S+:\d+) \(REST", line).group(1)
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -75,7 +76,7 @@ def peak_rss_mb(pid: int) -> float:
 @pytest.fixture(scope="module")
 def server(pipeline_run, tmp_path_factory):
     base_path = served_copy(pipeline_run.latest_model, tmp_path_factory.mktemp("hostile_serve"))
-    process, target = start_serve(base_path)
+    process, target, _ = start_serve(base_path)
     channel = grpc.insecure_channel(target, options=[("grpc.max_send_message_length", 64 * 1024 * 1024)])
     try:
         yield process, prediction_service_pb2_grpc.PredictionServiceStub(channel), target
@@ -174,7 +175,7 @@ def test_a_gif_frame_larger_than_its_screen_is_counted(server):
 
 
 def test_the_request_limit_is_configurable(pipeline_run, tmp_path):
-    process, target = start_serve(served_copy(pipeline_run.latest_model, tmp_path), "--max-images-per-request", 2)
+    process, target, _ = start_serve(served_copy(pipeline_run.latest_model, tmp_path), "--max-images-per-request", 2)
     try:
         with grpc.insecure_channel(target) as channel:
             stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
@@ -224,7 +225,7 @@ def test_tls_with_client_certificates(pipeline_run, tmp_path, certificates):
     c = certificates
     image = tmp_path / "good.jpg"
     image.write_bytes(GOOD_IMAGE)
-    process, target = start_serve(served_copy(pipeline_run.latest_model, tmp_path / "models"),
+    process, target, rest_url = start_serve(served_copy(pipeline_run.latest_model, tmp_path / "models"),
                                   "--ssl-cert", c / "server.pem", "--ssl-key", c / "server.key",
                                   "--ssl-client-ca", c / "ca.pem")
     try:
@@ -235,6 +236,14 @@ def test_tls_with_client_certificates(pipeline_run, tmp_path, certificates):
         for refused in (("--timeout", 5), ("--ssl-ca", c / "ca.pem", "--timeout", 5)):  # plain text; no client cert
             result = run_catdog("predict", "--server", target, *refused, image)
             assert result.returncode == 2 and "UNAVAILABLE" in result.stderr
+        # REST speaks HTTPS with the same files and asks for the same client certificates.
+        assert rest_url.startswith("https://")
+        ok = run_catdog("predict", "--rest", rest_url, "--ssl-ca", c / "ca.pem", "--ssl-cert", c / "client.pem",
+                        "--ssl-key", c / "client.key", image)
+        assert ok.returncode == 0, ok.stderr[-2000:]
+        assert ok.stdout.startswith(f"{image}\t")
+        refused = run_catdog("predict", "--rest", rest_url, "--ssl-ca", c / "ca.pem", "--timeout", 5, image)
+        assert refused.returncode == 2 and "catdog: error:" in refused.stderr
         assert process.poll() is None
     finally:
         process.terminate()

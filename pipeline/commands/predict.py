@@ -102,11 +102,14 @@ def _predictor(args, signature: str):
         from serving.in_process import InProcessPredictor
 
         return InProcessPredictor(args.model, signature)
+    from serving import tls
+
     if args.rest:
         from serving.rest_client import RestPredictClient
 
-        return RestPredictClient(args.rest, args.model_name, signature, timeout_seconds=args.timeout)
-    from serving import tls
+        verify, cert = tls.requests_options(args.ssl_ca, args.ssl_cert, args.ssl_key)
+        return RestPredictClient(args.rest, args.model_name, signature, timeout_seconds=args.timeout,
+                                 verify=verify, cert=cert)
     from serving.client import PredictClient
 
     credentials = tls.channel_credentials(args.ssl_ca, args.ssl_cert, args.ssl_key)

@@ -108,8 +108,9 @@ def _serve(args) -> int:
                 else BatchingOptions()
             batching = BatchScheduler(options, on_batch=metrics.record_batch)
         predictor = Predictor(registry, batching, metrics, args.max_images_per_request)
-        rest = RestServer(predictor, args.host, args.rest_port, max_message_bytes)
         credentials = tls.server_credentials(args.ssl_cert, args.ssl_key, args.ssl_client_ca) if args.ssl_cert else None
+        ssl_context = tls.server_ssl_context(args.ssl_cert, args.ssl_key, args.ssl_client_ca) if args.ssl_cert else None
+        rest = RestServer(predictor, args.host, args.rest_port, max_message_bytes, ssl_context)
         # The ports before the model: a busy one fails at once, not after the load.
         server, port = start_server(registry, args.host, args.port, max_message_bytes, predictor, credentials)
         try:
@@ -120,11 +121,11 @@ def _serve(args) -> int:
     except OSError as e:
         raise CatdogError(str(e)) from e
     registry.start(args.poll_seconds)
-    # Tests and scripts read the ports from this line when they passed port 0. REST has no TLS yet: with
-    # certificates given, only gRPC is encrypted.
-    transport = "gRPC over TLS" + (", client certificates required" if args.ssl_client_ca else "") if credentials else "gRPC"
-    print(f"serving {args.model_name} from {base_path} on {args.host}:{port} ({transport}) "
-          f"and http://{args.host}:{rest_port} (REST)", flush=True)
+    # Tests and scripts read the ports from this line when they passed port 0.
+    tls_note = " over TLS" + (", client certificates required" if args.ssl_client_ca else "") if credentials else ""
+    scheme = "https" if ssl_context else "http"
+    print(f"serving {args.model_name} from {base_path} on {args.host}:{port} (gRPC{tls_note}) "
+          f"and {scheme}://{args.host}:{rest_port} (REST{tls_note})", flush=True)
     try:
         server.wait_for_termination()
     finally:
