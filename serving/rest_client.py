@@ -45,8 +45,9 @@ class RestPredictClient:
         self.timeout_seconds = timeout_seconds
         self._session = requests.Session()
         # https:// URLs: verify is True (the system's CAs) or a CA file, cert a (certificate, key) pair for
-        # mutual TLS (serving.tls.requests_options).
-        self._session.verify, self._session.cert = verify, cert
+        # mutual TLS (serving.tls.requests_options). Given with each request: requests lets REQUESTS_CA_BUNDLE
+        # override a session's own.
+        self._tls = {"verify": verify, "cert": cert}
 
     def predict(self, images: Sequence[bytes]) -> List[dict]:
         """One {class_name, probability} per encoded image file, in order."""
@@ -63,7 +64,7 @@ class RestPredictClient:
         body = {"signature_name": self.signature_name,
                 "instances": [{"b64": base64.b64encode(value).decode("ascii")} for value in values]}
         try:
-            response = self._session.post(self.url, json=body, timeout=self.timeout_seconds)
+            response = self._session.post(self.url, json=body, timeout=self.timeout_seconds, **self._tls)
         except requests.RequestException as e:
             raise ServingError(grpc.StatusCode.UNAVAILABLE, f"{self.url}: {e}") from e
         if response.status_code != 200:
