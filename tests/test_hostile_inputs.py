@@ -27,6 +27,7 @@ from components.errors import CatdogError
 from components.ingest import executor, fetch, layout
 from components.ingest.errors import DatasetError
 from conftest import run_catdog
+from pipeline.settings import RunSettings
 from serving.model_registry import ModelRegistry, VersionState, parse_version
 from serving.status import ServingError
 from serving_fixtures import MODEL_NAME, served_copy
@@ -287,7 +288,8 @@ def _run_executor(tmp_path, data_uri):
 
     examples = standard_artifacts.Examples()
     examples.uri = str(tmp_path / "ImageExampleGen" / "examples" / "7")
-    executor.Executor().Do({}, {executor.EXAMPLES_KEY: [examples]}, {executor.DATA_URI_KEY: data_uri})
+    properties = {executor.DATA_URI_KEY: data_uri, executor.EVAL_PERCENT_KEY: RunSettings.eval_percent}
+    executor.Executor().Do({}, {executor.EXAMPLES_KEY: [examples]}, properties)
     return examples
 
 

@@ -35,7 +35,7 @@ def add_parser(sub) -> None:
 def _inspect_data(args) -> int:
     from insight.data_samples import inspect_data
 
-    found = inspect_data(args.data, args.out, args.eval_percent, args.download_timeout)
+    found = inspect_data(args.data, args.out, args.eval_percent, args.download_timeout_seconds)
     print(f"Images per split and class (files in the zip; decoding is checked by `catdog run`):\n{found.table()}")
     for label, problems in (("Skipped", found.skipped), ("Not decodable", found.unreadable)):
         for file, reason in problems:
