@@ -36,7 +36,7 @@ def export(
         return model.tft_layer({features.IMAGE_RAW_KEY: tf.reshape(image_bytes, [-1, 1])})[features.IMAGE_KEY]
 
     def predict(images):
-        probability = tf.reshape(model(images), [-1])
+        probability = tf.reshape(model(images, training=False), [-1])  # augmentation layers off
         class_id = tf.cast(probability >= 0.5, tf.int64)
         return {
             PROBABILITY_OUTPUT: probability,

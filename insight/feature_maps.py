@@ -33,7 +33,8 @@ def activations(model: keras.Model, image: tf.Tensor) -> List[Tuple[str, np.ndar
     if not layers:
         raise ValueError(f"model {model.name!r} has no convolution or max-pooling layer")
     probe = keras.Model(model.inputs, [layer.output for layer in layers])
-    outputs = probe(image)
+    # training=False: a model called without it runs its random augmentation layers (their call default).
+    outputs = probe(image, training=False)
     outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
     return [(layer.name, output[0].numpy()) for layer, output in zip(layers, outputs)]
 

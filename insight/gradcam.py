@@ -35,7 +35,7 @@ def class_activation_map(model: keras.Model, image: tf.Tensor, class_id: int) ->
     output = _sigmoid_output_layer(model)
     probe = keras.Model(model.inputs, [conv.output, output.input])
     with tf.GradientTape() as tape:
-        conv_maps, features = probe(image)
+        conv_maps, features = probe(image, training=False)  # no random augmentation
         # The logit, not the probability: a saturated sigmoid has no gradient left.
         logit = tf.matmul(features, output.kernel) + output.bias
         score = logit[0, 0] if class_id == 1 else -logit[0, 0]

@@ -149,3 +149,14 @@ def test_residual_preset_shows_its_separable_convolutions_and_maps_the_last_bloc
     # The layer Grad-CAM maps is the one global pooling reads, not the last block's 1x1 shortcut.
     pooled = next(layer for layer in model.layers if isinstance(layer, keras.layers.GlobalAveragePooling2D))
     assert gradcam.last_conv_layer(model).output is pooled.input
+
+
+@pytest.mark.parametrize("preset", ["residual", "mobilenet"])
+def test_feature_maps_and_gradcam_see_the_image_not_an_augmented_copy(preset):
+    # A Keras model called without training=False runs its random augmentation layers.
+    model = models.build(preset, (64, 64, 3))
+    image = tf.random.uniform((1, 64, 64, 3), seed=2)
+    first, again = (feature_maps.activations(model, image) for _ in range(2))
+    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(first, again))
+    cams = [gradcam.class_activation_map(model, image, class_id=1) for _ in range(2)]
+    np.testing.assert_array_equal(*cams)

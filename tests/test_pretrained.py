@@ -49,7 +49,7 @@ def test_images_in_0_1_reach_the_backbone_in_minus_1_1_at_its_input_size(mobilen
     probe = keras.Model(mobilenet.inputs, mobilenet.get_layer("backbone_scale").output)
     ramp = np.linspace(0, 1, SHAPE[1], dtype=np.float32)
     image = np.broadcast_to(ramp[None, None, :, None], (1, *SHAPE))
-    scaled = probe(image).numpy()
+    scaled = probe(image, training=False).numpy()
     assert scaled.shape == (1, models.MOBILENET_INPUT_SIZE, models.MOBILENET_INPUT_SIZE, 3)
     assert scaled.min() == pytest.approx(-1, abs=1e-3) and scaled.max() == pytest.approx(1, abs=1e-3)
     assert scaled[0, 0, models.MOBILENET_INPUT_SIZE // 2, 0] == pytest.approx(0, abs=0.02)
