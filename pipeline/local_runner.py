@@ -4,8 +4,8 @@ import dataclasses
 import os
 
 from tfx import v1 as tfx
-from tfx.dsl.io import fileio
 
+from components import features
 from components.ingest import fetch
 from pipeline import configs
 from pipeline.pipeline import create_pipeline
@@ -27,11 +27,20 @@ def reference_schema(output_dir: str) -> str:
 
 def _keep_reference_schema(metadata_path: str, reference: str) -> None:
     """The first successful run's schema becomes the reference (a user may curate it, or check it in and
-    pass --schema-file): later runs import it, so drifting data shows as anomalies instead of a new schema."""
+    pass --schema-file): later runs import it, so drifting data shows as anomalies instead of a new schema.
+    Curated as kept: file names are unique to each image, so a domain SchemaGen inferred from a small
+    dataset's names would call every image added later an anomaly."""
+    import tensorflow_data_validation as tfdv
+
     schema_dir = find_artifacts(metadata_path).schema
     if schema_dir:
+        schema = tfdv.load_schema_text(os.path.join(schema_dir, SCHEMA_FILE))
+        feature = tfdv.get_feature(schema, features.FILENAME_KEY)
+        feature.ClearField("domain")
+        feature.ClearField("string_domain")
+        schema.string_domain[:] = [d for d in schema.string_domain if d.name != features.FILENAME_KEY]
         os.makedirs(os.path.dirname(reference), exist_ok=True)
-        fileio.copy(os.path.join(schema_dir, SCHEMA_FILE), reference)
+        tfdv.write_schema_text(schema, reference)
 
 
 def run(settings: LocalRunSettings) -> RunSummary:

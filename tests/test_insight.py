@@ -163,7 +163,7 @@ def test_report_writes_every_figure_at_its_size(report):
     # 20 validation images: the 12 hardest are shown.
     assert_png(out / "hardest_validation_images.png",
                image_grid.pixel_size(evaluation.HARDEST_COUNT, evaluation.HARDEST_COLUMNS))
-    assert "conv2d" in (out / "model_summary.txt").read_text()
+    assert "conv_pw_13" in (out / "model_summary.txt").read_text()  # the default preset's backbone
 
 
 def test_report_gradcam_has_the_size_of_a_validation_image(report):
