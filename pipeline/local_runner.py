@@ -38,7 +38,9 @@ def _keep_reference_schema(metadata_path: str, reference: str) -> None:
         feature = tfdv.get_feature(schema, features.FILENAME_KEY)
         feature.ClearField("domain")
         feature.ClearField("string_domain")
-        schema.string_domain[:] = [d for d in schema.string_domain if d.name != features.FILENAME_KEY]
+        kept = [d for d in schema.string_domain if d.name != features.FILENAME_KEY]
+        del schema.string_domain[:]
+        schema.string_domain.extend(kept)
         os.makedirs(os.path.dirname(reference), exist_ok=True)
         tfdv.write_schema_text(schema, reference)
 
