@@ -1,5 +1,10 @@
 # The image every Kubeflow Pipelines / Vertex AI task runs: TFX 1.16 with this project installed.
 # Build from the repository root: docker build -t IMAGE . && docker push IMAGE
+# Beam's SDK harness (its version and Python those of requirements-runtime.lock and the TFX image): with
+# its boot entry point this same image is the worker container of Dataflow or Flink
+# (--beam-arg=--sdk_container_image=IMAGE), so the workers run the project's DoFns with the locked versions.
+FROM apache/beam_python3.10_sdk:2.59.0 AS beam_sdk
+
 FROM tensorflow/tfx:1.16.0
 
 WORKDIR /opt/catdog
@@ -16,5 +21,8 @@ COPY . ./
 RUN python -m pip install --no-cache-dir --no-deps . \
     && python -c "import pipeline.kfp_entrypoint, components.trainer, components.preprocessing"
 
-# The command the compiled pipeline gives every task (it replaces the base image's Beam entry point).
-ENTRYPOINT ["python", "-m", "pipeline.kfp_entrypoint"]
+COPY --from=beam_sdk /opt/apache/beam /opt/apache/beam
+# Beam workers use the installed environment instead of making a new one at start.
+ENV RUN_PYTHON_SDK_IN_DEFAULT_ENVIRONMENT=1
+# Kubeflow tasks give their own command (python -m pipeline.kfp_entrypoint); the entry point is for Beam workers.
+ENTRYPOINT ["/opt/apache/beam/boot"]

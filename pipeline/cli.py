@@ -7,6 +7,7 @@ from typing import List, Optional
 
 from components.errors import CatdogError
 from pipeline.commands import insight, kfp, predict, run, score, serve
+from pipeline.settings import attach_option_values
 
 # Each module adds its subcommands with add_parser(subparsers) and imports heavy modules only when run.
 COMMANDS = [run, serve, predict, score, kfp, insight]
@@ -36,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[List[str]] = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(attach_option_values(sys.argv[1:] if argv is None else argv))
     try:
         return args.func(args)
     except KeyboardInterrupt:

@@ -9,8 +9,9 @@ import argparse
 import dataclasses
 import os
 import re
+import shlex
 import typing
-from typing import Callable, Optional, Tuple, Union
+from typing import Callable, List, Optional, Tuple, Union
 
 from components import limits, names
 from components.errors import CatdogError
@@ -157,7 +158,8 @@ class RunSettings(TrainingSettings):
                                    "local run kept under <output>/schema/; none: infer it)")
     allow_anomalies: bool = setting(False, "train even when ExampleValidator finds anomalies against the schema")
     beam_pipeline_args: Tuple[str, ...] = setting(
-        (), "an argument for Beam's pipeline options (repeatable), e.g. --beam-arg=--direct_num_workers=2",
+        (), "Beam pipeline options for every Beam-powered component: repeatable, several in one quoted string "
+            "or one each, e.g. --beam-arg='--runner=DataflowRunner --project=P' or --beam-arg --direct_num_workers=2",
         flag="--beam-arg", metavar="ARG")
 
     def train_config(self) -> dict:
@@ -248,11 +250,29 @@ def add_arguments(parser: argparse.ArgumentParser, settings_type, skip: Tuple[st
         parser.add_argument(flag_of(field), **kwargs)
 
 
+def split_arguments(values) -> Tuple[str, ...]:
+    """Each value split the way a shell would: one flag can carry several arguments in one string."""
+    return tuple(arg for value in values for arg in shlex.split(value))
+
+
+def attach_option_values(argv: List[str]) -> List[str]:
+    """`--beam-arg --runner=X` as `--beam-arg=--runner=X`: argparse takes a value that starts with '-'
+    for an option of its own, and users write it the first way."""
+    flags = {flag_of(f) for f in dataclasses.fields(RunSettings) if f.type == Tuple[str, ...]}
+    out = []
+    for arg in argv:
+        if out and out[-1] in flags:
+            out[-1] = f"{out[-1]}={arg}"
+        else:
+            out.append(arg)
+    return out
+
+
 def from_args(settings_type, args: argparse.Namespace, **fixed):
     """The settings the parsed flags (and fixed values) give; raises SettingsError for a bad value."""
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(settings_type) if hasattr(args, f.name)}
     values.update(fixed)
     for field in dataclasses.fields(settings_type):
         if field.type == Tuple[str, ...] and field.name in values:
-            values[field.name] = tuple(values[field.name])
+            values[field.name] = split_arguments(values[field.name])
     return settings_type(**values)

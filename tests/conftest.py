@@ -2,6 +2,7 @@
 tests of serving, Kubeflow and the reports reuse what it pushed."""
 
 import dataclasses
+import io
 import os
 import subprocess
 import sys
@@ -52,18 +53,42 @@ class PipelineRun:
 SHARED_WEIGHTS = Path(__file__).resolve().parents[2] / "shared" / "weights" / "mobilenet_1_0_224_tf_no_top.h5"
 
 
-@pytest.fixture(scope="session")
-def backbone_weights(tmp_path_factory) -> Path:
-    """MobileNet's ImageNet weights where shared/ has them; else a file of the same layout with seeded random
-    weights, so the tests run anywhere (what they check does not need ImageNet's features)."""
-    if SHARED_WEIGHTS.is_file():
-        return SHARED_WEIGHTS
+def _backbone_pretrained_on_generated_images(path: Path) -> Path:
+    """A MobileNet weights file for machines without shared/: random weights are no backbone (their features
+    vanish to ~1e-20 through 13 blocks, so every image scores the same), so the backbone is pretrained for a
+    minute on generated images (like ImageNet pretraining, on another set of the same kind of pictures)."""
+    import numpy as np
     import tf_keras as keras
+    from PIL import Image
 
     keras.utils.set_random_seed(0)
-    path = tmp_path_factory.mktemp("weights") / SHARED_WEIGHTS.name
-    keras.applications.MobileNet(input_shape=(224, 224, 3), include_top=False, weights=None).save_weights(str(path))
+    backbone = keras.applications.MobileNet(input_shape=(224, 224, 3), include_top=False, weights=None)
+    batch_norms = [layer for layer in backbone.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    images = np.stack([
+        np.asarray(Image.open(io.BytesIO(imagegen.image_bytes(i % 2, seed=5000 + i))).convert("RGB")
+                   .resize((224, 224)), np.float32) / 127.5 - 1  # MobileNet's input range
+        for i in range(128)
+    ])
+    labels = np.arange(128) % 2
+    for layer in batch_norms:  # one pass sets each moving statistic to the data's: features stop vanishing
+        layer.momentum = 0.0
+    backbone(images, training=True)
+    for layer in batch_norms:
+        layer.momentum = 0.9
+    model = keras.Sequential([backbone, keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(1, "sigmoid")])
+    model.compile(keras.optimizers.Adam(1e-3), "binary_crossentropy")
+    model.fit(images, labels, epochs=3, batch_size=32, verbose=0)
+    backbone.save_weights(str(path))
     return path
+
+
+@pytest.fixture(scope="session")
+def backbone_weights(tmp_path_factory) -> Path:
+    """MobileNet's ImageNet weights where shared/ has them; else a file of the same layout pretrained on
+    generated images, so the tests run anywhere."""
+    if SHARED_WEIGHTS.is_file():
+        return SHARED_WEIGHTS
+    return _backbone_pretrained_on_generated_images(tmp_path_factory.mktemp("weights") / SHARED_WEIGHTS.name)
 
 
 @pytest.fixture(scope="session")

@@ -114,8 +114,8 @@ def test_every_task_runs_the_image_and_an_installed_entry_point(package):
     assert len(containers) == 9  # every node: the resolver is not in this package
     for label, container in containers.items():
         assert container["image"] == IMAGE, label
-        python, dash_m, module = container["command"]
-        assert (python, dash_m) == ("python", "-m") and importlib.util.find_spec(module), container["command"]
+        assert container["command"] == ENTRYPOINT_COMMAND, label
+        assert importlib.util.find_spec(ENTRYPOINT_COMMAND[-1])
         executor_path = container["args"][container["args"].index("--executor_class_path") + 1]
         executor_class = import_utils.import_class_by_path(executor_path)
         assert issubclass(executor_class, base_executor.BaseExecutor), executor_path
@@ -333,12 +333,16 @@ def test_deploy_of_a_package_kfp_cannot_take_fails_in_one_line(tmp_path, name, m
 # The image.
 
 
-def test_dockerfile_builds_on_the_pinned_tfx_and_runs_the_compiled_command():
+def test_dockerfile_builds_on_the_pinned_tfx_and_is_a_beam_worker_of_the_locked_beam():
     dockerfile = (REPO / "Dockerfile").read_text()
     pin = re.search(r'"tfx(?:\[[^\]]*\])?==([^"]+)"', (REPO / "pyproject.toml").read_text()).group(1)
     assert re.search(r"^FROM tensorflow/tfx:(\S+)$", dockerfile, re.M).group(1) == pin
-    entrypoint = re.search(r"^ENTRYPOINT (.+)$", dockerfile, re.M).group(1)
-    assert json.loads(entrypoint) == ENTRYPOINT_COMMAND
+    # The compiled tasks give their command; the image's entry point is Beam's worker boot, from the SDK
+    # image of the Beam version the image installs, so Dataflow or Flink can run it as their worker.
+    beam = re.search(r"^FROM apache/beam_python3\.10_sdk:(\S+) AS beam_sdk$", dockerfile, re.M).group(1)
+    assert beam == _pins("requirements-runtime.lock")["apache-beam"]
+    assert "COPY --from=beam_sdk /opt/apache/beam /opt/apache/beam" in dockerfile
+    assert json.loads(re.search(r"^ENTRYPOINT (.+)$", dockerfile, re.M).group(1)) == ["/opt/apache/beam/boot"]
     assert "requirements-runtime.lock" in dockerfile and "requirements.lock" not in dockerfile
 
 

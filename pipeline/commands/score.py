@@ -12,7 +12,7 @@ def add_parser(sub) -> None:
                    "{file, error} per file")
     p.add_argument("--signature", default=None, help="the image-bytes signature (default) or the tf.Example one")
     p.add_argument("--beam-arg", action="append", default=[], metavar="ARG", dest="beam_args",
-                   help="a Beam pipeline option, repeatable, as for the pipeline: --beam-arg=--runner=DataflowRunner")
+                   help="Beam pipeline options, as for `catdog run`: --beam-arg='--runner=DataflowRunner --project=P'")
     p.set_defaults(func=_score)
 
 
@@ -21,6 +21,7 @@ def _score(args) -> int:
 
     from components import exporter
     from components.errors import CatdogError
+    from pipeline.settings import split_arguments
     from serving.batch_scoring import score
     from serving.image_inputs import check_signature
     from serving.model_registry import resolve_model_dir
@@ -30,7 +31,7 @@ def _score(args) -> int:
     try:
         check_signature(signature)
         model = resolve_model_dir(args.model)  # a missing model fails now, not in every worker
-        scored, failed = score(args.data, model, args.output, signature, args.beam_args)
+        scored, failed = score(args.data, model, args.output, signature, split_arguments(args.beam_args))
     except (ValueError, CatdogError, ServingError) as e:
         print(f"catdog: error: {e}", file=sys.stderr)
         return 2
