@@ -118,7 +118,7 @@ def test_the_run_report_shows_the_duplicate_counts_and_files(default_run, tmp_pa
     examples, _ = default_run
     store = metadata_store.MetadataStore(metadata.sqlite_metadata_connection_config(str(tmp_path / "metadata.sqlite")))
     artifact = standard_artifacts.Examples()
-    artifact.uri = examples.uri
+    artifact.mlmd_artifact.CopyFrom(examples.mlmd_artifact)  # its uri and custom properties
     artifact.mlmd_artifact.type_id = store.put_artifact_type(artifact.artifact_type)
     store.put_artifacts([artifact.mlmd_artifact])
 
@@ -126,3 +126,5 @@ def test_the_run_report_shows_the_duplicate_counts_and_files(default_run, tmp_pa
     assert ("Exact duplicate images (the same bytes): 2 group(s) within a split, 2 across train and eval "
             "(3 eval copies dropped)") in text
     assert f"eval: {LEAK} (dropped), train: {TRAIN_DOG}" in text
+    # The run's summary (printed at the end of `catdog run` and atop the report) says the eval split shrank.
+    assert "Left 3 eval image(s) out, exact copies of training images (--keep-cross-split-duplicates" in text
