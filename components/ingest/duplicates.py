@@ -79,18 +79,14 @@ class Duplicates:
 
 
 def decide(groups: Iterable[Tuple[str, Iterable[Tuple[str, str]]]], keep_cross_split: bool) -> Duplicates:
-    """From (sha256, [(split, file), ...]) of every repeated hash: the groups, and the eval files to drop
-    (every eval copy of an image that is also in train, unless keep_cross_split)."""
+    """From (sha256, [(split, file), ...]) by hash (a single file is no group): the groups, and the eval
+    files to drop (every eval copy of an image that is also in train, unless keep_cross_split)."""
     found = sorted((Group(sha, tuple(sorted(files))) for sha, files in groups), key=lambda g: g.files)
     found = tuple(g for g in found if len(g.files) > 1)
     dropped = () if keep_cross_split else tuple(sorted(
         f for g in found if g.across_splits for split, f in g.files if split == layout.EVAL
     ))
     return Duplicates(found, dropped, keep_cross_split)
-
-
-def _repeated(hash_and_files) -> bool:
-    return len(list(hash_and_files[1])) > 1
 
 
 class FindDuplicates(beam.PTransform):
@@ -105,7 +101,8 @@ class FindDuplicates(beam.PTransform):
             images
             | "HashKeys" >> beam.Map(lambda image: (image.sha256, (image.split, image.file)))
             | "ByHash" >> beam.GroupByKey()
-            | "Repeated" >> beam.Filter(_repeated)
+            | "FileLists" >> beam.MapTuple(lambda sha, files: (sha, list(files)))  # from a lazy iterable
+            | "Repeated" >> beam.Filter(lambda hash_and_files: len(hash_and_files[1]) > 1)
             | "AllGroups" >> beam.combiners.ToList()
             | "Decide" >> beam.Map(decide, self._keep_cross_split)
         )
