@@ -9,7 +9,7 @@ from tfx.utils import path_utils
 
 from components import features, trainer
 from components.data_gate import read_anomalies
-from components.ingest import layout
+from components.ingest import duplicates, layout
 from insight import (
     data_samples,
     evaluation,
@@ -101,6 +101,7 @@ class _RunReport:
             blocks.append(html_report.bullet_list(f"{s['file']}: {s['reason']}" for s in ingest["skipped"]))
         else:
             blocks.append(html_report.paragraph("No file was skipped."))
+        blocks.extend(_duplicates(ingest.get("duplicates")))
         blocks.extend(self._anomalies())
         train = evaluation.read_examples(self._examples(), layout.TRAIN)
         records = ((e.label, e.filename, lambda e=e: e.image_raw) for e in train)
@@ -179,6 +180,29 @@ class _RunReport:
             html_report.paragraph("What each convolution and pooling layer makes of it, channel by channel:"),
             *(html_report.image(path, os.path.basename(path)) for path in seen.feature_maps),
         ]
+
+
+def _duplicates(found) -> List[str]:
+    """The ingest report's exact duplicates: counts, then each group's files."""
+    if found is None:
+        return [html_report.note("Duplicates were not looked for: the run's ingestion predates the check.")]
+    if not found["groups"]:
+        return [html_report.paragraph("No exact duplicate images.")]
+    dropped = set(found["dropped"])
+    if found["keep_cross_split_duplicates"]:
+        fate = "kept in eval (--keep-cross-split-duplicates)"
+    else:
+        fate = f"{found[duplicates.DROPPED]} eval copies dropped"
+    return [
+        html_report.paragraph(
+            f"Exact duplicate images (the same bytes): {found[duplicates.WITHIN_SPLIT]} group(s) within a split, "
+            f"{found[duplicates.ACROSS_SPLITS]} across train and eval ({fate}):"
+        ),
+        html_report.bullet_list(
+            ", ".join(f"{f['split']}: {f['file']}" + (" (dropped)" if f["file"] in dropped else "") for f in g["files"])
+            for g in found["groups"]
+        ),
+    ]
 
 
 def _section(title: str, build: Callable[[], List[str]]) -> str:

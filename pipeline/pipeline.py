@@ -38,6 +38,7 @@ def create_pipeline(
         sha256=(settings.data_sha256 or None) if data_sha256 is None else data_sha256,
         eval_percent=settings.eval_percent,
         download_timeout_seconds=settings.download_timeout_seconds,
+        keep_cross_split_duplicates=settings.keep_cross_split_duplicates,
     )
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     # The schema Transform parses the examples with, inferred from this data.

@@ -11,6 +11,7 @@ from tfx.orchestration import metadata
 from tfx.types import standard_artifacts
 
 from components import evaluation, features
+from components.ingest import duplicates
 
 
 @dataclasses.dataclass
@@ -21,6 +22,7 @@ class RunSummary:
     accuracy: Optional[float]
     ingest_report: str
     skipped_files: int
+    dropped_duplicates: int  # eval images left out as exact copies of training images
     model_run: str  # the Trainer's ModelRun folder: history.json, model_summary.txt, logs/
 
 
@@ -93,6 +95,7 @@ def summarize(metadata_path: str) -> RunSummary:
         accuracy=_accuracy(model_evaluation.uri) if model_evaluation else None,
         ingest_report=report_path,
         skipped_files=skipped,
+        dropped_duplicates=examples.custom_properties[duplicates.DROPPED].int_value if examples else 0,
         model_run=model_run.uri if model_run else "",
     )
 
@@ -104,6 +107,9 @@ def describe(summary: RunSummary) -> str:
     if summary.skipped_files:
         lines.append(f"Skipped {summary.skipped_files} file(s) (not decodable, over a limit or duplicated): "
                      f"see {summary.ingest_report}")
+    if summary.dropped_duplicates:
+        lines.append(f"Left {summary.dropped_duplicates} eval image(s) out, exact copies of training images "
+                     f"(--keep-cross-split-duplicates keeps them): see {summary.ingest_report}")
     if summary.pushed:
         lines.append(f"Model pushed to {summary.destination}")
     else:

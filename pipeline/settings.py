@@ -146,6 +146,9 @@ class RunSettings(TrainingSettings):
                                flag="--sha256")
     model_name: str = setting(configs.MODEL_NAME, "the model's name: its folder under serving/", check=plain_name)
     eval_percent: int = setting(20, "eval share when the zip has class folders only", check=between(1, 99))
+    keep_cross_split_duplicates: bool = setting(False, "keep eval images whose exact bytes are also in train "
+                                                       "(default: left out of eval, where a photo the model "
+                                                       "trained on would inflate validation accuracy)")
     download_timeout_seconds: int = setting(limits.DOWNLOAD_TIMEOUT_SECONDS, "give up a download of --data after "
                                             "this many seconds, however slowly it trickles", flag="--download-timeout",
                                             check=at_least(1))

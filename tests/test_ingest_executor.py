@@ -70,7 +70,7 @@ def test_examples_hold_images_labels_and_names_and_bad_files_are_reported(tmp_pa
 
 def test_a_class_left_without_decodable_images_stops_with_its_name(tmp_path):
     files = imagegen.class_folder_files(2, prefix="train/")
-    files.update({"val/cats/a.jpg": imagegen.image_bytes(0), "val/dogs/b.jpg": b"broken"})
+    files.update({"val/cats/a.jpg": imagegen.image_bytes(0, seed=99), "val/dogs/b.jpg": b"broken"})
     data = imagegen.write_zip(tmp_path / "data.zip", files)
     with pytest.raises(DatasetError, match="split 'eval' has no decodable image of class 'dogs'"):
         _run_executor(tmp_path, data)

@@ -20,7 +20,7 @@ SAMPLES = {
     "backbone_weights": "gs://weights/backbone.h5", "seed": 4242, "early_stopping_patience": 5,
     "lr_schedule": "constant", "deterministic": True, "fine_tune_epochs": 3, "fine_tune_learning_rate": 2e-5,
     "data_uri": "gs://catdog-test/data/pets.zip", "data_sha256": "ab" * 32, "model_name": "pets",
-    "eval_percent": 17, "download_timeout_seconds": 77, "image_size": 96, "min_accuracy": 0.83, "max_regression": 0.025,
+    "eval_percent": 17, "keep_cross_split_duplicates": True, "download_timeout_seconds": 77, "image_size": 96, "min_accuracy": 0.83, "max_regression": 0.025,
     "schema_file": "gs://catdog-test/schema.pbtxt", "allow_anomalies": True,
     "beam_pipeline_args": ("--direct_num_workers=3",),
 }
@@ -58,6 +58,8 @@ LOCATIONS = {
         "filesystem"]["base_directory"].rsplit("/", 1)[-1],
     "eval_percent": lambda spec: _task_parameter(spec, "ImageExampleGen", "eval_percent"),
     "download_timeout_seconds": lambda spec: _task_parameter(spec, "ImageExampleGen", "download_timeout_seconds"),
+    "keep_cross_split_duplicates": lambda spec: bool(
+        _task_parameter(spec, "ImageExampleGen", "keep_cross_split_duplicates")),
     "image_size": lambda spec: json.loads(_task_parameter(spec, "Transform", "custom_config"))["image_size"],
     "min_accuracy": lambda spec: _accuracy_threshold(spec)["valueThreshold"]["lowerBound"],
     "max_regression": lambda spec: -_accuracy_threshold(spec)["changeThreshold"]["absolute"],

@@ -17,6 +17,8 @@ class ImageExampleGenSpec(types.ComponentSpec):
         executor.SHA256_KEY: ExecutionParameter(type=str, optional=True),
         executor.EVAL_PERCENT_KEY: ExecutionParameter(type=int),
         executor.DOWNLOAD_TIMEOUT_KEY: ExecutionParameter(type=int, optional=True),
+        # 0 or 1: what a bool compiles to in a Kubeflow spec
+        executor.KEEP_CROSS_SPLIT_DUPLICATES_KEY: ExecutionParameter(type=int, optional=True),
     }
     INPUTS = {}
     OUTPUTS = {executor.EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples)}
@@ -26,7 +28,8 @@ class ImageExampleGen(base_beam_component.BaseBeamComponent):
     """Emits train/eval tf.Examples (image_raw, label, filename) and an ingest report beside them.
 
     Splits come from train/ and validation/ (val/, test/) folders, or from a hash of the file name
-    when the zip has class folders only. The class names travel in label_names.json.
+    when the zip has class folders only. The class names travel in label_names.json. Eval images whose
+    exact bytes are also in train are left out unless keep_cross_split_duplicates (components/ingest/duplicates.py).
     """
 
     SPEC_CLASS = ImageExampleGenSpec
@@ -38,6 +41,7 @@ class ImageExampleGen(base_beam_component.BaseBeamComponent):
         eval_percent: int,
         sha256: Union[str, data_types.RuntimeParameter, None] = None,
         download_timeout_seconds: Optional[int] = None,
+        keep_cross_split_duplicates: bool = False,
     ):
         super().__init__(
             spec=ImageExampleGenSpec(
@@ -45,6 +49,7 @@ class ImageExampleGen(base_beam_component.BaseBeamComponent):
                 sha256=sha256,
                 eval_percent=eval_percent,
                 download_timeout_seconds=download_timeout_seconds,
+                keep_cross_split_duplicates=int(keep_cross_split_duplicates),
                 examples=types.Channel(type=standard_artifacts.Examples),
             )
         )

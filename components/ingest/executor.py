@@ -16,7 +16,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 
 from components import features, limits, preprocessing
-from components.ingest import fetch, layout
+from components.ingest import duplicates, fetch, layout
 from components.ingest.errors import DatasetError
 
 EXAMPLES_KEY = "examples"
@@ -24,6 +24,7 @@ DATA_URI_KEY = "data_uri"
 SHA256_KEY = "sha256"
 EVAL_PERCENT_KEY = "eval_percent"
 DOWNLOAD_TIMEOUT_KEY = "download_timeout_seconds"
+KEEP_CROSS_SPLIT_DUPLICATES_KEY = "keep_cross_split_duplicates"
 FAILED_REPORTS_DIR = "failed_ingest_reports"
 SKIPPED_IN_MESSAGE = 5  # the first few skipped files an error lists; the report holds them all
 
@@ -81,7 +82,9 @@ class _ReadImage(beam.DoFn):
         if problem:
             yield beam.pvalue.TaggedOutput(self.SKIPPED, (entry.member, problem))
         else:
-            yield entry.split, to_example(data, entry.label, entry.member)
+            yield duplicates.Image(
+                entry.split, entry.member, duplicates.digest(data), to_example(data, entry.label, entry.member)
+            )
 
 
 def _write_json(path: str, value: Any) -> None:
@@ -95,6 +98,11 @@ def _skipped_summary(skipped: List[Tuple[str, str]], shown: int = SKIPPED_IN_MES
     listed = "; ".join(f"{member}: {reason}" for member, reason in sorted(skipped)[:shown])
     more = f" and {len(skipped) - shown} more" if len(skipped) > shown else ""
     return f"{len(skipped)} files skipped: {listed}{more}"
+
+
+def _dropped_summary(found: Dict[str, Any]) -> str:
+    n = found[duplicates.DROPPED]
+    return f"; {n} eval copies of training images dropped (--keep-cross-split-duplicates keeps them)" if n else ""
 
 
 def _keep_failed_report(examples_uri: str, report: Dict[str, Any]) -> str:
@@ -127,9 +135,12 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         )
         data = layout.read_layout(zip_path, int(exec_properties[EVAL_PERCENT_KEY]), source=data_uri)
         examples = artifact_utils.get_single_instance(output_dict[EXAMPLES_KEY])
-        skipped = data.skipped + self._write_examples(zip_path, data.entries, examples.uri)
+        written, found = self._write_examples(
+            zip_path, data.entries, examples.uri, bool(exec_properties.get(KEEP_CROSS_SPLIT_DUPLICATES_KEY))
+        )
+        skipped = data.skipped + written
 
-        bad = {m for m, _ in skipped}
+        bad = {m for m, _ in skipped} | set(found["dropped"])
         counts = {s: {name: 0 for name in data.class_names} for s in layout.SPLITS}
         for e in data.entries:
             if e.member not in bad:
@@ -140,6 +151,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             "split_by_hash": data.split_by_hash,
             "counts": counts,
             "skipped": [{"file": m, "reason": r} for m, r in sorted(skipped)],
+            "duplicates": found,
         }
         _write_json(os.path.join(examples.uri, features.INGEST_REPORT_FILE), report)
         _write_json(os.path.join(examples.uri, features.LABEL_NAMES_FILE), data.class_names)
@@ -148,7 +160,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             split, name = empty[0]
             raise DatasetError(
                 f"{data_uri}: split {split!r} has no decodable image of class {name!r}; "
-                f"{_skipped_summary(skipped)}{_keep_failed_report(examples.uri, report)}"
+                f"{_skipped_summary(skipped)}{_dropped_summary(found)}{_keep_failed_report(examples.uri, report)}"
             )
 
         examples.split_names = artifact_utils.encode_split_names(list(layout.SPLITS))
@@ -157,21 +169,28 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         examples_utils.set_file_format(examples, "tfrecords_gzip")
         examples.set_string_custom_property("class_names", json.dumps(data.class_names))
         examples.set_int_custom_property("skipped_files", len(skipped))
+        for name in duplicates.COUNTS:
+            examples.set_int_custom_property(name, found[name])
 
-    def _write_examples(self, zip_path: str, entries: List[layout.Entry], uri: str) -> List[Tuple[str, str]]:
+    def _write_examples(
+        self, zip_path: str, entries: List[layout.Entry], uri: str, keep_cross_split_duplicates: bool
+    ) -> Tuple[List[Tuple[str, str]], Dict[str, Any]]:
+        """(skipped (member, reason), the duplicates as ingest_report.json holds them)."""
         with tempfile.TemporaryDirectory() as tmp:
             skipped_path = os.path.join(tmp, "skipped.json")
+            duplicates_path = os.path.join(tmp, "duplicates.json")
             with self._make_beam_pipeline() as p:
                 read = (
                     p
                     | "Entries" >> beam.Create(entries)
                     | "ReadImage" >> beam.ParDo(_ReadImage(zip_path)).with_outputs(_ReadImage.SKIPPED, main="ok")
                 )
-                by_split = read.ok | "BySplit" >> beam.Partition(lambda kv, _: layout.SPLITS.index(kv[0]), 2)
+                kept, found = read.ok | "Duplicates" >> duplicates.FindDuplicates(keep_cross_split_duplicates)
+                by_split = kept | "BySplit" >> beam.Partition(lambda image, _: layout.SPLITS.index(image.split), 2)
                 for split, pcoll in zip(layout.SPLITS, by_split):
                     _ = (
                         pcoll
-                        | f"Values[{split}]" >> beam.Values()
+                        | f"Examples[{split}]" >> beam.Map(lambda image: image.example)
                         | f"Write[{split}]"
                         >> beam.io.WriteToTFRecord(
                             os.path.join(uri, f"Split-{split}", "data_tfrecord"), file_name_suffix=".gz"
@@ -183,5 +202,12 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                     | "ToJson" >> beam.Map(json.dumps)
                     | "WriteSkipped" >> beam.io.WriteToText(skipped_path, shard_name_template="")
                 )
+                _ = (
+                    found
+                    | "DuplicatesToJson" >> beam.Map(lambda d: json.dumps(d.to_json()))
+                    | "WriteDuplicates" >> beam.io.WriteToText(duplicates_path, shard_name_template="")
+                )
             with open(skipped_path) as f:
-                return [tuple(x) for x in json.loads(f.read())]
+                skipped = [tuple(x) for x in json.loads(f.read())]
+            with open(duplicates_path) as f:
+                return skipped, json.loads(f.read())
