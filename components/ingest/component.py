@@ -1,4 +1,4 @@
-"""ImageExampleGen: a custom ExampleGen for a zip of images in class folders."""
+"""ImageExampleGen: a custom ExampleGen for images in class folders: a zip, a folder or an object-store prefix."""
 
 from typing import Optional, Union
 
@@ -17,6 +17,9 @@ class ImageExampleGenSpec(types.ComponentSpec):
         executor.SHA256_KEY: ExecutionParameter(type=str, optional=True),
         executor.EVAL_PERCENT_KEY: ExecutionParameter(type=int),
         executor.DOWNLOAD_TIMEOUT_KEY: ExecutionParameter(type=int, optional=True),
+        # What the runner saw of a folder or object-store data (names, sizes, versions): keys the cache, and
+        # ingestion checks the data still has it.
+        executor.DATA_FINGERPRINT_KEY: ExecutionParameter(type=str, optional=True),
     }
     INPUTS = {}
     OUTPUTS = {executor.EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples)}
@@ -26,7 +29,7 @@ class ImageExampleGen(base_beam_component.BaseBeamComponent):
     """Emits train/eval tf.Examples (image_raw, label, filename) and an ingest report beside them.
 
     Splits come from train/ and validation/ (val/, test/) folders, or from a hash of the file name
-    when the zip has class folders only. The class names travel in label_names.json.
+    when the data has class folders only. The class names travel in label_names.json.
     """
 
     SPEC_CLASS = ImageExampleGenSpec
@@ -38,6 +41,7 @@ class ImageExampleGen(base_beam_component.BaseBeamComponent):
         eval_percent: int,
         sha256: Union[str, data_types.RuntimeParameter, None] = None,
         download_timeout_seconds: Optional[int] = None,
+        data_fingerprint: Optional[str] = None,
     ):
         super().__init__(
             spec=ImageExampleGenSpec(
@@ -45,6 +49,7 @@ class ImageExampleGen(base_beam_component.BaseBeamComponent):
                 sha256=sha256,
                 eval_percent=eval_percent,
                 download_timeout_seconds=download_timeout_seconds,
+                data_fingerprint=data_fingerprint,
                 examples=types.Channel(type=standard_artifacts.Examples),
             )
         )

@@ -1,10 +1,12 @@
-"""ImageExampleGen's executor: a Beam pipeline that checks every image decodes and writes tf.Examples."""
+"""ImageExampleGen's executor: a Beam pipeline that checks every image decodes and writes tf.Examples.
+
+Built for any Beam runner: the workers read the dataset from where all of them can (sources, staging) and
+everything they find comes back through the pipeline's outputs under the Examples artifact, not through
+this process's memory or disk."""
 
 import json
 import os
 import re
-import tempfile
-import zipfile
 from typing import Any, Dict, List, Optional, Tuple
 
 import apache_beam as beam
@@ -16,7 +18,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 
 from components import features, limits, preprocessing
-from components.ingest import fetch, layout
+from components.ingest import layout, sources, staging
 from components.ingest.errors import DatasetError
 
 EXAMPLES_KEY = "examples"
@@ -24,8 +26,12 @@ DATA_URI_KEY = "data_uri"
 SHA256_KEY = "sha256"
 EVAL_PERCENT_KEY = "eval_percent"
 DOWNLOAD_TIMEOUT_KEY = "download_timeout_seconds"
+DATA_FINGERPRINT_KEY = "data_fingerprint"
 FAILED_REPORTS_DIR = "failed_ingest_reports"
 SKIPPED_IN_MESSAGE = 5  # the first few skipped files an error lists; the report holds them all
+# Inside the Examples artifact while ingestion runs, removed when it ends: the staged copy of a local dataset
+# and the skipped files as the workers wrote them.
+WORK_DIR = "_ingestion"
 
 
 def decode_problem(data: bytes) -> Optional[str]:
@@ -56,25 +62,25 @@ def to_example(image: bytes, label: int, filename: str) -> bytes:
 
 
 class _ReadImage(beam.DoFn):
-    """Reads each entry from the zip; undecodable files go to the 'skipped' output instead of training."""
+    """Reads each file from the source; undecodable files go to the 'skipped' output instead of training."""
 
     SKIPPED = "skipped"
 
-    def __init__(self, zip_path: str):
-        self._zip_path = zip_path
-        self._zip = None
+    def __init__(self, source: sources.Source):
+        self._source = source
+        self._reader = None
 
     def setup(self):
-        self._zip = zipfile.ZipFile(self._zip_path)
+        self._reader = self._source.open()  # in each worker: an open zip does not pickle
 
     def teardown(self):
-        if self._zip:
-            self._zip.close()
+        if self._reader:
+            self._reader.close()
 
     def process(self, entry: layout.Entry):
         try:
-            data = layout.read_member(self._zip, entry.member)
-        except layout.UnreadableMember as e:
+            data = self._reader.read(entry.member)
+        except sources.UnreadableMember as e:
             yield beam.pvalue.TaggedOutput(self.SKIPPED, (entry.member, e.reason))
             return
         problem = decode_problem(data)
@@ -111,6 +117,14 @@ def _keep_failed_report(examples_uri: str, report: Dict[str, Any]) -> str:
     return f" (every skipped file: {path})"
 
 
+def _check_fingerprint(listing: sources.Listing, expected: str) -> None:
+    """The runner keyed the cache on this fingerprint: data that changed since would be cached under the old key."""
+    actual = listing.fingerprint()
+    if expected and actual != expected:
+        raise DatasetError(f"{listing.source.name}: changed since the run started (its files' fingerprint was "
+                           f"{expected}, is {actual}); run again")
+
+
 class Executor(base_beam_executor.BaseBeamExecutor):
     def Do(
         self,
@@ -119,15 +133,26 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         exec_properties: Dict[str, Any],
     ) -> None:
         data_uri = exec_properties[DATA_URI_KEY]
-        zip_path = fetch.fetch(
+        source = sources.resolve(
             data_uri,
             sha256=exec_properties.get(SHA256_KEY) or "",
             progress=True,
             timeout_seconds=exec_properties.get(DOWNLOAD_TIMEOUT_KEY) or limits.DOWNLOAD_TIMEOUT_SECONDS,
         )
-        data = layout.read_layout(zip_path, int(exec_properties[EVAL_PERCENT_KEY]), source=data_uri)
+        listing = source.list_files()
+        _check_fingerprint(listing, exec_properties.get(DATA_FINGERPRINT_KEY) or "")
+        data = layout.place(listing, int(exec_properties[EVAL_PERCENT_KEY]))
         examples = artifact_utils.get_single_instance(output_dict[EXAMPLES_KEY])
-        skipped = data.skipped + self._write_examples(zip_path, data.entries, examples.uri)
+        work = os.path.join(examples.uri, WORK_DIR)
+        try:
+            names = [e.member for e in data.entries]
+            reachable, not_copied = staging.reachable(source, names, os.path.join(work, "data"))
+            lost = {m for m, _ in not_copied}
+            entries = [e for e in data.entries if e.member not in lost]
+            skipped = data.skipped + not_copied + self._write_examples(reachable, entries, examples.uri, work)
+        finally:
+            if tf.io.gfile.exists(work):
+                tf.io.gfile.rmtree(work)
 
         bad = {m for m, _ in skipped}
         counts = {s: {name: 0 for name in data.class_names} for s in layout.SPLITS}
@@ -158,30 +183,34 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         examples.set_string_custom_property("class_names", json.dumps(data.class_names))
         examples.set_int_custom_property("skipped_files", len(skipped))
 
-    def _write_examples(self, zip_path: str, entries: List[layout.Entry], uri: str) -> List[Tuple[str, str]]:
-        with tempfile.TemporaryDirectory() as tmp:
-            skipped_path = os.path.join(tmp, "skipped.json")
-            with self._make_beam_pipeline() as p:
-                read = (
-                    p
-                    | "Entries" >> beam.Create(entries)
-                    | "ReadImage" >> beam.ParDo(_ReadImage(zip_path)).with_outputs(_ReadImage.SKIPPED, main="ok")
-                )
-                by_split = read.ok | "BySplit" >> beam.Partition(lambda kv, _: layout.SPLITS.index(kv[0]), 2)
-                for split, pcoll in zip(layout.SPLITS, by_split):
-                    _ = (
-                        pcoll
-                        | f"Values[{split}]" >> beam.Values()
-                        | f"Write[{split}]"
-                        >> beam.io.WriteToTFRecord(
-                            os.path.join(uri, f"Split-{split}", "data_tfrecord"), file_name_suffix=".gz"
-                        )
-                    )
+    def _write_examples(self, source: sources.Source, entries: List[layout.Entry], uri: str,
+                        work: str) -> List[Tuple[str, str]]:
+        """Writes each split's TFRecords under uri; returns the skipped files, which the workers wrote under work."""
+        skipped_prefix = os.path.join(work, "skipped")
+        with self._make_beam_pipeline() as p:
+            read = (
+                p
+                | "Entries" >> beam.Create(entries)
+                | "Spread" >> beam.Reshuffle()  # else one worker may read them all
+                | "ReadImage" >> beam.ParDo(_ReadImage(source)).with_outputs(_ReadImage.SKIPPED, main="ok")
+            )
+            by_split = read.ok | "BySplit" >> beam.Partition(lambda kv, _: layout.SPLITS.index(kv[0]), 2)
+            for split, pcoll in zip(layout.SPLITS, by_split):
                 _ = (
-                    read[_ReadImage.SKIPPED]
-                    | "Collect" >> beam.combiners.ToList()
-                    | "ToJson" >> beam.Map(json.dumps)
-                    | "WriteSkipped" >> beam.io.WriteToText(skipped_path, shard_name_template="")
+                    pcoll
+                    | f"Values[{split}]" >> beam.Values()
+                    | f"Write[{split}]"
+                    >> beam.io.WriteToTFRecord(
+                        os.path.join(uri, f"Split-{split}", "data_tfrecord"), file_name_suffix=".gz"
+                    )
                 )
-            with open(skipped_path) as f:
-                return [tuple(x) for x in json.loads(f.read())]
+            _ = (
+                read[_ReadImage.SKIPPED]
+                | "ToJson" >> beam.Map(json.dumps)
+                | "WriteSkipped" >> beam.io.WriteToText(skipped_prefix, file_name_suffix=".jsonl")
+            )
+        skipped = []
+        for path in tf.io.gfile.glob(f"{skipped_prefix}*.jsonl"):
+            with tf.io.gfile.GFile(path) as f:
+                skipped.extend(tuple(json.loads(line)) for line in f if line.strip())
+        return skipped
