@@ -1,11 +1,11 @@
 """Brings a dataset zip to a local file: http(s) downloads are cached by URI, local files are used in place
-(object-store URIs need no copy: components/ingest/sources.py reads them where they are). Nothing enters the cache unchecked: a download goes to a temporary file, is checked (length
-against Content-Length, that it is a zip, the sha256 when given) and only then renamed into the cache; a
-cached file that fails the checks later is discarded and fetched again."""
+(object-store URIs need no copy: components/ingest/sources.py reads them where they are). Nothing enters
+the cache unchecked: a download goes to a temporary file, is checked (length against Content-Length, that
+it is a zip, the sha256 when given) and only then renamed into the cache; a cached file that fails the
+checks later is discarded and fetched again."""
 
 import hashlib
 import os
-import shutil
 import sys
 import tempfile
 import time
