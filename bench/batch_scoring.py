@@ -11,7 +11,6 @@ import argparse
 import os
 import tempfile
 import time
-import zipfile
 
 import record  # noqa: E402  bench/record.py: a script's own folder is on sys.path
 
@@ -28,6 +27,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from components import exporter
+    from components.ingest.sources import UnreadableMember
     from serving.batch_scoring import list_images, score
     from serving.in_process import InProcessPredictor
     from serving.status import ServingError
@@ -39,16 +39,16 @@ def main() -> None:
                                exporter.IMAGE_BYTES_SIGNATURE, args.beam_args)
         beam_seconds = time.perf_counter() - start
 
-    _, members = list_images(args.data)
+    source, members = list_images(args.data)
     start = time.perf_counter()
     predictor = InProcessPredictor(args.model)
     loop_scored = 0
-    with zipfile.ZipFile(args.data) as zf:
+    with source.open() as reader:
         for member in members:
             try:
-                predictor.predict([zf.read(member)])
+                predictor.predict([reader.read(member)])
                 loop_scored += 1
-            except ServingError:
+            except (ServingError, UnreadableMember):
                 pass
     loop_seconds = time.perf_counter() - start
     results = {

@@ -2,12 +2,11 @@
 
 import dataclasses
 import os
-import zipfile
 from typing import Callable, Dict, Iterable, List, Sequence, Tuple
 
 from components import limits
-from components.ingest import fetch, layout
-from components.ingest.layout import UnreadableMember
+from components.ingest import layout, sources
+from components.ingest.sources import UnreadableMember
 from insight import image_grid
 from insight.errors import InsightError
 from insight.images import decode_rgb
@@ -71,7 +70,7 @@ def save_sample_grid(
 @dataclasses.dataclass
 class DataInspection:
     class_names: List[str]
-    counts: Counts  # files per split and class, as laid out in the zip (decoding is checked at ingestion)
+    counts: Counts  # files per split and class, as laid out in the data (decoding is checked at ingestion)
     skipped: List[Tuple[str, str]]  # (file, reason): outside any class folder
     unreadable: List[Tuple[str, str]]  # (file, reason): met while picking samples
     samples_png: str
@@ -83,16 +82,16 @@ class DataInspection:
 def inspect_data(
     data_uri: str, out_dir: str, eval_percent: int, download_timeout_seconds: float = limits.DOWNLOAD_TIMEOUT_SECONDS
 ) -> DataInspection:
-    """Reads the zip directly, with the ingestion's own folder rules: no pipeline run."""
-    zip_path = fetch.fetch(data_uri, progress=True, timeout_seconds=download_timeout_seconds)
-    data = layout.read_layout(zip_path, eval_percent, source=data_uri)
+    """Reads the data directly, with the ingestion's own folder rules: no pipeline run."""
+    source = sources.resolve(data_uri, progress=True, timeout_seconds=download_timeout_seconds)
+    data = layout.place(source.list_files(), eval_percent)
     counts = {split: {name: 0 for name in data.class_names} for split in layout.SPLITS}
     for entry in data.entries:
         counts[entry.split][data.class_names[entry.label]] += 1
     samples_png = os.path.join(out_dir, SAMPLES_FILE)
-    with zipfile.ZipFile(zip_path) as zf:
+    with source.open() as reader:
         records = (
-            (e.label, e.member, lambda m=e.member: layout.read_member(zf, m))
+            (e.label, e.member, lambda m=e.member: reader.read(m))
             for e in data.entries
             if e.split == layout.TRAIN
         )

@@ -2,11 +2,12 @@
 
 import dataclasses
 import os
+from typing import Tuple
 
 from tfx import v1 as tfx
 
 from components import features
-from components.ingest import fetch
+from components.ingest import fetch, sources
 from pipeline import configs
 from pipeline.pipeline import create_pipeline
 from pipeline.run_summary import RunSummary, find_artifacts, summarize
@@ -45,13 +46,21 @@ def _keep_reference_schema(metadata_path: str, reference: str) -> None:
         tfdv.write_schema_text(schema, reference)
 
 
+def data_key(data_uri: str) -> Tuple[str, str]:
+    """(sha256, fingerprint) of the data, to key ingestion's cache: changed data at the same place is ingested
+    again. A local zip's sha256 (read whole: it is on this disk); a folder's or an object store's fingerprint
+    (names, sizes and versions, from a listing); neither for a download (--sha256 pins one)."""
+    if "://" not in data_uri and os.path.isfile(data_uri):
+        return fetch.sha256_of(data_uri), ""
+    if data_uri.startswith(("http://", "https://")):
+        return "", ""
+    return "", sources.resolve(data_uri).list_files().fingerprint()
+
+
 def run(settings: LocalRunSettings) -> RunSummary:
     output_dir = os.path.abspath(settings.output_dir)
     data_uri = _absolute(settings.data_uri)
-    sha256 = settings.data_sha256
-    if not sha256 and "://" not in data_uri and os.path.isfile(data_uri):
-        # The content's hash keys the cache: a changed zip at the same path is ingested again.
-        sha256 = fetch.sha256_of(data_uri)
+    sha256, fingerprint = (settings.data_sha256, "") if settings.data_sha256 else data_key(data_uri)
     reference = reference_schema(output_dir)
     schema_file = settings.schema_file or (reference if os.path.exists(reference) else "")
     metadata_path = os.path.join(output_dir, configs.METADATA_FILE)
@@ -59,6 +68,7 @@ def run(settings: LocalRunSettings) -> RunSummary:
     pipeline = create_pipeline(
         dataclasses.replace(settings, data_uri=data_uri, data_sha256=sha256,
                             schema_file=_absolute(schema_file)),
+        data_fingerprint=fingerprint,
         pipeline_root=os.path.join(output_dir, configs.PIPELINE_ROOT_SUBDIR),
         serving_model_dir=os.path.join(output_dir, configs.SERVING_SUBDIR, settings.model_name),
         enable_cache=settings.enable_cache,

@@ -19,6 +19,7 @@ def create_pipeline(
     serving_model_dir: str,
     data_uri: Any = None,
     data_sha256: Any = None,
+    data_fingerprint: str = "",
     eval_config: Any = None,
     enable_cache: bool = True,
     metadata_connection_config=None,
@@ -29,6 +30,7 @@ def create_pipeline(
 
     data_uri, data_sha256 and eval_config replace the ones the settings give (Kubeflow passes
     RuntimeParameters; eval_config then holds the EvalConfig's JSON).
+    data_fingerprint is what the local runner saw of a folder's or an object store's files (it keys the cache).
     compare_to_blessed=False leaves out the latest-blessed-model resolver: the gate is min_accuracy alone,
     as on a first run (open-source Kubeflow Pipelines cannot run resolver nodes).
     trainer_resources is the Trainer's platform config (Kubeflow: a ResourceSpec with CPU, memory, GPU).
@@ -39,6 +41,7 @@ def create_pipeline(
         eval_percent=settings.eval_percent,
         download_timeout_seconds=settings.download_timeout_seconds,
         keep_cross_split_duplicates=settings.keep_cross_split_duplicates,
+        data_fingerprint=data_fingerprint or None,
     )
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     # The schema Transform parses the examples with, inferred from this data.

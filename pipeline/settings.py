@@ -140,12 +140,13 @@ class TrainingSettings(_Checked):
 class RunSettings(TrainingSettings):
     """Every knob of a pipeline run, wherever it runs."""
 
-    data_uri: str = setting(configs.DATA_URI, "zip of images: http(s)://, gs://, s3:// or file:// URL, or a path",
+    data_uri: str = setting(configs.DATA_URI, "images in class folders: a zip (http(s)://, gs://, s3:// or file:// "
+                                              "URL, or a path), a folder, or an object-store prefix (gs://bucket/pets/)",
                             flag="--data")
     data_sha256: str = setting("", "expected sha256 of the zip (computed for local files if omitted)",
                                flag="--sha256")
     model_name: str = setting(configs.MODEL_NAME, "the model's name: its folder under serving/", check=plain_name)
-    eval_percent: int = setting(20, "eval share when the zip has class folders only", check=between(1, 99))
+    eval_percent: int = setting(20, "eval share when the data has class folders only", check=between(1, 99))
     keep_cross_split_duplicates: bool = setting(False, "keep eval images whose exact bytes are also in train "
                                                        "(default: left out of eval, where a photo the model "
                                                        "trained on would inflate validation accuracy)")

@@ -3,89 +3,46 @@ model, one JSON line per image ({file, class_name, probability}, or {file, error
 not decode). The notebook's "predict new images", at scale; the job goes on past bad files."""
 
 import json
-import os
-import posixpath
-import zipfile
-from typing import Iterable, List, Optional, Sequence, Tuple
+from typing import Iterable, List, Sequence, Tuple
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from components.errors import CatdogError
+from components.ingest import sources
 from serving.status import ServingError
 
-# Files a folder or zip holds that are not anyone's images: operating-system litter.
-_LITTER_NAMES = (".DS_Store", "Thumbs.db")
-_LITTER_FOLDER = "__MACOSX/"
 MAX_BATCH_IMAGES = 32
 
 
-def _is_litter(path: str) -> bool:
-    name = posixpath.basename(path)
-    return path.startswith(_LITTER_FOLDER) or name in _LITTER_NAMES or name.startswith(".")
-
-
-def list_images(data: str) -> Tuple[Optional[str], List[str]]:
-    """(the zip holding them or None, the files to score): a zip's members, a folder's files (recursively),
-    or the objects under an object-store prefix."""
-    if data.lower().endswith(".zip"):
-        try:
-            with FileSystems.open(data) as f, zipfile.ZipFile(f) as zf:
-                members = [i.filename for i in zf.infolist() if not i.is_dir() and not _is_litter(i.filename)]
-        except (OSError, zipfile.BadZipFile) as e:
-            raise CatdogError(f"{data}: not a readable zip: {e}") from e
-        files = sorted(members)
-        source = data
-    elif "://" in data:
-        prefix = data.rstrip("/") + "/"
-        try:
-            matched = FileSystems.match([prefix + "**"])[0].metadata_list
-        except Exception as e:  # noqa: BLE001 - each filesystem has its own errors
-            raise CatdogError(f"{data}: cannot list the prefix: {e}") from e
-        files = sorted(m.path for m in matched if not _is_litter(m.path[len(prefix):]))
-        source = None
-    elif os.path.isdir(data):
-        files = sorted(
-            os.path.join(folder, name)
-            for folder, subfolders, names in os.walk(data)
-            for name in names
-            if not _is_litter(os.path.relpath(os.path.join(folder, name), data))
-        )
-        source = None
-    else:
-        raise CatdogError(f"{data}: no such zip, folder or object-store prefix")
-    if not files:
-        raise CatdogError(f"{data}: holds no files to score")
-    return source, files
+def list_images(data: str) -> Tuple[sources.Source, List[str]]:
+    """(the source, the names of its files to score): a zip's members, a folder's files (recursively), or the
+    objects under an object-store prefix, as ingestion lists them."""
+    source = sources.resolve(data)
+    return source, [f.name for f in source.list_files().files]
 
 
 class _ReadImage(beam.DoFn):
-    """file name -> (file name, bytes), or (file name, the reason it could not be read)."""
+    """file name -> (where the file is, bytes), or {file, error} for a file that cannot be read."""
 
-    def __init__(self, zip_path: Optional[str]):
-        self._zip_path = zip_path
-        self._zip = None
+    def __init__(self, source: sources.Source):
+        self._source = source
+        self._reader = None
 
     def setup(self):
-        if self._zip_path is not None:
-            self._zip = zipfile.ZipFile(FileSystems.open(self._zip_path))
+        self._reader = self._source.open()  # in each worker: an open zip does not pickle
 
     def process(self, name: str):
         try:
-            if self._zip is not None:
-                data = self._zip.read(name)
-            else:
-                with FileSystems.open(name) as f:
-                    data = f.read()
-        except (OSError, zipfile.BadZipFile, RuntimeError) as e:  # RuntimeError: an encrypted member
-            yield {"file": name, "error": f"cannot read: {e}"}
+            data = self._reader.read(name)
+        except sources.UnreadableMember as e:
+            yield {"file": self._source.path_of(name), "error": f"cannot read: {e.reason}"}
             return
-        yield name, data
+        yield self._source.path_of(name), data
 
     def teardown(self):
-        if self._zip is not None:
-            self._zip.close()
+        if self._reader is not None:
+            self._reader.close()
 
 
 class _Score(beam.DoFn):
@@ -118,13 +75,13 @@ class _Score(beam.DoFn):
 
 def score(data: str, model: str, output: str, signature_name: str, beam_args: Iterable[str] = ()) -> Tuple[int, int]:
     """Writes output (JSON lines); returns (images scored, files that failed)."""
-    zip_path, files = list_images(data)
+    source, files = list_images(data)
     with beam.Pipeline(options=PipelineOptions(list(beam_args))) as pipeline:
         read = (
             pipeline
             | "ListFiles" >> beam.Create(files)
             | "Spread" >> beam.Reshuffle()
-            | "Read" >> beam.ParDo(_ReadImage(zip_path))
+            | "Read" >> beam.ParDo(_ReadImage(source))
         )
         unreadable = read | "Unreadable" >> beam.Filter(lambda item: isinstance(item, dict))
         scored = (

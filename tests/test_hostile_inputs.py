@@ -24,7 +24,7 @@ import bombs
 import imagegen
 from components import exporter, limits, preprocessing, pusher
 from components.errors import CatdogError
-from components.ingest import executor, fetch, layout
+from components.ingest import executor, fetch, layout, sources
 from components.ingest.errors import DatasetError
 from conftest import run_catdog
 from pipeline.settings import RunSettings
@@ -318,8 +318,8 @@ def test_bombs_in_the_zip_are_skipped_with_their_reasons(tmp_path, png_bomb):
 def test_reading_a_member_never_holds_more_than_the_limit(tmp_path):
     path = bombs.zip_with_zeros(tmp_path / "z.zip", {}, "cats/big.jpg", 3 * 1024 * 1024)
     with zipfile.ZipFile(path) as zf:
-        with pytest.raises(layout.UnreadableMember, match="holds more than the 1,048,576 bytes allowed"):
-            layout.read_member(zf, "cats/big.jpg", max_bytes=1024 * 1024)
+        with pytest.raises(sources.UnreadableMember, match="holds more than the 1,048,576 bytes allowed"):
+            sources.read_member(zf, "cats/big.jpg", max_bytes=1024 * 1024)
 
 
 def test_duplicate_member_names_are_reported(tmp_path):

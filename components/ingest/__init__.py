@@ -1,1 +1,1 @@
-"""Ingestion: a zip of images in class folders, from a URL or a path, to tf.Examples."""
+"""Ingestion: images in class folders (a zip, a folder or an object-store prefix) to tf.Examples."""

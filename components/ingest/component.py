@@ -1,4 +1,4 @@
-"""ImageExampleGen: a custom ExampleGen for a zip of images in class folders."""
+"""ImageExampleGen: a custom ExampleGen for images in class folders: a zip, a folder or an object-store prefix."""
 
 from typing import Optional, Union
 
@@ -19,6 +19,9 @@ class ImageExampleGenSpec(types.ComponentSpec):
         executor.DOWNLOAD_TIMEOUT_KEY: ExecutionParameter(type=int, optional=True),
         # 0 or 1: what a bool compiles to in a Kubeflow spec
         executor.KEEP_CROSS_SPLIT_DUPLICATES_KEY: ExecutionParameter(type=int, optional=True),
+        # What the runner saw of a folder or object-store data (names, sizes, versions): keys the cache, and
+        # ingestion checks the data still has it.
+        executor.DATA_FINGERPRINT_KEY: ExecutionParameter(type=str, optional=True),
     }
     INPUTS = {}
     OUTPUTS = {executor.EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples)}
@@ -28,7 +31,7 @@ class ImageExampleGen(base_beam_component.BaseBeamComponent):
     """Emits train/eval tf.Examples (image_raw, label, filename) and an ingest report beside them.
 
     Splits come from train/ and validation/ (val/, test/) folders, or from a hash of the file name
-    when the zip has class folders only. The class names travel in label_names.json. Eval images whose
+    when the data has class folders only. The class names travel in label_names.json. Eval images whose
     exact bytes are also in train are left out unless keep_cross_split_duplicates (components/ingest/duplicates.py).
     """
 
@@ -42,6 +45,7 @@ class ImageExampleGen(base_beam_component.BaseBeamComponent):
         sha256: Union[str, data_types.RuntimeParameter, None] = None,
         download_timeout_seconds: Optional[int] = None,
         keep_cross_split_duplicates: bool = False,
+        data_fingerprint: Optional[str] = None,
     ):
         super().__init__(
             spec=ImageExampleGenSpec(
@@ -50,6 +54,7 @@ class ImageExampleGen(base_beam_component.BaseBeamComponent):
                 eval_percent=eval_percent,
                 download_timeout_seconds=download_timeout_seconds,
                 keep_cross_split_duplicates=int(keep_cross_split_duplicates),
+                data_fingerprint=data_fingerprint,
                 examples=types.Channel(type=standard_artifacts.Examples),
             )
         )

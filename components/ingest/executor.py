@@ -1,10 +1,12 @@
-"""ImageExampleGen's executor: a Beam pipeline that checks every image decodes and writes tf.Examples."""
+"""ImageExampleGen's executor: a Beam pipeline that checks every image decodes and writes tf.Examples.
+
+Built for any Beam runner: the workers read the dataset from where all of them can (sources, staging) and
+everything they find comes back through the pipeline's outputs under the Examples artifact, not through
+this process's memory or disk."""
 
 import json
 import os
 import re
-import tempfile
-import zipfile
 from typing import Any, Dict, List, Optional, Tuple
 
 import apache_beam as beam
@@ -16,7 +18,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 
 from components import features, limits, preprocessing
-from components.ingest import duplicates, fetch, layout
+from components.ingest import duplicates, layout, sources, staging
 from components.ingest.errors import DatasetError
 
 EXAMPLES_KEY = "examples"
@@ -24,9 +26,13 @@ DATA_URI_KEY = "data_uri"
 SHA256_KEY = "sha256"
 EVAL_PERCENT_KEY = "eval_percent"
 DOWNLOAD_TIMEOUT_KEY = "download_timeout_seconds"
+DATA_FINGERPRINT_KEY = "data_fingerprint"
 KEEP_CROSS_SPLIT_DUPLICATES_KEY = "keep_cross_split_duplicates"
 FAILED_REPORTS_DIR = "failed_ingest_reports"
 SKIPPED_IN_MESSAGE = 5  # the first few skipped files an error lists; the report holds them all
+# Inside the Examples artifact while ingestion runs, removed when it ends: the staged copy of a local dataset
+# and the skipped files as the workers wrote them.
+WORK_DIR = "_ingestion"
 
 
 def decode_problem(data: bytes) -> Optional[str]:
@@ -57,25 +63,25 @@ def to_example(image: bytes, label: int, filename: str) -> bytes:
 
 
 class _ReadImage(beam.DoFn):
-    """Reads each entry from the zip; undecodable files go to the 'skipped' output instead of training."""
+    """Reads each file from the source; undecodable files go to the 'skipped' output instead of training."""
 
     SKIPPED = "skipped"
 
-    def __init__(self, zip_path: str):
-        self._zip_path = zip_path
-        self._zip = None
+    def __init__(self, source: sources.Source):
+        self._source = source
+        self._reader = None
 
     def setup(self):
-        self._zip = zipfile.ZipFile(self._zip_path)
+        self._reader = self._source.open()  # in each worker: an open zip does not pickle
 
     def teardown(self):
-        if self._zip:
-            self._zip.close()
+        if self._reader:
+            self._reader.close()
 
     def process(self, entry: layout.Entry):
         try:
-            data = layout.read_member(self._zip, entry.member)
-        except layout.UnreadableMember as e:
+            data = self._reader.read(entry.member)
+        except sources.UnreadableMember as e:
             yield beam.pvalue.TaggedOutput(self.SKIPPED, (entry.member, e.reason))
             return
         problem = decode_problem(data)
@@ -119,6 +125,14 @@ def _keep_failed_report(examples_uri: str, report: Dict[str, Any]) -> str:
     return f" (every skipped file: {path})"
 
 
+def _check_fingerprint(listing: sources.Listing, expected: str) -> None:
+    """The runner keyed the cache on this fingerprint: data that changed since would be cached under the old key."""
+    actual = listing.fingerprint()
+    if expected and actual != expected:
+        raise DatasetError(f"{listing.source.name}: changed since the run started (its files' fingerprint was "
+                           f"{expected}, is {actual}); run again")
+
+
 class Executor(base_beam_executor.BaseBeamExecutor):
     def Do(
         self,
@@ -127,18 +141,29 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         exec_properties: Dict[str, Any],
     ) -> None:
         data_uri = exec_properties[DATA_URI_KEY]
-        zip_path = fetch.fetch(
+        source = sources.resolve(
             data_uri,
             sha256=exec_properties.get(SHA256_KEY) or "",
             progress=True,
             timeout_seconds=exec_properties.get(DOWNLOAD_TIMEOUT_KEY) or limits.DOWNLOAD_TIMEOUT_SECONDS,
         )
-        data = layout.read_layout(zip_path, int(exec_properties[EVAL_PERCENT_KEY]), source=data_uri)
+        listing = source.list_files()
+        _check_fingerprint(listing, exec_properties.get(DATA_FINGERPRINT_KEY) or "")
+        data = layout.place(listing, int(exec_properties[EVAL_PERCENT_KEY]))
         examples = artifact_utils.get_single_instance(output_dict[EXAMPLES_KEY])
-        written, found = self._write_examples(
-            zip_path, data.entries, examples.uri, bool(exec_properties.get(KEEP_CROSS_SPLIT_DUPLICATES_KEY))
-        )
-        skipped = data.skipped + written
+        work = os.path.join(examples.uri, WORK_DIR)
+        try:
+            names = [e.member for e in data.entries]
+            reachable, not_copied = staging.reachable(source, names, os.path.join(work, "data"))
+            lost = {m for m, _ in not_copied}
+            entries = [e for e in data.entries if e.member not in lost]
+            written, found = self._write_examples(
+                reachable, entries, examples.uri, work, bool(exec_properties.get(KEEP_CROSS_SPLIT_DUPLICATES_KEY))
+            )
+            skipped = data.skipped + not_copied + written
+        finally:
+            if tf.io.gfile.exists(work):
+                tf.io.gfile.rmtree(work)
 
         bad = {m for m, _ in skipped} | set(found["dropped"])
         counts = {s: {name: 0 for name in data.class_names} for s in layout.SPLITS}
@@ -173,41 +198,49 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             examples.set_int_custom_property(name, found[name])
 
     def _write_examples(
-        self, zip_path: str, entries: List[layout.Entry], uri: str, keep_cross_split_duplicates: bool
+        self, source: sources.Source, entries: List[layout.Entry], uri: str, work: str, keep_cross_split_duplicates: bool
     ) -> Tuple[List[Tuple[str, str]], Dict[str, Any]]:
-        """(skipped (member, reason), the duplicates as ingest_report.json holds them)."""
-        with tempfile.TemporaryDirectory() as tmp:
-            skipped_path = os.path.join(tmp, "skipped.json")
-            duplicates_path = os.path.join(tmp, "duplicates.json")
-            with self._make_beam_pipeline() as p:
-                read = (
-                    p
-                    | "Entries" >> beam.Create(entries)
-                    | "ReadImage" >> beam.ParDo(_ReadImage(zip_path)).with_outputs(_ReadImage.SKIPPED, main="ok")
-                )
-                kept, found = read.ok | "Duplicates" >> duplicates.FindDuplicates(keep_cross_split_duplicates)
-                by_split = kept | "BySplit" >> beam.Partition(lambda image, _: layout.SPLITS.index(image.split), 2)
-                for split, pcoll in zip(layout.SPLITS, by_split):
-                    _ = (
-                        pcoll
-                        | f"Examples[{split}]" >> beam.Map(lambda image: image.example)
-                        | f"Write[{split}]"
-                        >> beam.io.WriteToTFRecord(
-                            os.path.join(uri, f"Split-{split}", "data_tfrecord"), file_name_suffix=".gz"
-                        )
+        """Writes each split's TFRecords under uri; returns the skipped files (member, reason) and the duplicates
+        as ingest_report.json holds them, which the workers wrote under work."""
+        skipped_prefix = os.path.join(work, "skipped")
+        duplicates_prefix = os.path.join(work, "duplicates")
+        with self._make_beam_pipeline() as p:
+            read = (
+                p
+                | "Entries" >> beam.Create(entries)
+                | "Spread" >> beam.Reshuffle()  # else one worker may read them all
+                | "ReadImage" >> beam.ParDo(_ReadImage(source)).with_outputs(_ReadImage.SKIPPED, main="ok")
+            )
+            kept, found = read.ok | "Duplicates" >> duplicates.FindDuplicates(keep_cross_split_duplicates)
+            by_split = kept | "BySplit" >> beam.Partition(lambda image, _: layout.SPLITS.index(image.split), 2)
+            for split, pcoll in zip(layout.SPLITS, by_split):
+                _ = (
+                    pcoll
+                    | f"Examples[{split}]" >> beam.Map(lambda image: image.example)
+                    | f"Write[{split}]"
+                    >> beam.io.WriteToTFRecord(
+                        os.path.join(uri, f"Split-{split}", "data_tfrecord"), file_name_suffix=".gz"
                     )
-                _ = (
-                    read[_ReadImage.SKIPPED]
-                    | "Collect" >> beam.combiners.ToList()
-                    | "ToJson" >> beam.Map(json.dumps)
-                    | "WriteSkipped" >> beam.io.WriteToText(skipped_path, shard_name_template="")
                 )
-                _ = (
-                    found
-                    | "DuplicatesToJson" >> beam.Map(lambda d: json.dumps(d.to_json()))
-                    | "WriteDuplicates" >> beam.io.WriteToText(duplicates_path, shard_name_template="")
-                )
-            with open(skipped_path) as f:
-                skipped = [tuple(x) for x in json.loads(f.read())]
-            with open(duplicates_path) as f:
-                return skipped, json.loads(f.read())
+            _ = (
+                read[_ReadImage.SKIPPED]
+                | "ToJson" >> beam.Map(json.dumps)
+                | "WriteSkipped" >> beam.io.WriteToText(skipped_prefix, file_name_suffix=".jsonl")
+            )
+            _ = (
+                found
+                | "DuplicatesToJson" >> beam.Map(lambda d: json.dumps(d.to_json()))
+                | "WriteDuplicates" >> beam.io.WriteToText(duplicates_prefix, file_name_suffix=".jsonl")
+            )
+        skipped = [tuple(line) for line in _read_json_lines(skipped_prefix)]
+        [found] = _read_json_lines(duplicates_prefix)
+        return skipped, found
+
+
+def _read_json_lines(prefix: str) -> List[Any]:
+    """What the workers wrote as JSON lines in the shards of prefix*.jsonl."""
+    values = []
+    for path in tf.io.gfile.glob(f"{prefix}*.jsonl"):
+        with tf.io.gfile.GFile(path) as f:
+            values.extend(json.loads(line) for line in f if line.strip())
+    return values

@@ -1,18 +1,18 @@
-"""Brings a dataset zip to a local file: http(s) and object-store downloads are cached by URI, local files are
-used in place. Nothing enters the cache unchecked: a download goes to a temporary file, is checked (length
-against Content-Length, that it is a zip, the sha256 when given) and only then renamed into the cache; a
-cached file that fails the checks later is discarded and fetched again."""
+"""Brings a dataset zip to a local file: http(s) downloads are cached by URI, local files are used in place
+(object-store URIs need no copy: components/ingest/sources.py reads them where they are). Nothing enters
+the cache unchecked: a download goes to a temporary file, is checked (length against Content-Length, that
+it is a zip, the sha256 when given) and only then renamed into the cache; a cached file that fails the
+checks later is discarded and fetched again."""
 
 import hashlib
 import os
-import shutil
 import sys
 import tempfile
 import time
 import urllib.parse
 import urllib.request
 import zipfile
-from typing import Optional
+from typing import BinaryIO, Callable, Optional
 
 from components import limits
 from components.ingest.errors import DatasetError
@@ -29,9 +29,9 @@ def default_cache_dir() -> str:
     return os.environ.get(CACHE_DIR_ENV) or os.path.join(os.path.expanduser("~"), ".cache", "catdog")
 
 
-def sha256_of(path: str) -> str:
+def sha256_of(path: str, open_file: Callable[[str], BinaryIO] = lambda p: open(p, "rb")) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
+    with open_file(path) as f:
         for block in iter(lambda: f.read(_CHUNK), b""):
             digest.update(block)
     return digest.hexdigest()
@@ -93,8 +93,7 @@ def _copy_checked(source: str, open_source, dest: str, sha256: str, progress: bo
 
                     bar = tqdm(total=total, unit="B", unit_scale=True, desc=os.path.basename(dest))
                 received = 0
-                # read1: whatever has arrived, so a trickling server cannot hold one read past the deadline
-                # (GFile's read returns what it has, like read1).
+                # read1: whatever has arrived, so a trickling server cannot hold one read past the deadline.
                 read = getattr(stream, "read1", stream.read)
                 for block in iter(lambda: read(_CHUNK), b""):
                     out.write(block)
@@ -135,6 +134,16 @@ def _cached(uri: str, cache_dir: str, sha256: str, copy) -> str:
     return local
 
 
+def local_path(data_uri: str) -> Optional[str]:
+    """The path a plain path or file:// URL names on this machine; None for any other URL."""
+    parsed = urllib.parse.urlparse(data_uri)
+    if parsed.scheme == "file":
+        return urllib.request.url2pathname(parsed.path)
+    if parsed.scheme == "" or len(parsed.scheme) == 1:  # a plain path (or a Windows drive letter)
+        return data_uri
+    return None
+
+
 def fetch(
     data_uri: str,
     cache_dir: str = "",
@@ -142,7 +151,7 @@ def fetch(
     progress: bool = False,
     timeout_seconds: float = limits.DOWNLOAD_TIMEOUT_SECONDS,
 ) -> str:
-    """Returns a local path to the zip named by data_uri (http://, https://, gs://, file:// or a path)."""
+    """Returns a local path to the zip named by data_uri (http://, https://, file:// or a path)."""
     parsed = urllib.parse.urlparse(data_uri)
     if parsed.scheme in ("http", "https"):
 
@@ -153,28 +162,11 @@ def fetch(
 
         return _cached(data_uri, cache_dir, sha256,
                        lambda dest: _copy_checked(data_uri, open_url, dest, sha256, progress, timeout_seconds))
-    if parsed.scheme in ("gs", "s3", "hdfs"):
-        return _cached(data_uri, cache_dir, sha256,
-                       lambda dest: _copy_from_filesystem(data_uri, dest, sha256, progress, timeout_seconds))
-    if parsed.scheme == "file":
-        local = urllib.request.url2pathname(parsed.path)
-    elif parsed.scheme == "" or len(parsed.scheme) == 1:  # a plain path (or a Windows drive letter)
-        local = data_uri
-    else:
+    local = local_path(data_uri)
+    if local is None:
         raise DatasetError(f"{data_uri}: unsupported scheme {parsed.scheme!r} (use http, https, file, gs or a path)")
     if not os.path.isfile(local):
         raise DatasetError(f"{data_uri}: no such file")
     _check_sha256(local, sha256, data_uri)
     return local
 
-
-def _copy_from_filesystem(uri: str, dest: str, sha256: str, progress: bool, timeout_seconds: float) -> None:
-    """Object-store URIs (on Kubeflow) are copied through tf.io.gfile, which knows gs:// and s3://."""
-    import tensorflow as tf
-
-    def open_object():
-        if not tf.io.gfile.exists(uri):
-            raise DatasetError(f"{uri}: no such file")
-        return tf.io.gfile.GFile(uri, "rb"), tf.io.gfile.stat(uri).length
-
-    _copy_checked(uri, open_object, dest, sha256, progress, timeout_seconds)

@@ -1,13 +1,11 @@
-"""Reads a zip's folder layout: which files belong to which split and class. Nothing is extracted to disk."""
+"""A dataset's folder layout: which of its files belong to which split and class. The rules do not depend on
+where the files are (zip, folder, prefix: components/ingest/sources.py lists them)."""
 
 import dataclasses
 import hashlib
-import posixpath
-import zipfile
-import zlib
 from typing import Dict, List, Tuple
 
-from components import limits
+from components.ingest import sources
 from components.ingest.errors import DatasetError
 from pipeline.settings import RunSettings
 
@@ -16,12 +14,11 @@ EVAL = "eval"
 SPLITS = (TRAIN, EVAL)
 # Top folder names (lower case) and the split they feed.
 SPLIT_FOLDERS = {"train": TRAIN, "training": TRAIN, "validation": EVAL, "val": EVAL, "test": EVAL, "eval": EVAL}
-_JUNK = ("__MACOSX/", ".DS_Store", "Thumbs.db")
 
 
 @dataclasses.dataclass(frozen=True)
 class Entry:
-    member: str  # path inside the zip
+    member: str  # its name in the source: path inside the zip, or under the folder
     split: str
     label: int
 
@@ -30,7 +27,7 @@ class Entry:
 class Layout:
     class_names: List[str]
     entries: List[Entry]
-    # Files that sit outside any class folder: (member, reason).
+    # (member, reason): files refused on their listing (too big, a duplicate name) or outside any class folder.
     skipped: List[Tuple[str, str]]
     split_by_hash: bool
 
@@ -41,70 +38,15 @@ def hash_split(member: str, eval_percent: int) -> str:
     return EVAL if bucket < eval_percent else TRAIN
 
 
-def _is_junk(member: str) -> bool:
-    base = posixpath.basename(member)
-    return member.startswith(_JUNK[0]) or base in _JUNK[1:] or base.startswith("._")
-
-
 def _split_folder_index(parts: List[str]) -> int:
     """Index of the split folder in split/class/file, or -1."""
     i = len(parts) - 3
     return i if i >= 0 and parts[i].lower() in SPLIT_FOLDERS else -1
 
 
-class UnreadableMember(DatasetError):
-    """One file in the zip cannot be used; the others can."""
-
-    def __init__(self, member: str, reason: str):
-        super().__init__(f"{member}: {reason}")
-        self.member = member
-        self.reason = reason
-
-
-def read_member(zf: zipfile.ZipFile, member: str, max_bytes: int = limits.MAX_ZIP_MEMBER_BYTES) -> bytes:
-    """The member's bytes, never more than max_bytes in memory whatever its header claims."""
-    try:
-        with zf.open(member) as f:
-            data = f.read(max_bytes + 1)
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, RuntimeError) as e:
-        # a bad CRC, a truncated stream, an unknown compression method or an encrypted member
-        raise UnreadableMember(member, f"unreadable in the zip ({e})") from e
-    if len(data) > max_bytes:
-        raise UnreadableMember(member, f"holds more than the {max_bytes:,} bytes allowed for one file "
-                                       f"(its header says {zf.getinfo(member).file_size:,})")
-    return data
-
-
-def _usable_members(infos: List[zipfile.ZipInfo]) -> Tuple[List[str], List[Tuple[str, str]]]:
-    """(member names, [(member, reason)] for entries refused on their header alone)."""
-    last = {info.filename: info for info in infos}  # what ZipFile.read(name) returns: the last of a name
-    members, skipped = [], []
-    for info in infos:
-        if last[info.filename] is not info:
-            skipped.append((info.filename, "duplicate name in the zip: a later entry with this name is used"))
-        elif info.file_size > limits.MAX_ZIP_MEMBER_BYTES:
-            skipped.append((info.filename, f"declares {info.file_size:,} bytes uncompressed, more than the "
-                                           f"{limits.MAX_ZIP_MEMBER_BYTES:,} allowed for one file"))
-        else:
-            members.append(info.filename)
-    return members, skipped
-
-
-def read_layout(zip_path: str, eval_percent: int = RunSettings.eval_percent, source: str = "") -> Layout:
-    source = source or zip_path
-    if not zipfile.is_zipfile(zip_path):
-        raise DatasetError(f"{source}: not a zip file")
-    try:
-        with zipfile.ZipFile(zip_path) as zf:
-            infos = [i for i in zf.infolist() if not i.is_dir() and not _is_junk(i.filename)]
-    except (zipfile.BadZipFile, OSError) as e:
-        raise DatasetError(f"{source}: unreadable zip: {e}") from e
-    if not infos:
-        raise DatasetError(f"{source}: the zip holds no files")
-    members, skipped = _usable_members(infos)
-    if not members:
-        raise DatasetError(f"{source}: the zip holds no usable file ({skipped[0][0]}: {skipped[0][1]})")
-
+def place(listing: sources.Listing, eval_percent: int = RunSettings.eval_percent) -> Layout:
+    """Which listed file belongs to which split and class: the same rules for a zip, a folder and a prefix."""
+    members, skipped = listing.usable()
     split_by_hash = not any(_split_folder_index(m.split("/")) >= 0 for m in members)
     placed: List[Tuple[str, str, str]] = []  # (member, split, class name)
     for member in sorted(members):
@@ -121,6 +63,7 @@ def read_layout(zip_path: str, eval_percent: int = RunSettings.eval_percent, sou
                 continue
             placed.append((member, SPLIT_FOLDERS[parts[i].lower()], parts[i + 1]))
 
+    source = listing.source.name
     class_names = sorted({c for _, _, c in placed})
     if len(class_names) != 2:
         found = ", ".join(class_names) or "none"
@@ -135,3 +78,8 @@ def read_layout(zip_path: str, eval_percent: int = RunSettings.eval_percent, sou
     index = {name: i for i, name in enumerate(class_names)}
     entries = [Entry(m, split, index[name]) for m, split, name in placed]
     return Layout(class_names, entries, skipped, split_by_hash)
+
+
+def read_layout(data: str, eval_percent: int = RunSettings.eval_percent) -> Layout:
+    """The layout of a local zip or folder (or an object-store one): listed, then placed."""
+    return place(sources.resolve(data).list_files(), eval_percent)

@@ -10,14 +10,15 @@ DEFAULT_MODEL_DIR = os.path.join(configs.OUTPUT_DIR, configs.SERVING_SUBDIR, con
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("inspect-data", help="counts per split and class and sample images, straight from a zip")
-    p.add_argument("--data", default=configs.DATA_URI, help="zip of images: http(s):// or file:// URL, or a path")
+    p = sub.add_parser("inspect-data", help="counts per split and class and sample images, straight from the data")
+    p.add_argument("--data", default=configs.DATA_URI, help="images in class folders, as for `catdog run --data`: a zip (path or URL), a folder "
+                   "or an object-store prefix")
     p.add_argument("--out", default=os.path.join(configs.OUTPUT_DIR, "inspect-data"), help="folder for samples.png")
     p.add_argument("--download-timeout", dest="download_timeout_seconds", type=int,
                    default=RunSettings.download_timeout_seconds, metavar="SECONDS",
                    help="give up a download of --data after this long")
     p.add_argument("--eval-percent", type=int, default=RunSettings.eval_percent,
-                   help="eval share when the zip has class folders only (as for `catdog run`)")
+                   help="eval share when the data has class folders only (as for `catdog run`)")
     p.set_defaults(func=_inspect_data)
 
     p = sub.add_parser("visualize", help="one image's feature maps per conv/pool layer and its Grad-CAM heat map")

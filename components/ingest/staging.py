@@ -1,0 +1,44 @@
+"""Puts a dataset where every Beam worker can read it. An object-store zip or prefix already is; a local zip
+or folder (a path, or an http(s) download in this machine's cache) is copied under the pipeline root, into
+the execution's own output folder, and removed when ingestion ends: a distributed runner's workers do not
+see the launching machine's disk, and TFX deletes a failed execution's folder with whatever it holds."""
+
+import concurrent.futures
+import shutil
+from typing import List, Tuple
+
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+from components.ingest import sources
+
+_COPY_THREADS = 8  # a folder's files are copied a few at a time: to an object store each is a request
+_CHUNK = 1 << 20
+
+
+def _copy(source: str, destination: str) -> None:
+    with sources.open_binary(source) as src, \
+            FileSystems.create(destination, compression_type=CompressionTypes.UNCOMPRESSED) as dst:
+        shutil.copyfileobj(src, dst, _CHUNK)
+
+
+def reachable(source: sources.Source, names: List[str], folder: str) -> Tuple[sources.Source, List[Tuple[str, str]]]:
+    """(a source holding at least the named files that workers can read, [(name, reason)] for files of a local
+    folder that could not be copied). Copies into folder when the source is local."""
+    if not source.is_local:
+        return source, []
+    if source.is_zip:
+        staged = FileSystems.join(folder, "data.zip")
+        _copy(source.location, staged)
+        return sources.Source(staged, is_zip=True, shown_as=source.name), []
+
+    def copy(name: str):
+        try:
+            _copy(source.path_of(name), FileSystems.join(folder, name))
+        except Exception as e:  # noqa: BLE001 - each filesystem raises its own errors
+            return name, f"unreadable ({e})"
+        return None
+
+    with concurrent.futures.ThreadPoolExecutor(_COPY_THREADS) as pool:
+        failed = [problem for problem in pool.map(copy, names) if problem]
+    return sources.Source(folder, is_zip=False, shown_as=source.name), failed

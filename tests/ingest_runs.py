@@ -1,0 +1,54 @@
+"""Runs ImageExampleGen's executor on test data and reads back what it wrote, as sets that compare across runs."""
+
+import json
+import os
+from pathlib import Path
+from typing import Dict, Sequence, Set, Tuple
+
+import tensorflow as tf
+from tfx.dsl.components.base import base_beam_executor
+from tfx.types import standard_artifacts
+
+from components import features
+from components.ingest import executor, layout
+from pipeline.settings import RunSettings
+
+# --direct_num_workers=2 on the multi-processing DirectRunner: workers in processes of their own, which see
+# only what the pipeline hands them (pickled DoFns, files), as on a cluster.
+MULTI_PROCESSING = ("--direct_running_mode=multi_processing", "--direct_num_workers=2")
+
+Example = Tuple[str, int, str, bytes]  # (file name, label, split, image bytes)
+
+
+def run_ingestion(examples_uri, data_uri: str, beam_args: Sequence[str] = (), **properties):
+    """The executor's Examples artifact, as TFX would lay it out (<component>/examples/<execution id>)."""
+    examples = standard_artifacts.Examples()
+    examples.uri = str(examples_uri)
+    properties = {executor.DATA_URI_KEY: str(data_uri), executor.EVAL_PERCENT_KEY: RunSettings.eval_percent,
+                  **properties}
+    context = base_beam_executor.BaseBeamExecutor.Context(beam_pipeline_args=list(beam_args))
+    executor.Executor(context).Do({}, {executor.EXAMPLES_KEY: [examples]}, properties)
+    return examples
+
+
+def examples_of(examples) -> Set[Example]:
+    found = set()
+    for split in layout.SPLITS:
+        files = tf.io.gfile.glob(os.path.join(examples.uri, f"Split-{split}", "*"))
+        for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
+            feature = tf.train.Example.FromString(record.numpy()).features.feature
+            found.add((feature[features.FILENAME_KEY].bytes_list.value[0].decode(),
+                       feature[features.LABEL_KEY].int64_list.value[0], split,
+                       feature[features.IMAGE_RAW_KEY].bytes_list.value[0]))
+    return found
+
+
+def report_of(examples) -> Dict:
+    return json.loads(Path(examples.uri, features.INGEST_REPORT_FILE).read_text())
+
+
+def write_folder(root: Path, files: Dict[str, bytes]) -> Path:
+    for name, data in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(data)
+    return root
