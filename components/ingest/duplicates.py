@@ -5,8 +5,9 @@ accuracy, so its eval copies are dropped unless the run keeps them (--keep-cross
 Copies within one split are reported, not dropped: they leak nothing between the splits, and a user
 may repeat images on purpose (oversampling); which copy to keep is the user's call.
 
-Only (sha256, split, file) travels through the GroupByKey; the images are filtered against the
-(small) set of dropped eval files, a side input, so nothing big is shuffled on a distributed runner.
+Only (sha256, split, file) travels through the GroupByKey; the eval images are filtered against the
+(small) set of dropped eval files, a side input, so nothing big is shuffled on a distributed runner, and
+only the eval images wait for the groups.
 """
 
 import collections
@@ -109,7 +110,9 @@ class FindDuplicates(beam.PTransform):
         if self._keep_cross_split:
             return images, found  # nothing to drop: no need to wait for the groups
         dropped = found | "DroppedFiles" >> beam.Map(lambda d: frozenset(d.dropped))
-        kept = images | "DropEvalCopies" >> beam.Filter(
+        # Only eval images wait for the side input (a runner holds what waits): training images go on to be written.
+        train, evals = images | "BySplit" >> beam.Partition(lambda image, _: layout.SPLITS.index(image.split), 2)
+        kept_evals = evals | "DropEvalCopies" >> beam.Filter(
             lambda image, drop: image.file not in drop, drop=beam.pvalue.AsSingleton(dropped)
         )
-        return kept, found
+        return (train, kept_evals) | "Kept" >> beam.Flatten(), found
