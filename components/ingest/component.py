@@ -17,6 +17,7 @@ class ImageExampleGenSpec(types.ComponentSpec):
         executor.SHA256_KEY: ExecutionParameter(type=str, optional=True),
         executor.EVAL_PERCENT_KEY: ExecutionParameter(type=int),
         executor.DOWNLOAD_TIMEOUT_KEY: ExecutionParameter(type=int, optional=True),
+        executor.UNLABELLED_KEY: ExecutionParameter(type=int, optional=True),
     }
     INPUTS = {}
     OUTPUTS = {executor.EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples)}
@@ -27,6 +28,7 @@ class ImageExampleGen(base_beam_component.BaseBeamComponent):
 
     Splits come from train/ and validation/ (val/, test/) folders, or from a hash of the file name
     when the zip has class folders only. The class names travel in label_names.json.
+    unlabelled=True ingests images to score: every file in one split, 'score', without a label.
     """
 
     SPEC_CLASS = ImageExampleGenSpec
@@ -38,6 +40,7 @@ class ImageExampleGen(base_beam_component.BaseBeamComponent):
         eval_percent: int,
         sha256: Union[str, data_types.RuntimeParameter, None] = None,
         download_timeout_seconds: Optional[int] = None,
+        unlabelled: bool = False,
     ):
         super().__init__(
             spec=ImageExampleGenSpec(
@@ -45,6 +48,7 @@ class ImageExampleGen(base_beam_component.BaseBeamComponent):
                 sha256=sha256,
                 eval_percent=eval_percent,
                 download_timeout_seconds=download_timeout_seconds,
+                unlabelled=int(unlabelled),
                 examples=types.Channel(type=standard_artifacts.Examples),
             )
         )

@@ -23,6 +23,7 @@ EXAMPLES_KEY = "examples"
 DATA_URI_KEY = "data_uri"
 SHA256_KEY = "sha256"
 EVAL_PERCENT_KEY = "eval_percent"
+UNLABELLED_KEY = "unlabelled"
 DOWNLOAD_TIMEOUT_KEY = "download_timeout_seconds"
 FAILED_REPORTS_DIR = "failed_ingest_reports"
 SKIPPED_IN_MESSAGE = 5  # the first few skipped files an error lists; the report holds them all
@@ -43,16 +44,15 @@ def decode_problem(data: bytes) -> Optional[str]:
     return None
 
 
-def to_example(image: bytes, label: int, filename: str) -> bytes:
-    return tf.train.Example(
-        features=tf.train.Features(
-            feature={
-                features.IMAGE_RAW_KEY: tf.train.Feature(bytes_list=tf.train.BytesList(value=[image])),
-                features.LABEL_KEY: tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
-                features.FILENAME_KEY: tf.train.Feature(bytes_list=tf.train.BytesList(value=[filename.encode()])),
-            }
-        )
-    ).SerializeToString()
+def to_example(image: bytes, label: Optional[int], filename: str) -> bytes:
+    """No label feature for an image to score (label None)."""
+    feature = {
+        features.IMAGE_RAW_KEY: tf.train.Feature(bytes_list=tf.train.BytesList(value=[image])),
+        features.FILENAME_KEY: tf.train.Feature(bytes_list=tf.train.BytesList(value=[filename.encode()])),
+    }
+    if label is not None:
+        feature[features.LABEL_KEY] = tf.train.Feature(int64_list=tf.train.Int64List(value=[label]))
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
 
 
 class _ReadImage(beam.DoFn):
@@ -125,15 +125,16 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             progress=True,
             timeout_seconds=exec_properties.get(DOWNLOAD_TIMEOUT_KEY) or limits.DOWNLOAD_TIMEOUT_SECONDS,
         )
-        data = layout.read_layout(zip_path, int(exec_properties[EVAL_PERCENT_KEY]), source=data_uri)
+        data = layout.read_layout(zip_path, int(exec_properties[EVAL_PERCENT_KEY]), source=data_uri,
+                                  unlabelled=bool(exec_properties.get(UNLABELLED_KEY)))
         examples = artifact_utils.get_single_instance(output_dict[EXAMPLES_KEY])
-        skipped = data.skipped + self._write_examples(zip_path, data.entries, examples.uri)
+        skipped = data.skipped + self._write_examples(zip_path, data.entries, data.splits, examples.uri)
 
         bad = {m for m, _ in skipped}
-        counts = {s: {name: 0 for name in data.class_names} for s in layout.SPLITS}
+        counts = {s: {name: 0 for name in data.count_keys} for s in data.splits}
         for e in data.entries:
             if e.member not in bad:
-                counts[e.split][data.class_names[e.label]] += 1
+                counts[e.split][data.count_key(e)] += 1
         report = {
             "data_uri": data_uri,
             "class_names": data.class_names,
@@ -146,19 +147,22 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         empty = [(split, name) for split, per_class in counts.items() for name, n in per_class.items() if n == 0]
         if empty:
             split, name = empty[0]
+            of_class = "" if name == layout.UNLABELLED else f" of class {name!r}"
             raise DatasetError(
-                f"{data_uri}: split {split!r} has no decodable image of class {name!r}; "
+                f"{data_uri}: split {split!r} has no decodable image{of_class}; "
                 f"{_skipped_summary(skipped)}{_keep_failed_report(examples.uri, report)}"
             )
 
-        examples.split_names = artifact_utils.encode_split_names(list(layout.SPLITS))
+        examples.split_names = artifact_utils.encode_split_names(list(data.splits))
         # What tfx-bsl readers look for to know how to parse the files.
         examples_utils.set_payload_format(examples, example_gen_pb2.PayloadFormat.FORMAT_TF_EXAMPLE)
         examples_utils.set_file_format(examples, "tfrecords_gzip")
         examples.set_string_custom_property("class_names", json.dumps(data.class_names))
         examples.set_int_custom_property("skipped_files", len(skipped))
 
-    def _write_examples(self, zip_path: str, entries: List[layout.Entry], uri: str) -> List[Tuple[str, str]]:
+    def _write_examples(
+        self, zip_path: str, entries: List[layout.Entry], splits: Tuple[str, ...], uri: str
+    ) -> List[Tuple[str, str]]:
         with tempfile.TemporaryDirectory() as tmp:
             skipped_path = os.path.join(tmp, "skipped.json")
             with self._make_beam_pipeline() as p:
@@ -167,8 +171,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                     | "Entries" >> beam.Create(entries)
                     | "ReadImage" >> beam.ParDo(_ReadImage(zip_path)).with_outputs(_ReadImage.SKIPPED, main="ok")
                 )
-                by_split = read.ok | "BySplit" >> beam.Partition(lambda kv, _: layout.SPLITS.index(kv[0]), 2)
-                for split, pcoll in zip(layout.SPLITS, by_split):
+                by_split = read.ok | "BySplit" >> beam.Partition(lambda kv, _: splits.index(kv[0]), len(splits))
+                for split, pcoll in zip(splits, by_split):
                     _ = (
                         pcoll
                         | f"Values[{split}]" >> beam.Values()

@@ -5,7 +5,7 @@ import hashlib
 import posixpath
 import zipfile
 import zlib
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from components import limits
 from components.ingest.errors import DatasetError
@@ -14,6 +14,9 @@ from pipeline.settings import RunSettings
 TRAIN = "train"
 EVAL = "eval"
 SPLITS = (TRAIN, EVAL)
+# Images to score (--score-data): one split, no labels.
+SCORE = "score"
+UNLABELLED = "(unlabelled)"  # what the ingest report counts them under
 # Top folder names (lower case) and the split they feed.
 SPLIT_FOLDERS = {"train": TRAIN, "training": TRAIN, "validation": EVAL, "val": EVAL, "test": EVAL, "eval": EVAL}
 _JUNK = ("__MACOSX/", ".DS_Store", "Thumbs.db")
@@ -23,7 +26,7 @@ _JUNK = ("__MACOSX/", ".DS_Store", "Thumbs.db")
 class Entry:
     member: str  # path inside the zip
     split: str
-    label: int
+    label: Optional[int]  # None: an image to score
 
 
 @dataclasses.dataclass
@@ -33,6 +36,15 @@ class Layout:
     # Files that sit outside any class folder: (member, reason).
     skipped: List[Tuple[str, str]]
     split_by_hash: bool
+    splits: Tuple[str, ...] = SPLITS
+
+    def count_key(self, entry: Entry) -> str:
+        """The name the ingest report counts the entry under: its class, or UNLABELLED."""
+        return UNLABELLED if entry.label is None else self.class_names[entry.label]
+
+    @property
+    def count_keys(self) -> List[str]:
+        return self.class_names or [UNLABELLED]
 
 
 def hash_split(member: str, eval_percent: int) -> str:
@@ -90,7 +102,9 @@ def _usable_members(infos: List[zipfile.ZipInfo]) -> Tuple[List[str], List[Tuple
     return members, skipped
 
 
-def read_layout(zip_path: str, eval_percent: int = RunSettings.eval_percent, source: str = "") -> Layout:
+def read_layout(zip_path: str, eval_percent: int = RunSettings.eval_percent, source: str = "",
+                unlabelled: bool = False) -> Layout:
+    """Splits and classes from the folders; unlabelled: every file to score, in one split, without a label."""
     source = source or zip_path
     if not zipfile.is_zipfile(zip_path):
         raise DatasetError(f"{source}: not a zip file")
@@ -104,6 +118,10 @@ def read_layout(zip_path: str, eval_percent: int = RunSettings.eval_percent, sou
     members, skipped = _usable_members(infos)
     if not members:
         raise DatasetError(f"{source}: the zip holds no usable file ({skipped[0][0]}: {skipped[0][1]})")
+    if unlabelled:
+        # New photos sit anywhere: no folder is needed, and none is taken for a class (its path, kept as the
+        # file name, still shows it).
+        return Layout([], [Entry(m, SCORE, None) for m in sorted(members)], skipped, False, (SCORE,))
 
     split_by_hash = not any(_split_folder_index(m.split("/")) >= 0 for m in members)
     placed: List[Tuple[str, str, str]] = []  # (member, split, class name)
