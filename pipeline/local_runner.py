@@ -10,6 +10,7 @@ from components.ingest import fetch
 from pipeline import configs
 from pipeline.pipeline import create_pipeline
 from pipeline.run_summary import RunSummary, find_artifacts, summarize
+from pipeline.score_export import export_scores
 from pipeline.settings import LocalRunSettings
 
 SCHEMA_FILE = "schema.pbtxt"
@@ -18,6 +19,11 @@ SCHEMA_FILE = "schema.pbtxt"
 def _absolute(uri: str) -> str:
     """Plain paths become absolute, so ML Metadata records the file wherever the command ran."""
     return uri if "://" in uri or not uri else os.path.abspath(uri)
+
+
+def _content_key(uri: str) -> str:
+    """A local zip's sha256, which keys the cache: a changed zip at the same path is ingested again."""
+    return fetch.sha256_of(uri) if "://" not in uri and os.path.isfile(uri) else ""
 
 
 def reference_schema(output_dir: str) -> str:
@@ -48,23 +54,27 @@ def _keep_reference_schema(metadata_path: str, reference: str) -> None:
 def run(settings: LocalRunSettings) -> RunSummary:
     output_dir = os.path.abspath(settings.output_dir)
     data_uri = _absolute(settings.data_uri)
-    sha256 = settings.data_sha256
-    if not sha256 and "://" not in data_uri and os.path.isfile(data_uri):
-        # The content's hash keys the cache: a changed zip at the same path is ingested again.
-        sha256 = fetch.sha256_of(data_uri)
+    sha256 = settings.data_sha256 or _content_key(data_uri)
+    score_data_uri = _absolute(settings.score_data_uri)
     reference = reference_schema(output_dir)
     schema_file = settings.schema_file or (reference if os.path.exists(reference) else "")
     metadata_path = os.path.join(output_dir, configs.METADATA_FILE)
     os.makedirs(output_dir, exist_ok=True)
     pipeline = create_pipeline(
-        dataclasses.replace(settings, data_uri=data_uri, data_sha256=sha256,
+        dataclasses.replace(settings, data_uri=data_uri, data_sha256=sha256, score_data_uri=score_data_uri,
                             schema_file=_absolute(schema_file)),
         pipeline_root=os.path.join(output_dir, configs.PIPELINE_ROOT_SUBDIR),
         serving_model_dir=os.path.join(output_dir, configs.SERVING_SUBDIR, settings.model_name),
         enable_cache=settings.enable_cache,
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata_path),
+        score_data_sha256=_content_key(score_data_uri),
     )
     tfx.orchestration.LocalDagRunner().run(pipeline)
     if not schema_file:
         _keep_reference_schema(metadata_path, reference)
-    return summarize(metadata_path)
+    summary = summarize(metadata_path)
+    if score_data_uri:
+        artifacts = find_artifacts(metadata_path)
+        summary.scores = export_scores(artifacts.examples, artifacts.score_examples, artifacts.scores,
+                                       os.path.join(output_dir, configs.SCORES_FILE))
+    return summary
