@@ -6,6 +6,7 @@ import os
 from typing import Dict, List, Optional
 
 import tensorflow_model_analysis as tfma
+from ml_metadata import errors
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 from tfx.orchestration import metadata
@@ -38,10 +39,13 @@ def latest_output(store: metadata_store.MetadataStore, node_id: str, type_name: 
     context = store.get_context_by_type_and_name("node", f"{configs.PIPELINE_NAME}.{node_id}")
     if context is None:
         return None
+    try:
+        type_id = store.get_artifact_type(type_name).id
+    except errors.NotFoundError:  # no node has output one yet
+        return None
     executions = store.get_executions_by_context(context.id)
     events = store.get_events_by_execution_ids([e.id for e in executions])
     outputs = {e.artifact_id for e in events if e.type == metadata_store_pb2.Event.OUTPUT}
-    type_id = store.get_artifact_type(type_name).id
     return max((a for a in store.get_artifacts_by_id(list(outputs)) if a.type_id == type_id),
                key=lambda a: a.id, default=None)
 
