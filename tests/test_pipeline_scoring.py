@@ -16,6 +16,7 @@ from components.warmup_requests import image_example
 from conftest import run_catdog
 from pipeline import configs
 from pipeline.run_summary import find_artifacts
+from pipeline.score_export import Scores, export_scores
 from serving_fixtures import reference_predictions
 from test_pipeline_e2e import _executions_by_node
 
@@ -104,3 +105,10 @@ def test_score_signature_gives_serving_defaults_numbers_for_tf_examples(scoring_
         exporter.PROBABILITY_OUTPUT: tf.float32, exporter.CLASS_ID_OUTPUT: tf.int64}
     np.testing.assert_allclose(scores[exporter.PROBABILITY_OUTPUT], by_bytes[exporter.PROBABILITY_OUTPUT], atol=1e-6)
     np.testing.assert_array_equal(scores[exporter.CLASS_ID_OUTPUT], by_bytes[exporter.CLASS_ID_OUTPUT])
+
+
+def test_no_scores_leave_no_earlier_runs_file_to_pass_for_this_ones(tmp_path):
+    path = tmp_path / configs.SCORES_FILE
+    path.write_text('{"file": "old.jpg", "class_name": "cats", "probability": 0.1}\n')
+    assert export_scores("", "", "", str(path)) == Scores("", 0, 0)
+    assert not path.exists()
