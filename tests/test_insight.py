@@ -211,10 +211,12 @@ def test_report_page_says_what_happened_to_the_model(report):
 def test_report_of_a_run_without_a_model_keeps_what_it_has(pipeline_run, tmp_path):
     """A run that stopped after ingestion: the data section, and notes instead of the rest."""
     from ml_metadata.metadata_store import metadata_store
+    from ml_metadata.proto import metadata_store_pb2 as mlmd
     from tfx.orchestration import metadata
     from tfx.types import standard_artifacts
 
     from insight.run_report import write_run_outputs
+    from pipeline import configs
 
     examples = run_summary.find_artifacts(str(pipeline_run.output / "metadata.sqlite")).examples
     store = metadata_store.MetadataStore(metadata.sqlite_metadata_connection_config(str(tmp_path / "metadata.sqlite")))
@@ -222,7 +224,13 @@ def test_report_of_a_run_without_a_model_keeps_what_it_has(pipeline_run, tmp_pat
     artifact.uri = examples
     type_id = store.put_artifact_type(artifact.artifact_type)
     artifact.mlmd_artifact.type_id = type_id
-    store.put_artifacts([artifact.mlmd_artifact])
+    # As TFX records it: the output of an ImageExampleGen execution in that node's context.
+    node = mlmd.Context(type_id=store.put_context_type(mlmd.ContextType(name="node")),
+                        name=f"{configs.PIPELINE_NAME}.{configs.TRAINING_EXAMPLE_GEN_ID}")
+    [node.id] = store.put_contexts([node])
+    execution = mlmd.Execution(type_id=store.put_execution_type(mlmd.ExecutionType(name="ImageExampleGen")),
+                               last_known_state=mlmd.Execution.COMPLETE)
+    store.put_execution(execution, [(artifact.mlmd_artifact, mlmd.Event(type=mlmd.Event.OUTPUT))], [node])
 
     paths = write_run_outputs(str(tmp_path))
     assert set(paths) == {"samples", "html"}
