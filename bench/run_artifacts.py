@@ -12,10 +12,13 @@ from tfx.types import artifact_utils, standard_artifacts
 
 from components import features, trainer
 from pipeline import configs
+from pipeline.run_summary import latest_output
 
 
-def _latest_artifact(store, artifact_class):
-    found = max(store.get_artifacts_by_type(artifact_class.TYPE_NAME), key=lambda a: a.id)
+def _latest_artifact(store, artifact_class, node_id=None):
+    """node_id: of the node that output it (--score-data runs have three nodes that output Examples)."""
+    found = (latest_output(store, node_id, artifact_class.TYPE_NAME) if node_id else
+             max(store.get_artifacts_by_type(artifact_class.TYPE_NAME), key=lambda a: a.id))
     artifact = artifact_class()
     artifact.set_mlmd_artifact(found)
     return artifact
@@ -51,4 +54,5 @@ def load(run_dir: str) -> RunArtifacts:
         metadata.sqlite_metadata_connection_config(os.path.join(run_dir, configs.METADATA_FILE))
     )
     transform_graph = _latest_artifact(store, standard_artifacts.TransformGraph)
-    return RunArtifacts(_latest_artifact(store, standard_artifacts.Examples), tft.TFTransformOutput(transform_graph.uri))
+    examples = _latest_artifact(store, standard_artifacts.Examples, configs.TRAINING_EXAMPLE_GEN_ID)
+    return RunArtifacts(examples, tft.TFTransformOutput(transform_graph.uri))

@@ -14,6 +14,9 @@ IMAGE_BYTES_INPUT = "image_bytes"
 # For TFMA: serialized tf.Examples as ExampleGen wrote them.
 TF_EXAMPLE_SIGNATURE = "serving_tf_example"
 TF_EXAMPLE_INPUT = "examples"
+# For BulkInferrer: serialized tf.Examples in, numbers only out (probability and class_id). tfx_bsl's
+# RunInference splits each output per example as a numpy value and cannot split a string tensor (class_name).
+SCORE_TF_EXAMPLE_SIGNATURE = "score_tf_example"
 # Encoded bytes to the model's input tensor, for tools that look inside the model (feature maps).
 TRANSFORM_SIGNATURE = "transform_image_bytes"
 TRANSFORMED_IMAGE_OUTPUT = "image"
@@ -35,14 +38,16 @@ def export(
         # The raw feature is [batch, 1]; the tft layer computes only the outputs its inputs allow (no label).
         return model.tft_layer({features.IMAGE_RAW_KEY: tf.reshape(image_bytes, [-1, 1])})[features.IMAGE_KEY]
 
-    def predict(images):
+    def score(images):
         probability = tf.reshape(model(images, training=False), [-1])  # augmentation layers off
-        class_id = tf.cast(probability >= 0.5, tf.int64)
-        return {
-            PROBABILITY_OUTPUT: probability,
-            CLASS_ID_OUTPUT: class_id,
-            CLASS_NAME_OUTPUT: tf.gather(names, class_id),
-        }
+        return {PROBABILITY_OUTPUT: probability, CLASS_ID_OUTPUT: tf.cast(probability >= 0.5, tf.int64)}
+
+    def predict(images):
+        scores = score(images)
+        return {**scores, CLASS_NAME_OUTPUT: tf.gather(names, scores[CLASS_ID_OUTPUT])}
+
+    def transform_examples(examples):
+        return transform(tf.io.parse_example(examples, raw_image_spec)[features.IMAGE_RAW_KEY])
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=IMAGE_BYTES_INPUT)])
     def serve_image_bytes(image_bytes):
@@ -50,8 +55,11 @@ def export(
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=TF_EXAMPLE_INPUT)])
     def serve_tf_examples(examples):
-        parsed = tf.io.parse_example(examples, raw_image_spec)
-        return predict(transform(parsed[features.IMAGE_RAW_KEY]))
+        return predict(transform_examples(examples))
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=TF_EXAMPLE_INPUT)])
+    def score_tf_examples(examples):
+        return score(transform_examples(examples))
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=IMAGE_BYTES_INPUT)])
     def transform_image_bytes(image_bytes):
@@ -65,6 +73,7 @@ def export(
         signatures={
             IMAGE_BYTES_SIGNATURE: serve_image_bytes,
             TF_EXAMPLE_SIGNATURE: serve_tf_examples,
+            SCORE_TF_EXAMPLE_SIGNATURE: score_tf_examples,
             TRANSFORM_SIGNATURE: transform_image_bytes,
         },
     )

@@ -9,12 +9,18 @@ OUTPUT_DIR = "runs/catdog"
 PREPROCESSING_FN = "components.preprocessing.preprocessing_fn"
 RUN_FN = "components.trainer.run_fn"
 
+# Node ids of the ExampleGens and the BulkInferrer: the run's summary looks their Examples up by them.
+TRAINING_EXAMPLE_GEN_ID = "ImageExampleGen"
+SCORE_EXAMPLE_GEN_ID = "ScoreExampleGen"
+BULK_INFERRER_ID = "BulkInferrer"
+
 # Under a run's output directory.
 PIPELINE_ROOT_SUBDIR = "artifacts"
 METADATA_FILE = "metadata.sqlite"
 SERVING_SUBDIR = "serving"
 # The first successful run's schema, the reference later runs' data is validated against (ImportSchemaGen).
 SCHEMA_SUBDIR = "schema"
+SCORES_FILE = "scores.jsonl"  # BulkInferrer's scores of --score-data, one JSON line per file
 
 # Kubeflow Pipelines (`catdog kfp`).
 KFP_IMAGE = "catdog:latest"

@@ -11,6 +11,7 @@ from components.ingest import fetch, sources
 from pipeline import configs
 from pipeline.pipeline import create_pipeline
 from pipeline.run_summary import RunSummary, find_artifacts, summarize
+from pipeline.score_export import export_scores
 from pipeline.settings import LocalRunSettings
 
 SCHEMA_FILE = "schema.pbtxt"
@@ -61,20 +62,27 @@ def run(settings: LocalRunSettings) -> RunSummary:
     output_dir = os.path.abspath(settings.output_dir)
     data_uri = _absolute(settings.data_uri)
     sha256, fingerprint = (settings.data_sha256, "") if settings.data_sha256 else data_key(data_uri)
+    score_data_uri = _absolute(settings.score_data_uri)
     reference = reference_schema(output_dir)
     schema_file = settings.schema_file or (reference if os.path.exists(reference) else "")
     metadata_path = os.path.join(output_dir, configs.METADATA_FILE)
     os.makedirs(output_dir, exist_ok=True)
     pipeline = create_pipeline(
-        dataclasses.replace(settings, data_uri=data_uri, data_sha256=sha256,
+        dataclasses.replace(settings, data_uri=data_uri, data_sha256=sha256, score_data_uri=score_data_uri,
                             schema_file=_absolute(schema_file)),
         data_fingerprint=fingerprint,
         pipeline_root=os.path.join(output_dir, configs.PIPELINE_ROOT_SUBDIR),
         serving_model_dir=os.path.join(output_dir, configs.SERVING_SUBDIR, settings.model_name),
         enable_cache=settings.enable_cache,
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata_path),
+        score_data_key=data_key(score_data_uri) if score_data_uri else ("", ""),
     )
     tfx.orchestration.LocalDagRunner().run(pipeline)
     if not schema_file:
         _keep_reference_schema(metadata_path, reference)
-    return summarize(metadata_path)
+    summary = summarize(metadata_path)
+    if score_data_uri:
+        artifacts = find_artifacts(metadata_path)
+        summary.scores = export_scores(artifacts.examples, artifacts.score_examples, artifacts.scores,
+                                       os.path.join(output_dir, configs.SCORES_FILE))
+    return summary

@@ -1,15 +1,27 @@
 """The pipeline definition: one pure function that every runner calls."""
 
-from typing import Any
+from typing import Any, Tuple
 
 from tfx import v1 as tfx
 
-from components import evaluation, preprocessing
+from components import evaluation, exporter, preprocessing
 from components.data_gate import DataGate
 from components.ingest.component import ImageExampleGen
 from components.pusher import AtomicPusher
 from pipeline import configs
 from pipeline.settings import RunSettings
+
+
+def bulk_inferrer_specs() -> Tuple[tfx.proto.ModelSpec, tfx.proto.OutputExampleSpec]:
+    """BulkInferrer runs the numeric tf.Example signature and adds its outputs to each example as columns."""
+    columns = [tfx.proto.PredictOutputCol(output_key=key, output_column=key)
+               for key in (exporter.PROBABILITY_OUTPUT, exporter.CLASS_ID_OUTPUT)]
+    return (
+        tfx.proto.ModelSpec(model_signature_name=[exporter.SCORE_TF_EXAMPLE_SIGNATURE]),
+        tfx.proto.OutputExampleSpec(output_columns_spec=[
+            tfx.proto.OutputColumnsSpec(predict_output=tfx.proto.PredictOutput(output_columns=columns))
+        ]),
+    )
 
 
 def create_pipeline(
@@ -25,8 +37,10 @@ def create_pipeline(
     metadata_connection_config=None,
     compare_to_blessed: bool = True,
     trainer_resources: Any = None,
+    score_data_key: Tuple[str, str] = ("", ""),
 ) -> tfx.dsl.Pipeline:
-    """Ingest -> validate (gated) -> Transform -> Trainer -> Evaluator (gated) -> Pusher.
+    """Ingest -> validate (gated) -> Transform -> Trainer -> Evaluator (gated) -> Pusher, and with
+    settings.score_data_uri, ingest those images unlabelled -> BulkInferrer (blessed models only).
 
     data_uri, data_sha256 and eval_config replace the ones the settings give (Kubeflow passes
     RuntimeParameters; eval_config then holds the EvalConfig's JSON).
@@ -34,6 +48,7 @@ def create_pipeline(
     compare_to_blessed=False leaves out the latest-blessed-model resolver: the gate is min_accuracy alone,
     as on a first run (open-source Kubeflow Pipelines cannot run resolver nodes).
     trainer_resources is the Trainer's platform config (Kubeflow: a ResourceSpec with CPU, memory, GPU).
+    score_data_key is (sha256, fingerprint) of the score data, keying its cache as data_sha256 and data_fingerprint do.
     """
     example_gen = ImageExampleGen(
         data_uri=settings.data_uri if data_uri is None else data_uri,
@@ -42,7 +57,7 @@ def create_pipeline(
         download_timeout_seconds=settings.download_timeout_seconds,
         keep_cross_split_duplicates=settings.keep_cross_split_duplicates,
         data_fingerprint=data_fingerprint or None,
-    )
+    ).with_id(configs.TRAINING_EXAMPLE_GEN_ID)
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     # The schema Transform parses the examples with, inferred from this data.
     schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
@@ -94,6 +109,26 @@ def create_pipeline(
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_model_dir)
         ),
     )
+    score_example_gen = bulk_inferrer = None
+    if settings.score_data_uri:
+        score_example_gen = ImageExampleGen(
+            data_uri=settings.score_data_uri,
+            sha256=score_data_key[0] or None,
+            eval_percent=settings.eval_percent,
+            download_timeout_seconds=settings.download_timeout_seconds,
+            unlabelled=True,
+            data_fingerprint=score_data_key[1] or None,
+        ).with_id(configs.SCORE_EXAMPLE_GEN_ID)
+        model_spec, output_example_spec = bulk_inferrer_specs()
+        # Given the blessing, BulkInferrer scores only a model the Evaluator blessed: for another it writes
+        # nothing. The output examples are the input ones (file name, image) with probability and class_id.
+        bulk_inferrer = tfx.components.BulkInferrer(
+            examples=score_example_gen.outputs["examples"],
+            model=trainer_component.outputs["model"],
+            model_blessing=evaluator.outputs["blessing"],
+            model_spec=model_spec,
+            output_example_spec=output_example_spec,
+        ).with_id(configs.BULK_INFERRER_ID)
     nodes = [
         example_gen,
         statistics_gen,
@@ -106,7 +141,10 @@ def create_pipeline(
         latest_blessed,
         evaluator,
         pusher,
-    ]  # reference_schema is None without a schema file, latest_blessed without a baseline
+        score_example_gen,
+        bulk_inferrer,
+    ]  # None: reference_schema without a schema file, latest_blessed without a baseline, the last two without
+    # score data
     return tfx.dsl.Pipeline(
         pipeline_name=configs.PIPELINE_NAME,
         pipeline_root=pipeline_root,

@@ -6,12 +6,16 @@ import os
 from typing import Dict, List, Optional
 
 import tensorflow_model_analysis as tfma
+from ml_metadata import errors
 from ml_metadata.metadata_store import metadata_store
+from ml_metadata.proto import metadata_store_pb2
 from tfx.orchestration import metadata
 from tfx.types import standard_artifacts
 
 from components import evaluation, features
 from components.ingest import duplicates
+from pipeline import configs
+from pipeline.score_export import Scores
 
 
 @dataclasses.dataclass
@@ -24,11 +28,28 @@ class RunSummary:
     skipped_files: int
     dropped_duplicates: int  # eval images left out as exact copies of training images
     model_run: str  # the Trainer's ModelRun folder: history.json, model_summary.txt, logs/
+    scores: Optional[Scores] = None  # with --score-data: what BulkInferrer scored, written where
 
 
 def _latest(store: metadata_store.MetadataStore, type_name: str):
     artifacts = store.get_artifacts_by_type(type_name)
     return max(artifacts, key=lambda a: a.id) if artifacts else None
+
+
+def latest_output(store: metadata_store.MetadataStore, node_id: str, type_name: str):
+    """The newest artifact of the type that the node output: three nodes output Examples with --score-data."""
+    context = store.get_context_by_type_and_name("node", f"{configs.PIPELINE_NAME}.{node_id}")
+    if context is None:
+        return None
+    try:
+        type_id = store.get_artifact_type(type_name).id
+    except errors.NotFoundError:  # no node has output one yet
+        return None
+    executions = store.get_executions_by_context(context.id)
+    events = store.get_events_by_execution_ids([e.id for e in executions])
+    outputs = {e.artifact_id for e in events if e.type == metadata_store_pb2.Event.OUTPUT}
+    return max((a for a in store.get_artifacts_by_id(list(outputs)) if a.type_id == type_id),
+               key=lambda a: a.id, default=None)
 
 
 def overall_metrics(evaluation_uri: str) -> Dict[str, float]:
@@ -80,7 +101,7 @@ def summarize(metadata_path: str) -> RunSummary:
     store = _open(metadata_path)
     pushed_model = _latest(store, standard_artifacts.PushedModel.TYPE_NAME)
     model_evaluation = _latest(store, standard_artifacts.ModelEvaluation.TYPE_NAME)
-    examples = _latest(store, standard_artifacts.Examples.TYPE_NAME)
+    examples = latest_output(store, configs.TRAINING_EXAMPLE_GEN_ID, standard_artifacts.Examples.TYPE_NAME)
     model_run = _latest(store, standard_artifacts.ModelRun.TYPE_NAME)
     pushed = bool(pushed_model and pushed_model.custom_properties["pushed"].int_value)
     report_path = os.path.join(examples.uri, features.INGEST_REPORT_FILE) if examples else ""
@@ -114,6 +135,8 @@ def describe(summary: RunSummary) -> str:
         lines.append(f"Model pushed to {summary.destination}")
     else:
         lines.append("Model NOT pushed: " + ("; ".join(summary.reasons) or "the run did not reach the Evaluator"))
+    if summary.scores is not None:
+        lines.append(summary.scores.describe())
     return "\n".join(lines)
 
 
@@ -121,13 +144,15 @@ def describe(summary: RunSummary) -> str:
 class RunArtifacts:
     """Folders of the latest artifact of each kind in a run's metadata; "" for a kind it has none of."""
 
-    examples: str  # ImageExampleGen: Split-*/ TFRecords, ingest_report.json
+    examples: str  # ImageExampleGen: Split-*/ TFRecords, ingest_report.json, label_names.json
     schema: str  # SchemaGen or ImportSchemaGen: schema.pbtxt
     anomalies: str  # ExampleValidator: Split-*/SchemaDiff.pb
     model: str  # Trainer: the SavedModel under Format-Serving/
     model_run: str  # Trainer: history.json, model_summary.txt, logs/
     evaluation: str  # Evaluator: TFMA metrics and validation result
     blessed: Optional[bool]  # the Evaluator's verdict; None when it did not run
+    score_examples: str  # ScoreExampleGen (--score-data): Split-score/ TFRecords, ingest_report.json
+    scores: str  # BulkInferrer: Split-score/ examples with probability and class_id; "" if it scored nothing
 
 
 def find_artifacts(metadata_path: str) -> RunArtifacts:
@@ -137,13 +162,21 @@ def find_artifacts(metadata_path: str) -> RunArtifacts:
         artifact = _latest(store, artifact_type.TYPE_NAME)
         return artifact.uri if artifact else ""
 
+    def output_uri(node_id: str) -> str:
+        artifact = latest_output(store, node_id, standard_artifacts.Examples.TYPE_NAME)
+        return artifact.uri if artifact else ""
+
     blessing = _latest(store, standard_artifacts.ModelBlessing.TYPE_NAME)
+    scores = latest_output(store, configs.BULK_INFERRER_ID, standard_artifacts.Examples.TYPE_NAME)
     return RunArtifacts(
-        examples=uri(standard_artifacts.Examples),
+        examples=output_uri(configs.TRAINING_EXAMPLE_GEN_ID),
         schema=uri(standard_artifacts.Schema),
         anomalies=uri(standard_artifacts.ExampleAnomalies),
         model=uri(standard_artifacts.Model),
         model_run=uri(standard_artifacts.ModelRun),
         evaluation=uri(standard_artifacts.ModelEvaluation),
         blessed=bool(blessing.custom_properties["blessed"].int_value) if blessing else None,
+        score_examples=output_uri(configs.SCORE_EXAMPLE_GEN_ID),
+        # Given an unblessed model, BulkInferrer returns at once: its artifact has no splits.
+        scores=scores.uri if scores and scores.properties["split_names"].string_value not in ("", "[]") else "",
     )

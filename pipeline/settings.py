@@ -145,6 +145,8 @@ class RunSettings(TrainingSettings):
                             flag="--data")
     data_sha256: str = setting("", "expected sha256 of the zip (computed for local files if omitted)",
                                flag="--sha256")
+    score_data_uri: str = setting("", "images to score with the model once it is blessed (BulkInferrer): a zip as for "
+                                      "--data, its files anywhere, no class folders needed", flag="--score-data")
     model_name: str = setting(configs.MODEL_NAME, "the model's name: its folder under serving/", check=plain_name)
     eval_percent: int = setting(20, "eval share when the data has class folders only", check=between(1, 99))
     keep_cross_split_duplicates: bool = setting(False, "keep eval images whose exact bytes are also in train "
@@ -197,9 +199,9 @@ class KubeflowSettings(RunSettings):
         suffixes = PACKAGE_SUFFIXES[self.format]
         if self.output and not self.output.endswith(suffixes):
             raise SettingsError(f"--output {self.output}: a {self.format} package ends with {' or '.join(suffixes)}")
-        if self.data_uri.split("://", 1)[0] not in CLUSTER_DATA_SCHEMES or "://" not in self.data_uri:
-            raise SettingsError(f"--data {self.data_uri}: give a URL the cluster can read "
-                                f"({', '.join(CLUSTER_DATA_SCHEMES)})")
+        for flag, uri in (("--data", self.data_uri), ("--score-data", self.score_data_uri)):
+            if uri and (uri.split("://", 1)[0] not in CLUSTER_DATA_SCHEMES or "://" not in uri):
+                raise SettingsError(f"{flag} {uri}: give a URL the cluster can read ({', '.join(CLUSTER_DATA_SCHEMES)})")
         if "://" not in self.pipeline_root:
             raise SettingsError(f"--pipeline-root {self.pipeline_root}: give an object-store URI (gs://, s3://, minio://)")
         if self.serving_model_dir.startswith("minio://"):

@@ -20,6 +20,27 @@ MULTI_PROCESSING = ("--direct_running_mode=multi_processing", "--direct_num_work
 Example = Tuple[str, int, str, bytes]  # (file name, label, split, image bytes)
 
 
+def record_as_ingestion_output(metadata_path: str, examples: standard_artifacts.Examples) -> None:
+    """A metadata store holding this Examples artifact as TFX records it: the output of a finished
+    ImageExampleGen execution, in that node's context (how the run summary and report find the run's data)."""
+    from ml_metadata.metadata_store import metadata_store
+    from ml_metadata.proto import metadata_store_pb2 as mlmd
+    from tfx.orchestration import metadata
+
+    from pipeline import configs
+
+    store = metadata_store.MetadataStore(metadata.sqlite_metadata_connection_config(metadata_path))
+    artifact = mlmd.Artifact()
+    artifact.CopyFrom(examples.mlmd_artifact)  # its uri and custom properties
+    artifact.type_id = store.put_artifact_type(examples.artifact_type)
+    node = mlmd.Context(type_id=store.put_context_type(mlmd.ContextType(name="node")),
+                        name=f"{configs.PIPELINE_NAME}.{configs.TRAINING_EXAMPLE_GEN_ID}")
+    [node.id] = store.put_contexts([node])
+    execution = mlmd.Execution(type_id=store.put_execution_type(mlmd.ExecutionType(name="ImageExampleGen")),
+                               last_known_state=mlmd.Execution.COMPLETE)
+    store.put_execution(execution, [(artifact, mlmd.Event(type=mlmd.Event.OUTPUT))], [node])
+
+
 def run_ingestion(examples_uri, data_uri: str, beam_args: Sequence[str] = (), **properties):
     """The executor's Examples artifact, as TFX would lay it out (<component>/examples/<execution id>)."""
     examples = standard_artifacts.Examples()

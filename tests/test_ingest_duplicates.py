@@ -1,19 +1,14 @@
 """Exact duplicate images: found within and across splits, named in the ingest report and the run report,
 eval copies of training images dropped unless the run keeps them, and the counts what is left."""
 
-import json
-
 import pytest
 import tensorflow as tf
-from ml_metadata.metadata_store import metadata_store
-from tfx.orchestration import metadata
-from tfx.types import standard_artifacts
 
 import imagegen
+from ingest_runs import record_as_ingestion_output, report_of, run_ingestion
 from components import features
 from components.ingest import duplicates, executor
 from components.ingest.errors import DatasetError
-from pipeline.settings import RunSettings
 
 TRAIN_CAT, TRAIN_DOG = "d/train/cats/cats.0.jpg", "d/train/dogs/dogs.1.jpg"
 WITHIN = "d/train/cats/same-as-cats.0.jpg"  # a second copy in train
@@ -32,12 +27,8 @@ def _dataset(path) -> str:
 
 
 def _ingest(tmp_path, data, **props):
-    examples = standard_artifacts.Examples()
-    examples.uri = str(tmp_path / "examples")
-    props = {executor.DATA_URI_KEY: data, executor.EVAL_PERCENT_KEY: RunSettings.eval_percent, **props}
-    executor.Executor().Do({}, {executor.EXAMPLES_KEY: [examples]}, props)
-    with open(tmp_path / "examples" / features.INGEST_REPORT_FILE) as f:
-        return examples, json.load(f)
+    examples = run_ingestion(tmp_path / "examples", data, **props)
+    return examples, report_of(examples)
 
 
 def _file_names(examples, split):
@@ -116,11 +107,7 @@ def test_the_run_report_shows_the_duplicate_counts_and_files(default_run, tmp_pa
     from insight.run_report import write_run_outputs
 
     examples, _ = default_run
-    store = metadata_store.MetadataStore(metadata.sqlite_metadata_connection_config(str(tmp_path / "metadata.sqlite")))
-    artifact = standard_artifacts.Examples()
-    artifact.mlmd_artifact.CopyFrom(examples.mlmd_artifact)  # its uri and custom properties
-    artifact.mlmd_artifact.type_id = store.put_artifact_type(artifact.artifact_type)
-    store.put_artifacts([artifact.mlmd_artifact])
+    record_as_ingestion_output(str(tmp_path / "metadata.sqlite"), examples)
 
     text = open(write_run_outputs(str(tmp_path))["html"]).read()
     assert ("Exact duplicate images (the same bytes): 2 group(s) within a split, 2 across train and eval "

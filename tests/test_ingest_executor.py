@@ -68,6 +68,31 @@ def test_examples_hold_images_labels_and_names_and_bad_files_are_reported(tmp_pa
         assert json.load(f) == ["cats", "dogs"]
 
 
+def test_unlabelled_images_go_to_one_score_split_without_labels_and_bad_files_are_reported(tmp_path):
+    files = {"loose.jpg": imagegen.image_bytes(0), "new/b.png": imagegen.image_bytes(1, fmt="png"),
+             "new/notes.jpg": b"these are notes"}
+    data = imagegen.write_zip(tmp_path / "new.zip", files)
+
+    examples = _run_executor(tmp_path, data, **{executor.UNLABELLED_KEY: 1})
+
+    assert artifact_utils.decode_split_names(examples.split_names) == ["score"]
+    records = tf.data.TFRecordDataset(tf.io.gfile.glob(f"{examples.uri}/Split-score/*"), compression_type="GZIP")
+    parsed = {e.features.feature[features.FILENAME_KEY].bytes_list.value[0].decode(): e
+              for e in (tf.train.Example.FromString(r.numpy()) for r in records)}
+    assert set(parsed) == {"loose.jpg", "new/b.png"}
+    assert all(set(e.features.feature) == {features.IMAGE_RAW_KEY, features.FILENAME_KEY} for e in parsed.values())
+    with open(tmp_path / "examples" / features.INGEST_REPORT_FILE) as f:
+        report = json.load(f)
+    assert [s["file"] for s in report["skipped"]] == ["new/notes.jpg"]
+    assert report["counts"] == {"score": {"(unlabelled)": 2}} and report["class_names"] == []
+
+
+def test_unlabelled_images_none_decodable_stop_the_run(tmp_path):
+    data = imagegen.write_zip(tmp_path / "new.zip", {"a.jpg": b"broken"})
+    with pytest.raises(DatasetError, match=r"new\.zip: split 'score' has no decodable image; 1 files skipped: a\.jpg"):
+        _run_executor(tmp_path, data, **{executor.UNLABELLED_KEY: 1})
+
+
 def test_a_class_left_without_decodable_images_stops_with_its_name(tmp_path):
     files = imagegen.class_folder_files(2, prefix="train/")
     files.update({"val/cats/a.jpg": imagegen.image_bytes(0, seed=99), "val/dogs/b.jpg": b"broken"})

@@ -57,6 +57,16 @@ def test_class_folders_only_are_split_by_file_name_hash(tmp_path):
     assert sum(e.split == "eval" for e in more_eval.entries) > sum(e.split == "eval" for e in data.entries)
 
 
+def test_unlabelled_takes_every_file_into_one_split_without_a_label(tmp_path):
+    # Photos to score: loose, in any folders, even in what would be one class folder.
+    files = {"a.jpg": b"x", "new/b.png": b"x", "new/deeper/c.jpg": b"x", "__MACOSX/._a.jpg": b"junk"}
+    data = layout.read_layout(_zip(tmp_path, files), unlabelled=True)
+    assert {(e.member, e.split, e.label) for e in data.entries} == {
+        ("a.jpg", "score", None), ("new/b.png", "score", None), ("new/deeper/c.jpg", "score", None)}
+    assert data.splits == ("score",) and data.class_names == [] and not data.skipped
+    assert [data.count_key(e) for e in data.entries] == [layout.UNLABELLED] * 3 == data.count_keys * 3
+
+
 @pytest.mark.parametrize(
     "files, message",
     [

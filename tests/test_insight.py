@@ -13,6 +13,7 @@ from PIL import Image
 
 import imagegen
 from conftest import CommandResult
+from ingest_runs import record_as_ingestion_output
 from insight import evaluation, feature_maps, figures, image_grid, training_curves
 from insight.data_samples import SAMPLES_PER_CLASS
 from pipeline import cli, run_summary
@@ -210,19 +211,13 @@ def test_report_page_says_what_happened_to_the_model(report):
 
 def test_report_of_a_run_without_a_model_keeps_what_it_has(pipeline_run, tmp_path):
     """A run that stopped after ingestion: the data section, and notes instead of the rest."""
-    from ml_metadata.metadata_store import metadata_store
-    from tfx.orchestration import metadata
     from tfx.types import standard_artifacts
 
     from insight.run_report import write_run_outputs
 
-    examples = run_summary.find_artifacts(str(pipeline_run.output / "metadata.sqlite")).examples
-    store = metadata_store.MetadataStore(metadata.sqlite_metadata_connection_config(str(tmp_path / "metadata.sqlite")))
     artifact = standard_artifacts.Examples()
-    artifact.uri = examples
-    type_id = store.put_artifact_type(artifact.artifact_type)
-    artifact.mlmd_artifact.type_id = type_id
-    store.put_artifacts([artifact.mlmd_artifact])
+    artifact.uri = run_summary.find_artifacts(str(pipeline_run.output / "metadata.sqlite")).examples
+    record_as_ingestion_output(str(tmp_path / "metadata.sqlite"), artifact)
 
     paths = write_run_outputs(str(tmp_path))
     assert set(paths) == {"samples", "html"}

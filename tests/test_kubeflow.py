@@ -24,7 +24,8 @@ from tfx.utils import import_utils
 
 from conftest import run_catdog
 from kfp_fake_server import FakeKfpServer
-from pipeline import cli, kfp_entrypoint
+from components import exporter
+from pipeline import cli, configs, kfp_entrypoint
 from pipeline.kubeflow_runner import ENTRYPOINT_COMMAND
 from pipeline.pipeline import create_pipeline
 from pipeline.settings import LocalRunSettings
@@ -156,8 +157,33 @@ def test_compiled_in_values_are_the_command_lines(package):
     assert json.loads(push_destination)["filesystem"]["base_directory"] == SERVING
 
 
+SCORE_DATA = "gs://catdog-test/data/new-photos.zip"
+
+
+@pytest.mark.parametrize("package_format", ["yaml", "vertex-json"])
+def test_score_data_adds_an_unlabelled_example_gen_and_a_bulk_inferrer_of_blessed_models(tmp_path, package_format):
+    path = tmp_path / ("p.yaml" if package_format == "yaml" else "p.json")
+    args = ["--format", package_format, "--output", str(path), *COMPILE_ARGS, "--score-data", SCORE_DATA]
+    assert cli.main(["kfp", "compile", *args]) == 0
+    spec = yaml.safe_load(path.read_text()) if package_format == "yaml" else json.loads(path.read_text())["pipelineSpec"]
+    tasks = spec["root"]["dag"]["tasks"]
+    score_gen, inferrer = tasks[configs.SCORE_EXAMPLE_GEN_ID], tasks[configs.BULK_INFERRER_ID]
+    constant = lambda task, name: task["inputs"]["parameters"][name]["runtimeValue"]["constant"]  # noqa: E731
+    assert constant(score_gen, "data_uri") == SCORE_DATA and constant(score_gen, "unlabelled") == 1
+    # The Trainer's model with the Evaluator's blessing, no resolver: open-source KFP can run it.
+    assert set(inferrer["dependentTasks"]) == {configs.SCORE_EXAMPLE_GEN_ID, "Trainer", "Evaluator"}
+    producers = {name: a["taskOutputArtifact"]["producerTask"] for name, a in inferrer["inputs"]["artifacts"].items()}
+    assert producers == {"examples": configs.SCORE_EXAMPLE_GEN_ID, "model": "Trainer", "model_blessing": "Evaluator"}
+    assert json.loads(constant(inferrer, "model_spec")) == {"model_signature_name": [exporter.SCORE_TF_EXAMPLE_SIGNATURE]}
+    [columns] = json.loads(constant(inferrer, "output_example_spec"))["output_columns_spec"]
+    assert {c["output_key"] for c in columns["predict_output"]["output_columns"]} == {
+        exporter.PROBABILITY_OUTPUT, exporter.CLASS_ID_OUTPUT}
+    assert _containers(spec)["BulkInferrer_executor"]["image"] == IMAGE
+
+
 @pytest.mark.parametrize("args, message", [
     (["--data", "data/cats.zip"], "--data data/cats.zip: give a URL the cluster can read"),
+    (["--score-data", "new/photos.zip"], "--score-data new/photos.zip: give a URL the cluster can read"),
     (["--output", "catdog.json"], "a yaml package ends with .yaml or .yml"),
     (["--pipeline-root", "minio://mlpipeline/v2"], "the Pusher cannot write to minio://mlpipeline/v2"),
     (["--format", "vertex-json", "--output", "catdog.yaml", "--serving-dir", SERVING], "ends with .json"),

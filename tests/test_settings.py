@@ -20,6 +20,7 @@ SAMPLES = {
     "backbone_weights": "gs://weights/backbone.h5", "seed": 4242, "early_stopping_patience": 5,
     "lr_schedule": "constant", "deterministic": True, "fine_tune_epochs": 3, "fine_tune_learning_rate": 2e-5,
     "data_uri": "gs://catdog-test/data/pets.zip", "data_sha256": "ab" * 32, "model_name": "pets",
+    "score_data_uri": "gs://catdog-test/data/new-photos.zip",
     "eval_percent": 17, "keep_cross_split_duplicates": True, "download_timeout_seconds": 77, "image_size": 96, "min_accuracy": 0.83, "max_regression": 0.025,
     "schema_file": "gs://catdog-test/schema.pbtxt", "allow_anomalies": True,
     "beam_pipeline_args": ("--direct_num_workers=3",),
@@ -54,6 +55,7 @@ def _accuracy_threshold(spec):
 LOCATIONS = {
     "data_uri": lambda spec: spec["root"]["inputDefinitions"]["parameters"]["data_uri"]["defaultValue"],
     "data_sha256": lambda spec: spec["root"]["inputDefinitions"]["parameters"]["data_sha256"]["defaultValue"],
+    "score_data_uri": lambda spec: _task_parameter(spec, "ScoreExampleGen", "data_uri"),
     "model_name": lambda spec: json.loads(_task_parameter(spec, "AtomicPusher", "push_destination"))[
         "filesystem"]["base_directory"].rsplit("/", 1)[-1],
     "eval_percent": lambda spec: _task_parameter(spec, "ImageExampleGen", "eval_percent"),

@@ -22,6 +22,7 @@ class ImageExampleGenSpec(types.ComponentSpec):
         # What the runner saw of a folder or object-store data (names, sizes, versions): keys the cache, and
         # ingestion checks the data still has it.
         executor.DATA_FINGERPRINT_KEY: ExecutionParameter(type=str, optional=True),
+        executor.UNLABELLED_KEY: ExecutionParameter(type=int, optional=True),
     }
     INPUTS = {}
     OUTPUTS = {executor.EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples)}
@@ -33,6 +34,7 @@ class ImageExampleGen(base_beam_component.BaseBeamComponent):
     Splits come from train/ and validation/ (val/, test/) folders, or from a hash of the file name
     when the data has class folders only. The class names travel in label_names.json. Eval images whose
     exact bytes are also in train are left out unless keep_cross_split_duplicates (components/ingest/duplicates.py).
+    unlabelled=True ingests images to score: every file in one split, 'score', without a label.
     """
 
     SPEC_CLASS = ImageExampleGenSpec
@@ -46,6 +48,7 @@ class ImageExampleGen(base_beam_component.BaseBeamComponent):
         download_timeout_seconds: Optional[int] = None,
         keep_cross_split_duplicates: bool = False,
         data_fingerprint: Optional[str] = None,
+        unlabelled: bool = False,
     ):
         super().__init__(
             spec=ImageExampleGenSpec(
@@ -55,6 +58,7 @@ class ImageExampleGen(base_beam_component.BaseBeamComponent):
                 download_timeout_seconds=download_timeout_seconds,
                 keep_cross_split_duplicates=int(keep_cross_split_duplicates),
                 data_fingerprint=data_fingerprint,
+                unlabelled=int(unlabelled),
                 examples=types.Channel(type=standard_artifacts.Examples),
             )
         )

@@ -110,9 +110,9 @@ class FindDuplicates(beam.PTransform):
         if self._keep_cross_split:
             return images, found  # nothing to drop: no need to wait for the groups
         dropped = found | "DroppedFiles" >> beam.Map(lambda d: frozenset(d.dropped))
-        # Only eval images wait for the side input (a runner holds what waits): training images go on to be written.
-        train, evals = images | "BySplit" >> beam.Partition(lambda image, _: layout.SPLITS.index(image.split), 2)
+        # Only eval images wait for the side input (a runner holds what waits): the others go on to be written.
+        others, evals = images | "BySplit" >> beam.Partition(lambda image, _: int(image.split == layout.EVAL), 2)
         kept_evals = evals | "DropEvalCopies" >> beam.Filter(
             lambda image, drop: image.file not in drop, drop=beam.pvalue.AsSingleton(dropped)
         )
-        return (train, kept_evals) | "Kept" >> beam.Flatten(), found
+        return (others, kept_evals) | "Kept" >> beam.Flatten(), found

@@ -25,6 +25,7 @@ EXAMPLES_KEY = "examples"
 DATA_URI_KEY = "data_uri"
 SHA256_KEY = "sha256"
 EVAL_PERCENT_KEY = "eval_percent"
+UNLABELLED_KEY = "unlabelled"
 DOWNLOAD_TIMEOUT_KEY = "download_timeout_seconds"
 DATA_FINGERPRINT_KEY = "data_fingerprint"
 KEEP_CROSS_SPLIT_DUPLICATES_KEY = "keep_cross_split_duplicates"
@@ -50,16 +51,15 @@ def decode_problem(data: bytes) -> Optional[str]:
     return None
 
 
-def to_example(image: bytes, label: int, filename: str) -> bytes:
-    return tf.train.Example(
-        features=tf.train.Features(
-            feature={
-                features.IMAGE_RAW_KEY: tf.train.Feature(bytes_list=tf.train.BytesList(value=[image])),
-                features.LABEL_KEY: tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
-                features.FILENAME_KEY: tf.train.Feature(bytes_list=tf.train.BytesList(value=[filename.encode()])),
-            }
-        )
-    ).SerializeToString()
+def to_example(image: bytes, label: Optional[int], filename: str) -> bytes:
+    """No label feature for an image to score (label None)."""
+    feature = {
+        features.IMAGE_RAW_KEY: tf.train.Feature(bytes_list=tf.train.BytesList(value=[image])),
+        features.FILENAME_KEY: tf.train.Feature(bytes_list=tf.train.BytesList(value=[filename.encode()])),
+    }
+    if label is not None:
+        feature[features.LABEL_KEY] = tf.train.Feature(int64_list=tf.train.Int64List(value=[label]))
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
 
 
 class _ReadImage(beam.DoFn):
@@ -149,7 +149,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         )
         listing = source.list_files()
         _check_fingerprint(listing, exec_properties.get(DATA_FINGERPRINT_KEY) or "")
-        data = layout.place(listing, int(exec_properties[EVAL_PERCENT_KEY]))
+        data = layout.place(listing, int(exec_properties[EVAL_PERCENT_KEY]),
+                            unlabelled=bool(exec_properties.get(UNLABELLED_KEY)))
         examples = artifact_utils.get_single_instance(output_dict[EXAMPLES_KEY])
         work = os.path.join(examples.uri, WORK_DIR)
         try:
@@ -158,7 +159,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             lost = {m for m, _ in not_copied}
             entries = [e for e in data.entries if e.member not in lost]
             written, found = self._write_examples(
-                reachable, entries, examples.uri, work, bool(exec_properties.get(KEEP_CROSS_SPLIT_DUPLICATES_KEY))
+                reachable, entries, data.splits, examples.uri, work, bool(exec_properties.get(KEEP_CROSS_SPLIT_DUPLICATES_KEY))
             )
             skipped = data.skipped + not_copied + written
         finally:
@@ -166,10 +167,10 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                 tf.io.gfile.rmtree(work)
 
         bad = {m for m, _ in skipped} | set(found["dropped"])
-        counts = {s: {name: 0 for name in data.class_names} for s in layout.SPLITS}
+        counts = {s: {name: 0 for name in data.count_keys} for s in data.splits}
         for e in data.entries:
             if e.member not in bad:
-                counts[e.split][data.class_names[e.label]] += 1
+                counts[e.split][data.count_key(e)] += 1
         report = {
             "data_uri": data_uri,
             "class_names": data.class_names,
@@ -183,12 +184,13 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         empty = [(split, name) for split, per_class in counts.items() for name, n in per_class.items() if n == 0]
         if empty:
             split, name = empty[0]
+            of_class = "" if name == layout.UNLABELLED else f" of class {name!r}"
             raise DatasetError(
-                f"{data_uri}: split {split!r} has no decodable image of class {name!r}; "
+                f"{data_uri}: split {split!r} has no decodable image{of_class}; "
                 f"{_skipped_summary(skipped)}{_dropped_summary(found)}{_keep_failed_report(examples.uri, report)}"
             )
 
-        examples.split_names = artifact_utils.encode_split_names(list(layout.SPLITS))
+        examples.split_names = artifact_utils.encode_split_names(list(data.splits))
         # What tfx-bsl readers look for to know how to parse the files.
         examples_utils.set_payload_format(examples, example_gen_pb2.PayloadFormat.FORMAT_TF_EXAMPLE)
         examples_utils.set_file_format(examples, "tfrecords_gzip")
@@ -198,7 +200,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             examples.set_int_custom_property(name, found[name])
 
     def _write_examples(
-        self, source: sources.Source, entries: List[layout.Entry], uri: str, work: str, keep_cross_split_duplicates: bool
+        self, source: sources.Source, entries: List[layout.Entry], splits: Tuple[str, ...], uri: str, work: str,
+        keep_cross_split_duplicates: bool,
     ) -> Tuple[List[Tuple[str, str]], Dict[str, Any]]:
         """Writes each split's TFRecords under uri; returns the skipped files (member, reason) and the duplicates
         as ingest_report.json holds them, which the workers wrote under work."""
@@ -212,8 +215,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                 | "ReadImage" >> beam.ParDo(_ReadImage(source)).with_outputs(_ReadImage.SKIPPED, main="ok")
             )
             kept, found = read.ok | "Duplicates" >> duplicates.FindDuplicates(keep_cross_split_duplicates)
-            by_split = kept | "BySplit" >> beam.Partition(lambda image, _: layout.SPLITS.index(image.split), 2)
-            for split, pcoll in zip(layout.SPLITS, by_split):
+            by_split = kept | "BySplit" >> beam.Partition(lambda image, _: splits.index(image.split), len(splits))
+            for split, pcoll in zip(splits, by_split):
                 _ = (
                     pcoll
                     | f"Examples[{split}]" >> beam.Map(lambda image: image.example)

@@ -3,7 +3,7 @@ where the files are (zip, folder, prefix: components/ingest/sources.py lists the
 
 import dataclasses
 import hashlib
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from components.ingest import sources
 from components.ingest.errors import DatasetError
@@ -12,6 +12,9 @@ from pipeline.settings import RunSettings
 TRAIN = "train"
 EVAL = "eval"
 SPLITS = (TRAIN, EVAL)
+# Images to score (--score-data): one split, no labels.
+SCORE = "score"
+UNLABELLED = "(unlabelled)"  # what the ingest report counts them under
 # Top folder names (lower case) and the split they feed.
 SPLIT_FOLDERS = {"train": TRAIN, "training": TRAIN, "validation": EVAL, "val": EVAL, "test": EVAL, "eval": EVAL}
 
@@ -20,7 +23,7 @@ SPLIT_FOLDERS = {"train": TRAIN, "training": TRAIN, "validation": EVAL, "val": E
 class Entry:
     member: str  # its name in the source: path inside the zip, or under the folder
     split: str
-    label: int
+    label: Optional[int]  # None: an image to score
 
 
 @dataclasses.dataclass
@@ -30,6 +33,15 @@ class Layout:
     # (member, reason): files refused on their listing (too big, a duplicate name) or outside any class folder.
     skipped: List[Tuple[str, str]]
     split_by_hash: bool
+    splits: Tuple[str, ...] = SPLITS
+
+    def count_key(self, entry: Entry) -> str:
+        """The name the ingest report counts the entry under: its class, or UNLABELLED."""
+        return UNLABELLED if entry.label is None else self.class_names[entry.label]
+
+    @property
+    def count_keys(self) -> List[str]:
+        return self.class_names or [UNLABELLED]
 
 
 def hash_split(member: str, eval_percent: int) -> str:
@@ -44,9 +56,14 @@ def _split_folder_index(parts: List[str]) -> int:
     return i if i >= 0 and parts[i].lower() in SPLIT_FOLDERS else -1
 
 
-def place(listing: sources.Listing, eval_percent: int = RunSettings.eval_percent) -> Layout:
-    """Which listed file belongs to which split and class: the same rules for a zip, a folder and a prefix."""
+def place(listing: sources.Listing, eval_percent: int = RunSettings.eval_percent, unlabelled: bool = False) -> Layout:
+    """Which listed file belongs to which split and class: the same rules for a zip, a folder and a prefix.
+    unlabelled: every file is an image to score, in one split, without a label."""
     members, skipped = listing.usable()
+    if unlabelled:
+        # New photos sit anywhere: no folder is needed, and none is taken for a class (its path, kept as the
+        # file name, still shows it).
+        return Layout([], [Entry(m, SCORE, None) for m in sorted(members)], skipped, False, (SCORE,))
     split_by_hash = not any(_split_folder_index(m.split("/")) >= 0 for m in members)
     placed: List[Tuple[str, str, str]] = []  # (member, split, class name)
     for member in sorted(members):
@@ -80,6 +97,6 @@ def place(listing: sources.Listing, eval_percent: int = RunSettings.eval_percent
     return Layout(class_names, entries, skipped, split_by_hash)
 
 
-def read_layout(data: str, eval_percent: int = RunSettings.eval_percent) -> Layout:
+def read_layout(data: str, eval_percent: int = RunSettings.eval_percent, unlabelled: bool = False) -> Layout:
     """The layout of a local zip or folder (or an object-store one): listed, then placed."""
-    return place(sources.resolve(data).list_files(), eval_percent)
+    return place(sources.resolve(data).list_files(), eval_percent, unlabelled)
