@@ -60,20 +60,27 @@ def measure(data: str, runner: str) -> dict:
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         raise SystemExit(f"{runner} on {data} failed:\n{proc.stderr[-3000:]}")
-    images = int(proc.stdout.strip().splitlines()[-1])
+    child = json.loads(proc.stdout.strip().splitlines()[-1])
     return {
-        "data": data, "runner": runner, "beam_args": RUNNERS[runner], "images": images,
+        "data": data, "runner": runner, "beam_args": RUNNERS[runner], "images": child["images"],
         "wall_seconds": round(wall, 1),
         "cpu_seconds": round((after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime), 1),
-        "images_per_second": round(images / wall, 1),
-        # the largest single process (the launcher or one worker), not the sum of the workers
-        "peak_rss_mb_largest_process": round(after.ru_maxrss / 1024),
+        "images_per_second": round(child["images"] / wall, 1),
+        "peak_rss_mb_launcher": child["peak_rss_mb_launcher"],
+        "peak_rss_mb_largest_worker": child["peak_rss_mb_largest_worker"],  # 0: no worker processes
     }
 
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--one":
-        print(run_stages(sys.argv[2], RUNNERS[sys.argv[3]], sys.argv[4]))
+        images = run_stages(sys.argv[2], RUNNERS[sys.argv[3]], sys.argv[4])
+        # Peaks of this process and of its (waited-for) worker processes: a parent's counter would keep the
+        # largest of every configuration it ran.
+        print(json.dumps({
+            "images": images,
+            "peak_rss_mb_launcher": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+            "peak_rss_mb_largest_worker": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024),
+        }))
         return
     import record
 
