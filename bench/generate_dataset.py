@@ -81,9 +81,11 @@ def image_bytes(kind: int, seed: int) -> bytes:
     for shape_kind, relative_size in layers:  # clutter of both kinds first, then the class's objects
         r = relative_size * min(width, height)
         cx, cy = rng.uniform(r * 0.5, width - r * 0.5), rng.uniform(r * 0.5, height - r * 0.5)
-        # Drawn in its bounding box only (with room for the soft edge): most of the cost is per pixel.
-        x0, y0 = max(0, int(cx - r) - 4), max(0, int(cy - r) - 4)
-        x1, y1 = min(width, int(cx + r) + 5), min(height, int(cy + r) + 5)
+        # Drawn in its bounding box only (a rectangle's corners reach sqrt(2) r; room for the soft edge): most
+        # of the cost is per pixel.
+        reach = 1.42 * r
+        x0, y0 = max(0, int(cx - reach) - 4), max(0, int(cy - reach) - 4)
+        x1, y1 = min(width, int(cx + reach) + 5), min(height, int(cy + reach) + 5)
         mask = Image.new("L", (x1 - x0, y1 - y0), 0)
         _draw_shape(ImageDraw.Draw(mask), rng, shape_kind, cx - x0, cy - y0, r)
         alpha = np.asarray(mask.filter(ImageFilter.GaussianBlur(rng.uniform(0.5, 2.5))), np.float32)[..., None] / 255
