@@ -42,8 +42,9 @@ def main() -> None:
     data = run_artifacts.load(args.run)
     config = trainer.TrainConfig(model_preset="mobilenet")
     preset = models.preset(config.model_preset)
-    train = data.dataset("train", config.batch_size, shuffle_seed=config.seed)
-    val = data.dataset("eval", config.batch_size)
+    plan = data.input_plan(config.train_cache_memory_share)
+    train = data.dataset("train", config.batch_size, plan, shuffle_seed=config.seed)
+    val = data.dataset("eval", config.batch_size, plan)
     steps = math.ceil(data.count("train") / config.batch_size)
     results = []
     for variant in args.variants.split(","):

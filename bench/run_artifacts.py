@@ -10,7 +10,7 @@ from tfx.components.util import tfxio_utils
 from tfx.orchestration import metadata
 from tfx.types import artifact_utils, standard_artifacts
 
-from components import features, trainer
+from components import features, train_input, trainer
 from pipeline import configs
 from pipeline.run_summary import latest_output
 
@@ -40,13 +40,18 @@ class RunArtifacts:
         with open(os.path.join(self.examples.uri, features.INGEST_REPORT_FILE)) as f:
             return sum(json.load(f)["counts"][split].values())
 
-    def dataset(self, split: str, batch_size: int, shuffle_seed=None):
-        """The Trainer's own input pipeline (components.trainer.make_dataset) over one split."""
+    def input_plan(self, memory_share: float) -> train_input.InputPlan:
+        """Cache or stream, as the Trainer would decide with --train-cache-memory-share memory_share."""
+        return trainer.input_plan(memory_share, self.files("train"), self.transform_output)
+
+    def dataset(self, split: str, batch_size: int, input_plan: train_input.InputPlan, shuffle_seed=None):
+        """The Trainer's own input pipeline (components.train_input.make_dataset) over one split."""
 
         class _Accessor:  # the one part of the Trainer's DataAccessor that make_dataset uses
             tf_dataset_factory = tfxio_utils.get_tf_dataset_factory_from_artifact([self.examples], [])
 
-        return trainer.make_dataset(self.files(split), _Accessor, self.transform_output, batch_size, shuffle_seed)
+        return train_input.make_dataset(
+            self.files(split), _Accessor, self.transform_output, batch_size, input_plan, shuffle_seed)
 
 
 def load(run_dir: str) -> RunArtifacts:

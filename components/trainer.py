@@ -11,16 +11,14 @@ import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras as keras
 from absl import logging
-from tfx_bsl.public import tfxio
 
-from components import exporter, features, models
+from components import exporter, features, models, train_input
 from pipeline import settings
 from pipeline.settings import LR_SCHEDULES, TrainingSettings
 
 
 HISTORY_FILE = "history.json"
 SUMMARY_FILE = "model_summary.txt"
-_SHUFFLE_BUFFER = 10_000  # above the tutorial's 2,000 training images: a full reshuffle every epoch
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,8 +57,21 @@ def read_label_names(train_files: List[str]) -> List[str]:
     return _read_examples_json(train_files, features.LABEL_NAMES_FILE)
 
 
-def count_train_examples(train_files: List[str]) -> int:
-    return sum(_read_examples_json(train_files, features.INGEST_REPORT_FILE)["counts"]["train"].values())
+def count_examples(train_files: List[str], split: str = "train") -> int:
+    return sum(_read_examples_json(train_files, features.INGEST_REPORT_FILE)["counts"][split].values())
+
+
+def input_plan(memory_share: float, train_files: List[str], tf_transform_output) -> train_input.InputPlan:
+    """Cache or stream, decided from the counts of examples before any is read; logged with its reason."""
+    train_examples = count_examples(train_files)
+    chosen = train_input.plan(
+        train_examples, count_examples(train_files, "eval"),
+        train_input.decoded_example_bytes(tf_transform_output),
+        train_input.encoded_example_bytes(train_files, train_examples),
+        memory_share, train_input.machine_memory_bytes(),
+    )
+    logging.info("Trainer input: %s", chosen.reason())
+    return chosen
 
 
 def seed_and_determinism(config: TrainConfig) -> None:
@@ -108,30 +119,6 @@ def training_phases(recipe: models.Recipe) -> List[Tuple[int, float]]:
     if recipe.fine_tune_epochs:
         phases.append((recipe.fine_tune_epochs, recipe.fine_tune_learning_rate))
     return phases
-
-
-def make_dataset(
-    file_pattern: List[str],
-    data_accessor,
-    tf_transform_output: tft.TFTransformOutput,
-    batch_size: int,
-    shuffle_seed: int = None,
-) -> tf.data.Dataset:
-    """Raw examples through the Transform graph, decoded once and cached in memory; reshuffled every epoch."""
-    raw = data_accessor.tf_dataset_factory(
-        file_pattern,
-        tfxio.TensorFlowDatasetOptions(batch_size=64, num_epochs=1, shuffle=False),
-        tf_transform_output.raw_metadata.schema,
-    )
-    dataset = (
-        raw.map(tf_transform_output.transform_raw_features, num_parallel_calls=tf.data.AUTOTUNE)
-        .map(lambda f: (f[features.IMAGE_KEY], tf.cast(f[features.LABEL_KEY], tf.float32)))
-        .unbatch()
-        .cache()
-    )
-    if shuffle_seed is not None:
-        dataset = dataset.shuffle(_SHUFFLE_BUFFER, seed=shuffle_seed, reshuffle_each_iteration=True)
-    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
 def _write_text(path: str, text: str) -> None:
@@ -205,10 +192,12 @@ def run_fn(fn_args) -> None:
     class_names = read_label_names(fn_args.train_files)
     strategy = distribution_strategy()
     batch_size = config.batch_size * strategy.num_replicas_in_sync
-    train = make_dataset(fn_args.train_files, fn_args.data_accessor, tf_transform_output, batch_size, config.seed)
-    val = make_dataset(fn_args.eval_files, fn_args.data_accessor, tf_transform_output, batch_size)
+    plan = input_plan(config.train_cache_memory_share, fn_args.train_files, tf_transform_output)
+    train = train_input.make_dataset(
+        fn_args.train_files, fn_args.data_accessor, tf_transform_output, batch_size, plan, config.seed)
+    val = train_input.make_dataset(fn_args.eval_files, fn_args.data_accessor, tf_transform_output, batch_size, plan)
     image_shape = tf_transform_output.transformed_feature_spec()[features.IMAGE_KEY].shape
-    steps_per_epoch = math.ceil(count_train_examples(fn_args.train_files) / batch_size)
+    steps_per_epoch = math.ceil(count_examples(fn_args.train_files) / batch_size)
 
     with strategy.scope():
         model = preset.build(image_shape, weights)
@@ -222,6 +211,7 @@ def run_fn(fn_args) -> None:
         tensorboard = keras.callbacks.TensorBoard(log_dir=os.path.join(fn_args.model_run_dir, "logs"))
         record = fit(model, preset, config, train, val, steps_per_epoch, [tensorboard], strategy.num_replicas_in_sync)
     record["class_names"] = class_names
+    record["input"] = {**dataclasses.asdict(plan), "reason": plan.reason()}
     _write_text(os.path.join(fn_args.model_run_dir, HISTORY_FILE), json.dumps(record, indent=2))
     exporter.export(float32_copy(model, config.model_preset, image_shape), tf_transform_output, class_names,
                     fn_args.serving_model_dir)

@@ -12,7 +12,7 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx.orchestration import metadata
 from tfx.types import standard_artifacts
 
-from components import evaluation, features
+from components import evaluation, features, trainer
 from components.ingest import duplicates
 from pipeline import configs
 from pipeline.score_export import Scores
@@ -29,6 +29,7 @@ class RunSummary:
     dropped_duplicates: int  # eval images left out as exact copies of training images
     model_run: str  # the Trainer's ModelRun folder: history.json, model_summary.txt, logs/
     scores: Optional[Scores] = None  # with --score-data: what BulkInferrer scored, written where
+    trainer_input: str = ""  # how the Trainer read its examples (cached or streamed) and why
 
 
 def _latest(store: metadata_store.MetadataStore, type_name: str):
@@ -93,6 +94,15 @@ def _reasons(evaluation_uri: str) -> List[str]:
     return reasons or ["the Evaluator did not bless the model"]
 
 
+def _trainer_input(model_run_uri: str) -> str:
+    path = os.path.join(model_run_uri, trainer.HISTORY_FILE)
+    if not os.path.exists(path):
+        return ""
+    with open(path) as f:
+        plan = json.load(f).get("input")
+    return plan["reason"] if plan else ""
+
+
 def _open(metadata_path: str) -> metadata_store.MetadataStore:
     return metadata_store.MetadataStore(metadata.sqlite_metadata_connection_config(metadata_path))
 
@@ -118,6 +128,7 @@ def summarize(metadata_path: str) -> RunSummary:
         skipped_files=skipped,
         dropped_duplicates=examples.custom_properties[duplicates.DROPPED].int_value if examples else 0,
         model_run=model_run.uri if model_run else "",
+        trainer_input=_trainer_input(model_run.uri) if model_run else "",
     )
 
 
@@ -125,6 +136,8 @@ def describe(summary: RunSummary) -> str:
     lines = []
     if summary.accuracy is not None:
         lines.append(f"Validation accuracy: {summary.accuracy:.4f}")
+    if summary.trainer_input:
+        lines.append(f"Trainer input: {summary.trainer_input}")
     if summary.skipped_files:
         lines.append(f"Skipped {summary.skipped_files} file(s) (not decodable, over a limit or duplicated): "
                      f"see {summary.ingest_report}")

@@ -134,6 +134,10 @@ class TrainingSettings(_Checked):
            "its last epoch)", check=at_least(0))
     deterministic: bool = setting(False, "TensorFlow op determinism: the same run twice gives the same model "
                                          "(slower on GPU)")
+    train_cache_memory_share: float = setting(
+        0.5, "the Trainer keeps the decoded training and validation images in memory when they fit this share of "
+             "its machine's (or container's) memory, else decodes them anew every epoch, shuffling as many encoded "
+             "images as the share holds", check=between(0.01, 1))
 
 
 @dataclasses.dataclass(frozen=True)

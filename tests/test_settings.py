@@ -18,7 +18,7 @@ TRAINING = {f.name for f in dataclasses.fields(settings.TrainingSettings)}
 SAMPLES = {
     "epochs": 37, "batch_size": 13, "learning_rate": 0.00123, "model_preset": "augmented",
     "backbone_weights": "gs://weights/backbone.h5", "seed": 4242, "early_stopping_patience": 5,
-    "lr_schedule": "constant", "deterministic": True, "fine_tune_epochs": 3, "fine_tune_learning_rate": 2e-5,
+    "lr_schedule": "constant", "deterministic": True, "train_cache_memory_share": 0.25, "fine_tune_epochs": 3, "fine_tune_learning_rate": 2e-5,
     "data_uri": "gs://catdog-test/data/pets.zip", "data_sha256": "ab" * 32, "model_name": "pets",
     "score_data_uri": "gs://catdog-test/data/new-photos.zip",
     "eval_percent": 17, "keep_cross_split_duplicates": True, "download_timeout_seconds": 77, "image_size": 96, "min_accuracy": 0.83, "max_regression": 0.025,
