@@ -42,8 +42,12 @@ def _fn_args(run_output, out_dir, custom_config):
     from tfx.components.util import tfxio_utils
     from tfx.types import artifact_utils, standard_artifacts
 
-    [examples_dir] = (run_output / "artifacts" / "ImageExampleGen" / "examples").iterdir()
-    [transform_dir] = (run_output / "artifacts" / "Transform" / "transform_graph").iterdir()
+    # The fixture's own run: the first execution of each (later tests run the pipeline again into its folder).
+    def first_execution(outputs):
+        return min((d for d in outputs.iterdir() if d.name.isdigit()), key=lambda d: int(d.name))
+
+    examples_dir = first_execution(run_output / "artifacts" / "ImageExampleGen" / "examples")
+    transform_dir = first_execution(run_output / "artifacts" / "Transform" / "transform_graph")
     examples = standard_artifacts.Examples()
     examples.uri = str(examples_dir)
     examples.split_names = artifact_utils.encode_split_names(["train", "eval"])
