@@ -116,7 +116,7 @@ def main() -> None:
     args = parser.parse_args()
     results = {"limits": {"max_images_per_request": limits.MAX_IMAGES_PER_REQUEST,
                           "max_image_pixels": limits.MAX_IMAGE_PIXELS,
-                          "max_zip_member_bytes": limits.MAX_ZIP_MEMBER_BYTES}}
+                          "max_file_bytes": limits.MAX_FILE_BYTES}}
     if not args.model:
         results["run_on_zip_with_bomb_member"] = run_peak(args.workdir)
         print(results["run_on_zip_with_bomb_member"], flush=True)

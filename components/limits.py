@@ -11,10 +11,12 @@ MAX_IMAGES_PER_REQUEST = 64
 # float resize 12 more. Without it a 389 KB PNG of 20000x20000 asks for 1.2 GB before any check.
 MAX_IMAGE_PIXELS = 50_000_000
 
-# Uncompressed bytes of one zip member. Twice the largest JPEG of MAX_IMAGE_PIXELS at high quality,
-# and the size of the largest gRPC request: a file bigger than this is not a photo. Checked against the
-# size the zip declares and again while reading, since a declared size can lie.
-MAX_ZIP_MEMBER_BYTES = 64 * 1024 * 1024
+# Bytes of one file read from user data: a zip member (uncompressed), a folder's file, an image or PEM file
+# named on the command line; also the most a staging copy writes for one file. Twice the largest JPEG of
+# MAX_IMAGE_PIXELS at high quality, and the size of the largest gRPC request: a file bigger than this is not
+# a photo. Checked against the size the zip or the listing declares and again while reading, since a declared
+# size can lie (and a growing file's listing is out of date).
+MAX_FILE_BYTES = 64 * 1024 * 1024
 
 # Overall deadline of a dataset download (`--download-timeout`), however slowly the server trickles bytes:
 # the tutorial's 68 MB zip takes seconds on a normal line.

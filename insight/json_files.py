@@ -3,16 +3,16 @@
 import json
 from typing import Any, Dict, Sequence
 
+from components import files
 from insight.errors import InsightError
 
 
 def read_json_object(path: str, required_keys: Sequence[str] = ()) -> Dict[str, Any]:
     try:
-        with open(path) as f:
-            value = json.load(f)
-    except FileNotFoundError as e:
-        raise InsightError(f"{path}: no such file") from e
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        value = json.loads(files.read_text(path))
+    except files.FileRefused as e:
+        raise InsightError(str(e)) from e
+    except json.JSONDecodeError as e:
         raise InsightError(f"{path}: not valid JSON ({e})") from e
     if not isinstance(value, dict):
         raise InsightError(f"{path}: expected a JSON object, found {type(value).__name__}")

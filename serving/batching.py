@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format, wrappers_pb2
 
+from components import files
 from components.errors import CatdogError
 from serving.status import ServingError
 
@@ -85,10 +86,9 @@ class BatchingOptions:
 def read_batching_parameters(path: str) -> BatchingOptions:
     """A TF Serving batching_parameters.txt; a bad file is a CatdogError naming it."""
     try:
-        with open(path, encoding="utf-8") as f:
-            parameters = text_format.Parse(f.read(), BatchingParameters())
-    except OSError as e:
-        raise CatdogError(f"{path}: cannot read the batching parameters: {e.strerror or e}") from e
+        parameters = text_format.Parse(files.read_text(path), BatchingParameters())
+    except files.FileRefused as e:
+        raise CatdogError(f"{path}: cannot read the batching parameters: {e.reason}") from e
     except text_format.ParseError as e:
         raise CatdogError(f"{path}: not a TF Serving BatchingParameters text proto: {e}") from e
     ignored = [name for name in _IGNORED_FIELDS if _is_set(parameters, name)]

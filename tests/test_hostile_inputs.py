@@ -37,7 +37,7 @@ from serving_fixtures import MODEL_NAME, served_copy
 SERVER_ADDRESS_SPACE_BYTES = 8 * 1024**3
 SERVE_START_TIMEOUT_SECONDS = 180
 GOOD_IMAGE = imagegen.image_bytes(1, (120, 90), "jpg")
-BOMB_MEMBER_BYTES = 100 * 1024 * 1024  # over limits.MAX_ZIP_MEMBER_BYTES, about 100 KB compressed
+BOMB_MEMBER_BYTES = 100 * 1024 * 1024  # over limits.MAX_FILE_BYTES, about 100 KB compressed
 
 
 @pytest.fixture(scope="module")

@@ -220,7 +220,7 @@ def test_a_bad_folder_is_refused_naming_it_and_the_problem(tmp_path, files, mess
 def test_a_file_over_the_size_limit_is_refused_in_a_folder_as_in_a_zip(tmp_path, monkeypatch):
     files = imagegen.class_folder_files(2)
     files["cats/big.jpg"] = b"\0" * 5000
-    monkeypatch.setattr(limits, "MAX_ZIP_MEMBER_BYTES", 4000)
+    monkeypatch.setattr(limits, "MAX_FILE_BYTES", 4000)
     in_folder = layout.read_layout(str(write_folder(tmp_path / "data", files)))
     zipped = layout.read_layout(imagegen.write_zip(tmp_path / "data.zip", files))
     assert in_folder.skipped == [("cats/big.jpg", "is 5,000 bytes, more than the 4,000 allowed for one file")]

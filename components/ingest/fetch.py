@@ -14,7 +14,7 @@ import urllib.request
 import zipfile
 from typing import BinaryIO, Callable, Optional
 
-from components import limits
+from components import files, limits
 from components.ingest.errors import DatasetError
 
 _CHUNK = 1 << 20
@@ -29,7 +29,7 @@ def default_cache_dir() -> str:
     return os.environ.get(CACHE_DIR_ENV) or os.path.join(os.path.expanduser("~"), ".cache", "catdog")
 
 
-def sha256_of(path: str, open_file: Callable[[str], BinaryIO] = lambda p: open(p, "rb")) -> str:
+def sha256_of(path: str, open_file: Callable[[str], BinaryIO] = files.open_regular) -> str:
     digest = hashlib.sha256()
     with open_file(path) as f:
         for block in iter(lambda: f.read(_CHUNK), b""):
@@ -165,8 +165,10 @@ def fetch(
     local = local_path(data_uri)
     if local is None:
         raise DatasetError(f"{data_uri}: unsupported scheme {parsed.scheme!r} (use http, https, file, gs or a path)")
-    if not os.path.isfile(local):
-        raise DatasetError(f"{data_uri}: no such file")
+    try:
+        files.check_regular(local)  # a FIFO would hang the zip's reader, a device never end
+    except files.FileRefused as e:
+        raise DatasetError(f"{data_uri}: {e.reason}") from e
     _check_sha256(local, sha256, data_uri)
     return local
 

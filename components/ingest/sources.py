@@ -18,7 +18,7 @@ from typing import BinaryIO, List, Optional, Tuple
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from components import limits
+from components import files, limits
 from components.ingest import fetch
 from components.ingest.errors import DatasetError
 
@@ -49,11 +49,14 @@ def _files_under(root: str, limit: Optional[int] = None) -> list:
 
 
 def open_binary(location: str) -> BinaryIO:
-    """The file as it is: Beam would otherwise guess a compression from the name (.gz, .bz2)."""
+    """The file as it is: Beam would otherwise guess a compression from the name (.gz, .bz2). A local path is
+    opened only if it is a regular file (files.open_regular: a FIFO or a device raises FileRefused)."""
+    if "://" not in location:
+        return files.open_regular(location)
     return FileSystems.open(location, compression_type=CompressionTypes.UNCOMPRESSED)
 
 
-def read_member(zf: zipfile.ZipFile, member: str, max_bytes: int = limits.MAX_ZIP_MEMBER_BYTES) -> bytes:
+def read_member(zf: zipfile.ZipFile, member: str, max_bytes: int = limits.MAX_FILE_BYTES) -> bytes:
     """The member's bytes, never more than max_bytes in memory whatever its header claims."""
     try:
         with zf.open(member) as f:
@@ -100,10 +103,10 @@ class Source:
         return name if self.is_zip else FileSystems.join(self.location, name)
 
     def list_files(self) -> "Listing":
-        files = self._list_zip() if self.is_zip else self._list_folder()
-        if not files:
+        listed = self._list_zip() if self.is_zip else self._list_folder()
+        if not listed:
             raise DatasetError(f"{self.name}: the {self.kind} holds no files")
-        return Listing(self, files)
+        return Listing(self, listed)
 
     def _list_zip(self) -> List[ListedFile]:
         try:
@@ -112,6 +115,8 @@ class Source:
                     raise DatasetError(f"{self.name}: not a zip file")
                 with zipfile.ZipFile(f) as zf:
                     infos = zf.infolist()
+        except files.FileRefused as e:
+            raise DatasetError(f"{self.name}: {e.reason}") from e
         except (zipfile.BadZipFile, OSError) as e:
             raise DatasetError(f"{self.name}: unreadable zip: {e}") from e
         return [ListedFile(i.filename, i.file_size, f"{i.CRC:08x}")
@@ -123,12 +128,12 @@ class Source:
             matched = _files_under(root)
         except Exception as e:  # noqa: BLE001 - each filesystem raises its own errors
             raise DatasetError(f"{self.name}: cannot list the folder: {e}") from e
-        files = []
+        listed = []
         for m in matched:
             name = m.path[len(root) + 1:]
             if name and not name.endswith("/") and not is_litter(name):  # "dir/": an object store's folder marker
-                files.append(ListedFile(name, m.size_in_bytes, repr(m.last_updated_in_seconds)))
-        return sorted(files, key=lambda f: f.name)
+                listed.append(ListedFile(name, m.size_in_bytes, repr(m.last_updated_in_seconds)))
+        return sorted(listed, key=lambda f: f.name)
 
     def open(self) -> "Reader":
         return Reader(self)
@@ -151,10 +156,10 @@ class Listing:
         for i, f in enumerate(self.files):
             if last[f.name] != i:
                 refused.append((f.name, "duplicate name in the zip: a later entry with this name is used"))
-            elif f.size > limits.MAX_ZIP_MEMBER_BYTES:
+            elif f.size > limits.MAX_FILE_BYTES:
                 declares = "declares" if self.source.is_zip else "is"
                 refused.append((f.name, f"{declares} {f.size:,} bytes{' uncompressed' if self.source.is_zip else ''}, "
-                                        f"more than the {limits.MAX_ZIP_MEMBER_BYTES:,} allowed for one file"))
+                                        f"more than the {limits.MAX_FILE_BYTES:,} allowed for one file"))
             else:
                 names.append(f.name)
         if not names:
@@ -164,7 +169,7 @@ class Listing:
 
 
 class Reader:
-    """An opened source: read(name) gives a file's bytes, at most limits.MAX_ZIP_MEMBER_BYTES of them, or raises
+    """An opened source: read(name) gives a file's bytes, at most limits.MAX_FILE_BYTES of them, or raises
     UnreadableMember. Open one per worker (in a DoFn's setup()): a zip's handle does not pickle."""
 
     def __init__(self, source: Source):
@@ -172,17 +177,17 @@ class Reader:
         self._file = open_binary(source.location) if source.is_zip else None
         self._zip = zipfile.ZipFile(self._file) if self._file else None
 
-    def read(self, name: str, max_bytes: int = limits.MAX_ZIP_MEMBER_BYTES) -> bytes:
+    def read(self, name: str, max_bytes: int = limits.MAX_FILE_BYTES) -> bytes:
         if self._zip is not None:
             return read_member(self._zip, name, max_bytes)
+        path = self._source.path_of(name)
         try:
-            with open_binary(self._source.path_of(name)) as f:
-                data = f.read(max_bytes + 1)
+            with open_binary(path) as f:
+                return files.read_capped(f, path, max_bytes)
+        except files.FileRefused as e:  # a FIFO, a device, unreadable, too large
+            raise UnreadableMember(name, e.reason) from e
         except Exception as e:  # noqa: BLE001 - each filesystem raises its own errors
             raise UnreadableMember(name, f"unreadable ({e})") from e
-        if len(data) > max_bytes:
-            raise UnreadableMember(name, f"holds more than the {max_bytes:,} bytes allowed for one file")
-        return data
 
     def close(self) -> None:
         if self._zip is not None:

@@ -5,21 +5,31 @@ see the launching machine's disk, and TFX deletes a failed execution's folder wi
 
 import concurrent.futures
 import shutil
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from components import files, limits
 from components.ingest import sources
 
 _COPY_THREADS = 8  # a folder's files are copied a few at a time: to an object store each is a request
 _CHUNK = 1 << 20
 
 
-def _copy(source: str, destination: str) -> None:
-    with sources.open_binary(source) as src, \
-            FileSystems.create(destination, compression_type=CompressionTypes.UNCOMPRESSED) as dst:
-        shutil.copyfileobj(src, dst, _CHUNK)
+def _copy(source: str, destination: str, max_bytes: Optional[int]) -> None:
+    """Copies a regular file (open_binary refuses anything else before the destination exists), writing at
+    most max_bytes (None: the zip itself, whatever its size); a copy cut off at the limit is removed."""
+    with sources.open_binary(source) as src:
+        try:
+            with FileSystems.create(destination, compression_type=CompressionTypes.UNCOMPRESSED) as dst:
+                if max_bytes is None:
+                    shutil.copyfileobj(src, dst, _CHUNK)
+                else:
+                    files.copy_capped(src, dst, source, max_bytes)
+        except files.FileRefused:
+            FileSystems.delete([destination])
+            raise
 
 
 def reachable(source: sources.Source, names: List[str], folder: str) -> Tuple[sources.Source, List[Tuple[str, str]]]:
@@ -29,12 +39,14 @@ def reachable(source: sources.Source, names: List[str], folder: str) -> Tuple[so
         return source, []
     if source.is_zip:
         staged = FileSystems.join(folder, "data.zip")
-        _copy(source.location, staged)
+        _copy(source.location, staged, max_bytes=None)
         return sources.Source(staged, is_zip=True, shown_as=source.name), []
 
     def copy(name: str):
         try:
-            _copy(source.path_of(name), FileSystems.join(folder, name))
+            _copy(source.path_of(name), FileSystems.join(folder, name), limits.MAX_FILE_BYTES)
+        except files.FileRefused as e:  # a FIFO, a device, unreadable, or grown past the limit since listed
+            return name, e.reason
         except Exception as e:  # noqa: BLE001 - each filesystem raises its own errors
             return name, f"unreadable ({e})"
         return None

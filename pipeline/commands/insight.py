@@ -46,15 +46,11 @@ def _inspect_data(args) -> int:
 
 
 def _visualize(args) -> int:
+    from components import files
     from insight import saved_model
-    from insight.errors import InsightError
     from insight.visualize import visualize
 
-    try:
-        with open(args.image, "rb") as f:
-            image = f.read()
-    except OSError as e:
-        raise InsightError(f"{args.image}: cannot read ({e.strerror or e})") from e
+    image = files.read_bytes(args.image)
     out = args.out or os.path.join(configs.OUTPUT_DIR, "visualize", os.path.splitext(os.path.basename(args.image))[0])
     seen = visualize(saved_model.load(args.model), image, args.image, out)
     print(f"{args.image}: {seen.class_name} (probability of the second class {seen.probability:.4f})")

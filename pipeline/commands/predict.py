@@ -2,6 +2,7 @@
 
 import sys
 
+from components import files
 from components.errors import CatdogError
 from pipeline import configs
 from pipeline.commands.serve import positive_seconds
@@ -37,10 +38,9 @@ SOME_FAILED = 1
 
 def _read(path: str) -> bytes:
     try:
-        with open(path, "rb") as f:
-            return f.read()
-    except OSError as e:
-        raise CatdogError(f"cannot read image file: {e.strerror or e}") from e
+        return files.read_bytes(path)
+    except files.FileRefused as e:
+        raise CatdogError(f"cannot read image file: {e.reason}") from e
 
 
 def _predict(args) -> int:
