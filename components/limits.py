@@ -18,6 +18,10 @@ MAX_IMAGE_PIXELS = 50_000_000
 # size can lie (and a growing file's listing is out of date).
 MAX_FILE_BYTES = 64 * 1024 * 1024
 
+# Bytes of a SavedModel's saved_model.pb that the server reads for its signatures: protobuf's own limit on
+# one serialized message (2 GiB - 1), so a bigger file could not be parsed anyway.
+MAX_PROTO_BYTES = 2**31 - 1
+
 # Overall deadline of a dataset download (`--download-timeout`), however slowly the server trickles bytes:
 # the tutorial's 68 MB zip takes seconds on a normal line.
 DOWNLOAD_TIMEOUT_SECONDS = 30 * 60

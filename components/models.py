@@ -10,7 +10,7 @@ import tensorflow as tf
 import tf_keras as keras
 from tf_keras.src.applications.mobilenet import BASE_WEIGHT_PATH as _KERAS_MOBILENET_URL
 
-from components import features
+from components import features, files
 from components.errors import CatdogError
 
 
@@ -192,6 +192,10 @@ def resolve_weights(origin: str, source: str = "") -> str:
         if not tf.io.gfile.exists(source):
             raise BackboneWeightsError(f"{source}: backbone weights file not found (--backbone-weights)")
         if "://" not in source:
+            try:
+                files.check_regular(source)  # h5py would block on a FIFO
+            except files.FileRefused as e:
+                raise BackboneWeightsError(f"{source}: backbone weights file {e.reason} (--backbone-weights)") from e
             return source
         local = os.path.join(tempfile.mkdtemp(prefix="catdog-weights-"), os.path.basename(source))
         tf.io.gfile.copy(source, local)

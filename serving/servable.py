@@ -8,7 +8,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 
-from components import limits
+from components import files, limits
 from serving.request_limits import check_batch_size, check_input_keys
 from serving.status import ServingError, code_from_number, tf_error_message
 from serving.warmup import replay_warmup_requests
@@ -22,8 +22,10 @@ def read_signature_defs(model_dir: str) -> Dict[str, meta_graph_pb2.SignatureDef
     path = os.path.join(model_dir, SAVED_MODEL_FILE)
     if not os.path.isfile(path):
         raise ServingError(grpc.StatusCode.NOT_FOUND, f"no SavedModel in {model_dir}: {SAVED_MODEL_FILE} is missing")
-    with open(path, "rb") as f:
-        data = f.read()
+    try:
+        data = files.read_bytes(path, limits.MAX_PROTO_BYTES)
+    except files.FileRefused as e:
+        raise ServingError(grpc.StatusCode.DATA_LOSS, f"cannot read {e}") from e
     try:
         saved_model = saved_model_pb2.SavedModel.FromString(data)
     except Exception as e:  # noqa: BLE001 - protobuf's DecodeError and friends: all mean a damaged file

@@ -4,6 +4,7 @@ tests of serving, Kubeflow and the reports reuse what it pushed."""
 import dataclasses
 import io
 import os
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -21,12 +22,18 @@ class CommandResult:
     stderr: str
 
 
-def run_catdog(*args, timeout=900) -> CommandResult:
-    """Runs the `catdog` command as a user would, in a fresh process."""
+def run_catdog(*args, timeout=900, max_file_bytes=None) -> CommandResult:
+    """Runs the `catdog` command as a user would, in a fresh process. With max_file_bytes, writing a bigger
+    file kills it (RLIMIT_FSIZE): a test of a runaway copy fails instead of filling the disk."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+
+    def limit_file_size():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_bytes, max_file_bytes))
+
     proc = subprocess.run(
         [sys.executable, "-m", "pipeline.cli", *map(str, args)],
         capture_output=True, text=True, timeout=timeout, env=env,
+        preexec_fn=limit_file_size if max_file_bytes else None,
     )
     return CommandResult(proc.returncode, proc.stdout, proc.stderr)
 

@@ -1,10 +1,10 @@
 """`catdog kfp compile|deploy`: the pipeline on Kubeflow Pipelines 2 (or Vertex AI)."""
 
 import dataclasses
-import os
 import time
 from urllib.parse import urlparse
 
+from components import files
 from components.errors import CatdogError
 from pipeline import configs, settings
 
@@ -96,8 +96,11 @@ def _deploy(args) -> int:
         raise KfpError(f"--host {args.host}: give the endpoint's URL, e.g. http://localhost:8080")
     if args.package and not args.package.endswith(settings.PACKAGE_SUFFIXES[settings.YAML]):
         raise KfpError(f"--package {args.package}: Kubeflow Pipelines takes the YAML package (catdog kfp compile)")
-    if args.package and not os.path.isfile(args.package):
-        raise KfpError(f"--package {args.package}: no such file")
+    if args.package:
+        try:
+            files.check_regular(args.package)
+        except files.FileRefused as e:
+            raise KfpError(f"--package {args.package}: {e.reason}") from e
     run = start_run(args.host, args.package or _compile_package(args), args.experiment, args.run_name)
     print(f"run id: {run.run_id}")
     print(f"run: {run.url}")
