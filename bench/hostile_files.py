@@ -2,7 +2,7 @@
 regular-files-only reader (components/files.py), side by side in one run.
 
 Each run is `catdog run --model tutorial --epochs 1` on 20+20 training and 5+5 validation images (plus the
-special files), under a file size limit (RLIMIT_FSIZE, --cap-gb: a runaway copy is killed there instead of
+special files), under a file size limit (RLIMIT_FSIZE, --cap-gb: a runaway copy stops there, EFBIG, instead of
 filling the disk) and a deadline (--timeout). Sampled every half second: the bytes under the run's --output
 (where staging copies a folder) and the bytes the process passed to write() (/proc/PID/io wchar), and its CPU
 time (a process blocked opening a FIFO uses none).

@@ -1,5 +1,8 @@
 """The limits that keep one file or one request from taking a process down, declared once with their reasons.
-Ingestion, Transform's graph (so the exported model too), the reports and the server import them from here."""
+Ingestion, Transform's graph (so the exported model too), the reports and the server import them from here,
+and the settings check their numbers against them where they are declared."""
+
+import math
 
 # Images in one Predict request. TF Serving's batching default (max_batch_size) is about this size; a
 # client with more splits them. The server's --max-images-per-request changes it.
@@ -25,3 +28,32 @@ MAX_PROTO_BYTES = 2**31 - 1
 # Overall deadline of a dataset download (`--download-timeout`), however slowly the server trickles bytes:
 # the tutorial's 68 MB zip takes seconds on a normal line.
 DOWNLOAD_TIMEOUT_SECONDS = 30 * 60
+
+
+# The numbers the settings accept, from what their consumers take: a value past these fails late (after
+# ingestion and Transform) or silently wraps, so the settings refuse it where it is declared.
+# TensorFlow's and NumPy's seeds are uint32 (the Trainer: "Seed must be between 0 and 2**32 - 1").
+MAX_SEED = 2**32 - 1
+# Side of the square model input: one input image holds at most MAX_IMAGE_PIXELS, and so does the resized one
+# Transform makes of it (7071x7071 floats: 600 MB an image).
+MAX_IMAGE_SIZE = math.isqrt(MAX_IMAGE_PIXELS)
+# Epochs of a training phase, and early stopping's patience: the longest measured recipe trains 80 (README);
+# 100 times that is days of training on the smallest data, and the LR schedules count steps in int64.
+MAX_EPOCHS = 10_000
+# Images a training step on one device: 4096 images of the default 150x150 are 1 GB of floats, the largest
+# per-device batches in published ImageNet recipes are 256-1024.
+MAX_BATCH_SIZE = 4096
+# Longest wait a setting may ask for (a download's deadline, a request's timeout, the server's poll interval):
+# a day. Past it gRPC's deadline overflows into the past (a --timeout of 1e20 is DEADLINE_EXCEEDED at once)
+# and Python's waits raise OverflowError (threading.TIMEOUT_MAX).
+MAX_WAIT_SECONDS = 24 * 60 * 60
+# How often `catdog serve` looks for new versions, at the finest: TF Serving's file_system_poll_wait_seconds
+# is whole seconds (default 1; 0 polls once, which catdog serve does not offer); a tiny interval busy-polls.
+MIN_POLL_SECONDS = 1
+# Largest gRPC message, in MiB: gRPC's max_send/receive_message_length options are int32 (2**31 - 1 bytes).
+MAX_MESSAGE_MB = (2**31 - 1) // 2**20
+# The Kubeflow Trainer's resources: GPUs (the largest machines have 16, Vertex AI's a2-megagpu-16g), CPUs and
+# memory beyond any one machine's (the largest cloud machines have a few hundred vCPUs and 12 TB).
+MAX_GPUS = 16
+MAX_CPUS = 1024
+MAX_MEMORY_GB = 16 * 1024

@@ -7,7 +7,7 @@ from typing import Callable, Dict, List
 
 from tfx.utils import path_utils
 
-from components import features, trainer
+from components import features, files, trainer
 from components.data_gate import read_anomalies
 from components.ingest import duplicates, layout
 from insight import (
@@ -128,11 +128,14 @@ class _RunReport:
 
     def model_summary(self) -> List[str]:
         source = os.path.join(self._model_run(), trainer.SUMMARY_FILE)
-        if not os.path.isfile(source):
-            raise InsightError(f"{source}: no such file")
-        copy = self._written("model_summary", shutil.copyfile(source, self._file(MODEL_SUMMARY_FILE)))
-        with open(copy) as f:
-            return [html_report.preformatted(f.read())]
+        try:
+            summary = files.read_text(source)
+        except files.FileRefused as e:
+            raise InsightError(str(e)) from e
+        with open(self._file(MODEL_SUMMARY_FILE), "w") as f:
+            f.write(summary)
+        self._written("model_summary", f.name)
+        return [html_report.preformatted(summary)]
 
     def training(self) -> List[str]:
         record = training_curves.load_history(self._model_run())

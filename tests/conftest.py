@@ -23,8 +23,9 @@ class CommandResult:
 
 
 def run_catdog(*args, timeout=900, max_file_bytes=None) -> CommandResult:
-    """Runs the `catdog` command as a user would, in a fresh process. With max_file_bytes, writing a bigger
-    file kills it (RLIMIT_FSIZE): a test of a runaway copy fails instead of filling the disk."""
+    """Runs the `catdog` command as a user would, in a fresh process. With max_file_bytes, a write past that
+    size fails (RLIMIT_FSIZE; Python ignores SIGXFSZ, so the write raises EFBIG): a test of a runaway copy fails
+    instead of filling the disk."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
 
     def limit_file_size():

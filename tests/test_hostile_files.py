@@ -46,7 +46,7 @@ def special_folder(tmp_path) -> Path:
 
 @pytest.fixture
 def file_size_guard():
-    """In this process, a file written past FILE_SIZE_LIMIT fails the write (EFBIG) instead of growing."""
+    """In this process, a write past FILE_SIZE_LIMIT fails (EFBIG) instead of growing the file."""
     previous_limit = resource.getrlimit(resource.RLIMIT_FSIZE)
     previous_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, previous_limit[1]))
