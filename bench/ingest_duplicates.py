@@ -24,7 +24,7 @@ def _ingest(data: str, work: str, keep_cross_split: bool):
     """(seconds, ingest_report.json) of one executor run."""
     from tfx.types import standard_artifacts
 
-    from components import features
+    from components import contract
     from components.ingest import executor
     from pipeline.settings import RunSettings
 
@@ -35,7 +35,7 @@ def _ingest(data: str, work: str, keep_cross_split: bool):
     start = time.perf_counter()
     executor.Executor().Do({}, {executor.EXAMPLES_KEY: [examples]}, props)
     seconds = time.perf_counter() - start
-    with open(os.path.join(examples.uri, features.INGEST_REPORT_FILE)) as f:
+    with open(os.path.join(examples.uri, contract.INGEST_REPORT_FILE)) as f:
         return seconds, json.load(f)
 
 
