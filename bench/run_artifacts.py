@@ -37,8 +37,7 @@ class RunArtifacts:
         return [os.path.join(artifact_utils.get_split_uri([self.examples], split), "*")]
 
     def count(self, split: str) -> int:
-        with open(os.path.join(self.examples.uri, contract.INGEST_REPORT_FILE)) as f:
-            return sum(json.load(f)["counts"][split].values())
+        return contract.IngestReport.read(self.examples.uri).images(split)
 
     def input_plan(self, memory_share: float) -> train_input.InputPlan:
         """Cache or stream, as the Trainer would decide with --train-cache-memory-share memory_share."""

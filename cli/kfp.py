@@ -45,14 +45,11 @@ def add_parser(sub) -> None:
     kfp = sub.add_parser("kfp", help="compile the pipeline for Kubeflow Pipelines and start runs there")
     kfp_sub = kfp.add_subparsers(dest="kfp_command", required=True)
 
-    c = kfp_sub.add_parser("compile", help="write the pipeline package (KFP v2 YAML, or a Vertex AI PipelineJob)")
-    settings_core.add_arguments(c, settings.KubeflowSettings)
-    c.set_defaults(func=_compile)
-
-    d = kfp_sub.add_parser("deploy", help="upload the pipeline to Kubeflow Pipelines and start a run")
-    settings_core.add_arguments(d, DeploySettings)
-    settings_core.add_arguments(d, settings.KubeflowSettings, skip=("format",))  # kfp.Client uploads YAML
-    d.set_defaults(func=_deploy)
+    settings_core.add_command(kfp_sub, "compile", "write the pipeline package (KFP v2 YAML, or a Vertex AI "
+                              "PipelineJob)", settings.KubeflowSettings, _compile)
+    deploy = settings_core.add_command(kfp_sub, "deploy", "upload the pipeline to Kubeflow Pipelines and start a run",
+                                       DeploySettings, _deploy)
+    settings_core.add_arguments(deploy, settings.KubeflowSettings, skip=("format",))  # kfp.Client uploads YAML
 
 
 def _compile_package(args) -> str:

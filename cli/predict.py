@@ -45,9 +45,7 @@ class PredictSettings(settings_core.Checked):
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("predict", help="classify image files with `catdog serve`, TF Serving, or a model folder")
-    settings_core.add_arguments(p, PredictSettings)
-    p.set_defaults(func=_predict)
+    settings_core.add_command(sub, "predict", "classify image files with `catdog serve`, TF Serving, or a model folder", PredictSettings, _predict)
 
 
 # Exit codes: 0 every file classified, 1 some files failed (the others are printed), 2 nothing could run.

@@ -39,17 +39,11 @@ class ReportSettings(settings_core.Checked):
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("inspect-data", help="counts per split and class and sample images, straight from the data")
-    settings_core.add_arguments(p, InspectDataSettings)
-    p.set_defaults(func=_inspect_data)
+    settings_core.add_command(sub, "inspect-data", "counts per split and class and sample images, straight from the data", InspectDataSettings, _inspect_data)
 
-    p = sub.add_parser("visualize", help="one image's feature maps per conv/pool layer and its Grad-CAM heat map")
-    settings_core.add_arguments(p, VisualizeSettings)
-    p.set_defaults(func=_visualize)
+    settings_core.add_command(sub, "visualize", "one image's feature maps per conv/pool layer and its Grad-CAM heat map", VisualizeSettings, _visualize)
 
-    p = sub.add_parser("report", help="write a run's HTML report: data, training, evaluation, model internals")
-    settings_core.add_arguments(p, ReportSettings)
-    p.set_defaults(func=_report)
+    settings_core.add_command(sub, "report", "write a run's HTML report: data, training, evaluation, model internals", ReportSettings, _report)
 
 
 def _inspect_data(args) -> int:

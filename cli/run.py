@@ -9,9 +9,7 @@ NOT_PUSHED = 3
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("run", help="run the pipeline locally: ingest, validate, transform, train, evaluate, push")
-    settings_core.add_arguments(p, settings.LocalRunSettings)
-    p.set_defaults(func=_run)
+    settings_core.add_command(sub, "run", "run the pipeline locally: ingest, validate, transform, train, evaluate, push", settings.LocalRunSettings, _run)
 
 
 def _run(args) -> int:

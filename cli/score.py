@@ -24,9 +24,7 @@ class ScoreSettings(settings_core.Checked):
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("score", help="classify every image of a zip, folder or gs:// prefix on Beam, to JSON lines")
-    settings_core.add_arguments(p, ScoreSettings)
-    p.set_defaults(func=_score)
+    settings_core.add_command(sub, "score", "classify every image of a zip, folder or gs:// prefix on Beam, to JSON lines", ScoreSettings, _score)
 
 
 def _score(args) -> int:

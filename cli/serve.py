@@ -10,9 +10,7 @@ from serving.settings import ServeSettings
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("serve", help="serve the pushed model over gRPC and REST (TF Serving's APIs)")
-    settings_core.add_arguments(p, ServeSettings)
-    p.set_defaults(func=_serve)
+    settings_core.add_command(sub, "serve", "serve the pushed model over gRPC and REST (TF Serving's APIs)", ServeSettings, _serve)
 
 
 def _serve(args) -> int:

@@ -107,7 +107,7 @@ def residual(input_shape: Sequence[int], weights_path: Optional[str] = None) -> 
 
 
 MOBILENET_WEIGHTS_FILE = "mobilenet_1_0_224_tf_no_top.h5"  # Keras' own name for alpha 1.0, no top
-MOBILENET_INPUT_SIZE = 224  # the backbone's input side (bench/backbone_input_size.py measured 150 and 224)
+MOBILENET_INPUT_SIZE = 224  # the backbone's input side (bench/backbone_recipe.py measured 150 and 224)
 MOBILENET_AUGMENT = True  # bench/backbone_recipe.py measured with and without: steadier in the second phase
 MOBILENET_FINE_TUNE_FROM = "conv_dw_12"  # the last two of its 13 blocks, at the 7x7 resolution
 

@@ -145,6 +145,14 @@ def add_arguments(parser: argparse.ArgumentParser, settings_type, skip: Tuple[st
         group.add_argument(flag_of(field), **kwargs)
 
 
+def add_command(subparsers, name: str, help: str, settings_type, run: Callable[[argparse.Namespace], int]):
+    """A subcommand whose flags are settings_type's; run(args) does its work. Returns its parser."""
+    parser = subparsers.add_parser(name, help=help)
+    add_arguments(parser, settings_type)
+    parser.set_defaults(func=run)
+    return parser
+
+
 def split_arguments(values) -> Tuple[str, ...]:
     """Each value split the way a shell would: one flag can carry several arguments in one string."""
     return tuple(arg for value in values for arg in shlex.split(value))
