@@ -68,7 +68,8 @@ def measure(code_dir: Path, data: Path, output: Path, timeout: float, cap_bytes:
     def limit():
         resource.setrlimit(resource.RLIMIT_FSIZE, (cap_bytes, cap_bytes))
 
-    command = [sys.executable, "-m", "pipeline.cli", "run", "--data", str(data), "--output", str(output),
+    entry = "cli.main" if (code_dir / "cli" / "main.py").exists() else "pipeline.cli"  # before the layout change
+    command = [sys.executable, "-m", entry, "run", "--data", str(data), "--output", str(output),
                "--model", "tutorial", "--epochs", "1", "--min-accuracy", "0"]
     start = time.monotonic()
     process = subprocess.Popen(command, cwd=code_dir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

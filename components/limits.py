@@ -14,16 +14,23 @@ MAX_IMAGES_PER_REQUEST = 64
 # float resize 12 more. Without it a 389 KB PNG of 20000x20000 asks for 1.2 GB before any check.
 MAX_IMAGE_PIXELS = 50_000_000
 
+# The largest request or response the server takes or sends, gRPC and REST (`catdog serve --max-message-mb`):
+# room for MAX_IMAGES_PER_REQUEST photos of about 1 MB.
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
 # Bytes of one file read from user data: a zip member (uncompressed), a folder's file, an image or PEM file
 # named on the command line; also the most a staging copy writes for one file. Twice the largest JPEG of
-# MAX_IMAGE_PIXELS at high quality, and the size of the largest gRPC request: a file bigger than this is not
-# a photo. Checked against the size the zip or the listing declares and again while reading, since a declared
+# MAX_IMAGE_PIXELS at high quality, and the size of the largest request: a file bigger than this is not a
+# photo. Checked against the size the zip or the listing declares and again while reading, since a declared
 # size can lie (and a growing file's listing is out of date).
-MAX_FILE_BYTES = 64 * 1024 * 1024
+MAX_FILE_BYTES = MAX_MESSAGE_BYTES
 
 # Bytes of a SavedModel's saved_model.pb that the server reads for its signatures: protobuf's own limit on
 # one serialized message (2 GiB - 1), so a bigger file could not be parsed anyway.
 MAX_PROTO_BYTES = 2**31 - 1
+
+# Requests the gRPC and the REST server each work on at once; more wait in their queues.
+SERVER_THREADS = 16
 
 # Overall deadline of a dataset download (`--download-timeout`), however slowly the server trickles bytes:
 # the tutorial's 68 MB zip takes seconds on a normal line.

@@ -32,7 +32,7 @@ def run_catdog(*args, timeout=900, max_file_bytes=None) -> CommandResult:
         resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_bytes, max_file_bytes))
 
     proc = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", *map(str, args)],
+        [sys.executable, "-m", "cli.main", *map(str, args)],
         capture_output=True, text=True, timeout=timeout, env=env,
         preexec_fn=limit_file_size if max_file_bytes else None,
     )
