@@ -26,8 +26,16 @@ def _error_message(exc: BaseException) -> Optional[str]:
     return None
 
 
+class _Parser(argparse.ArgumentParser):
+    """A value argparse cannot take (`--epochs 1e20`, a missing argument) is one line, as every other user
+    error is; the subcommands' parsers are of this class too."""
+
+    def error(self, message: str):
+        self.exit(2, f"catdog: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="catdog",
         description="A TFX pipeline for two-class image folders: train, gate, push and serve an image classifier.",
     )

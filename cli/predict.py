@@ -4,9 +4,9 @@ import dataclasses
 import sys
 from typing import Tuple
 
-from components import contract, files, settings_core
+from components import contract, files, limits, settings_core
 from components.errors import CatdogError
-from components.settings_core import SettingsError, above, setting
+from components.settings_core import SettingsError, above_up_to, setting
 from serving.settings import DEFAULT_PORT
 
 DEFAULT_SERVER = f"127.0.0.1:{DEFAULT_PORT}"
@@ -27,7 +27,7 @@ class PredictSettings(settings_core.Checked):
     signature: str = setting(contract.IMAGE_BYTES_SIGNATURE, "signature to call: the image-bytes one or the "
                                                              f"tf.Example one ({contract.TF_EXAMPLE_SIGNATURE})",
                              choices=tuple(contract.SIGNATURE_INPUTS), group="model")
-    timeout: float = setting(30.0, "seconds to wait for the server", check=above(0))
+    timeout: float = setting(30.0, "seconds to wait for the server", check=above_up_to(0, limits.MAX_WAIT_SECONDS))
     ssl_ca: str = setting("", "talk TLS to --server or --rest, checking its certificate against this CA (the "
                               "server's --ssl-cert when self-signed)", metavar="PEM", group="TLS")
     ssl_cert: str = setting("", "client certificate, for a server that asks (mutual TLS)", metavar="PEM", group="TLS")

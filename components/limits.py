@@ -47,8 +47,13 @@ MAX_IMAGE_SIZE = math.isqrt(MAX_IMAGE_PIXELS)
 # Epochs of a training phase, and early stopping's patience: the longest measured recipe trains 80 (README);
 # 100 times that is days of training on the smallest data, and the LR schedules count steps in int64.
 MAX_EPOCHS = 10_000
-# Images a training step on one device: 4096 images of the default 150x150 are 1 GB of floats, the largest
-# per-device batches in published ImageNet recipes are 256-1024.
+# Adam's initial learning rate (--learning-rate, --fine-tune-learning-rate): a step moves each weight by about
+# the rate itself. Adam's default is 1e-3, the presets' recipes use 1e-5 to 1e-3; past 1 the weights leave
+# their scale, the loss goes to NaN and the Evaluator fails on it, after all the work.
+MAX_LEARNING_RATE = 1.0
+# Images one model call takes: a training step on one device (--batch-size) or one Predict request
+# (--max-images-per-request). 4096 images of the default 150x150 are 1 GB of floats; the largest per-device
+# batches in published ImageNet recipes are 256-1024.
 MAX_BATCH_SIZE = 4096
 # Longest wait a setting may ask for (a download's deadline, a request's timeout, the server's poll interval):
 # a day. Past it gRPC's deadline overflows into the past (a --timeout of 1e20 is DEADLINE_EXCEEDED at once)
@@ -59,6 +64,11 @@ MAX_WAIT_SECONDS = 24 * 60 * 60
 MIN_POLL_SECONDS = 1
 # Largest gRPC message, in MiB: gRPC's max_send/receive_message_length options are int32 (2**31 - 1 bytes).
 MAX_MESSAGE_MB = (2**31 - 1) // 2**20
+# Versions `catdog serve` keeps loaded (--num-versions): each holds its own graph and weights (the soaks'
+# resident memory rises about 250 MB over the first three), so a hundred is past any server's memory.
+MAX_LOADED_VERSIONS = 100
+# A model version number (a --label's VERSION): TF Serving's versions are int64.
+MAX_VERSION = 2**63 - 1
 # The Kubeflow Trainer's resources: GPUs (the largest machines have 16, Vertex AI's a2-megagpu-16g), CPUs and
 # memory beyond any one machine's (the largest cloud machines have a few hundred vCPUs and 12 TB).
 MAX_GPUS = 16

@@ -31,8 +31,16 @@ def above(low) -> Check:
     return lambda value: None if value > low else f"must be above {low}"
 
 
-def between(low, high) -> Check:
-    return lambda value: None if low <= value <= high else f"must be between {low} and {high}"
+def between(low, high, why: str = "") -> Check:
+    """low <= value <= high; why says where the bounds come from (what the value's consumer takes)."""
+    because = f" ({why})" if why else ""
+    return lambda value: None if low <= value <= high else f"must be between {low} and {high}{because}"
+
+
+def above_up_to(low, high, why: str = "") -> Check:
+    """low < value <= high: a positive quantity with a ceiling."""
+    because = f" ({why})" if why else ""
+    return lambda value: None if low < value <= high else f"must be above {low} and at most {high}{because}"
 
 
 def plain_name(value: str) -> Optional[str]:

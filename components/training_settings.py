@@ -4,7 +4,7 @@ importing the pipeline, and `catdog run` and `catdog kfp` make their flags from 
 import dataclasses
 from typing import Optional
 
-from components import settings_core
+from components import limits, settings_core
 
 # The presets components/models.py builds, named here so that the command line needs no TensorFlow
 # (tests/test_models.py checks the two agree).
@@ -36,21 +36,26 @@ class TrainingSettings(settings_core.Checked):
                                         "or object-store URI (default: Keras's ImageNet weights from its cache, "
                                         "~/.keras/models, else downloaded)")
     epochs: Optional[int] = recipe_setting("training epochs (pretrained presets: of the first phase, the head on "
-                                          "the frozen backbone)", check=settings_core.at_least(1))
+                                          "the frozen backbone)", check=settings_core.between(1, limits.MAX_EPOCHS))
     learning_rate: Optional[float] = recipe_setting("Adam's initial learning rate for one replica; scaled by the "
-                                                   "number of GPUs", check=settings_core.above(0))
+                                                   "number of GPUs",
+                                                    check=settings_core.above_up_to(0, limits.MAX_LEARNING_RATE))
     lr_schedule: Optional[str] = recipe_setting("learning rate over each phase's epochs: cosine decays it to 0",
                                          choices=LR_SCHEDULES)
     fine_tune_epochs: Optional[int] = recipe_setting("pretrained presets: epochs of the second phase, which also trains "
-                                                    "the backbone's top blocks (0: none)", check=settings_core.at_least(0))
+                                                    "the backbone's top blocks (0: none)",
+                                                     check=settings_core.between(0, limits.MAX_EPOCHS))
     fine_tune_learning_rate: Optional[float] = recipe_setting("pretrained presets: the second phase's initial "
-                                                             "learning rate", check=settings_core.above(0))
-    batch_size: int = settings_core.setting(20, "images a step on each GPU (or the CPU)", check=settings_core.at_least(1))
-    seed: int = settings_core.setting(42, "seed of weights, shuffling and augmentation")
+                                                             "learning rate",
+                                                              check=settings_core.above_up_to(0, limits.MAX_LEARNING_RATE))
+    batch_size: int = settings_core.setting(20, "images a step on each GPU (or the CPU)",
+                                            check=settings_core.between(1, limits.MAX_BATCH_SIZE))
+    seed: int = settings_core.setting(42, "seed of weights, shuffling and augmentation",
+                                      check=settings_core.between(0, limits.MAX_SEED, "TensorFlow's seeds are uint32"))
     early_stopping_patience: int = settings_core.setting(
         0, "stop after N epochs without a lower validation loss and keep the best-loss weights (0: the preset's "
            "way: from scratch, every epoch and the best validation accuracy; pretrained, a fixed schedule and "
-           "its last epoch)", check=settings_core.at_least(0))
+           "its last epoch)", check=settings_core.between(0, limits.MAX_EPOCHS))
     deterministic: bool = settings_core.setting(False, "TensorFlow op determinism: the same run twice gives the same model "
                                          "(slower on GPU)")
     train_cache_memory_share: float = settings_core.setting(

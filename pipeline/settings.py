@@ -11,7 +11,7 @@ import re
 from typing import Tuple
 
 from components import contract, limits
-from components.settings_core import SettingsError, above, at_least, between, plain_name, setting
+from components.settings_core import SettingsError, above_up_to, between, plain_name, setting
 from components.training_settings import TrainingSettings
 from pipeline import configs
 
@@ -50,8 +50,10 @@ class RunSettings(TrainingSettings):
                                                        "trained on would inflate validation accuracy)", group="data")
     download_timeout_seconds: int = setting(limits.DOWNLOAD_TIMEOUT_SECONDS, "give up a download of --data after "
                                             "this many seconds, however slowly it trickles", flag="--download-timeout",
-                                            check=at_least(1), group="data")
-    image_size: int = setting(contract.DEFAULT_IMAGE_SIZE, "side of the square model input, in pixels", check=at_least(8), group="data")
+                                            check=between(1, limits.MAX_WAIT_SECONDS), group="data")
+    image_size: int = setting(contract.DEFAULT_IMAGE_SIZE, "side of the square model input, in pixels",
+                              check=between(8, limits.MAX_IMAGE_SIZE, f"an image holds at most {limits.MAX_IMAGE_PIXELS:,} "
+                                                                      "pixels"), group="data")
     min_accuracy: float = setting(0.70, "validation accuracy a model needs to be pushed", check=between(0, 1), group="gates")
     max_regression: float = setting(
         DEFAULT_MAX_REGRESSION, "accuracy (0-1) a model may lose against the latest blessed one and still be pushed",
@@ -86,11 +88,11 @@ class KubeflowSettings(RunSettings):
     image: str = setting(configs.KFP_IMAGE, "container image built from the Dockerfile")
     pipeline_root: str = setting(configs.KFP_PIPELINE_ROOT, "artifact store: gs://, s3:// or minio:// (KFP's own)")
     serving_dir: str = setting("", "where the Pusher puts model versions (default: <pipeline-root>/serving/<model-name>)")
-    gpus: int = setting(1, "GPUs for the Trainer (0: CPU only)", check=at_least(0))
+    gpus: int = setting(1, "GPUs for the Trainer (0: CPU only)", check=between(0, limits.MAX_GPUS))
     gpu_type: str = setting("", f"GPU type: on KFP a Kubernetes resource (default {DEFAULT_GPU_TYPE[YAML]}), on "
                                 f"Vertex AI a model name (default {DEFAULT_GPU_TYPE[VERTEX_JSON]})")
-    cpus: float = setting(4.0, "CPUs for the Trainer", check=above(0))
-    memory_gb: float = setting(16.0, "memory for the Trainer, GB", check=above(0))
+    cpus: float = setting(4.0, "CPUs for the Trainer", check=above_up_to(0, limits.MAX_CPUS))
+    memory_gb: float = setting(16.0, "memory for the Trainer, GB", check=above_up_to(0, limits.MAX_MEMORY_GB))
 
     def __post_init__(self):
         super().__post_init__()

@@ -5,7 +5,7 @@ import re
 from typing import Dict, Optional, Tuple
 
 from components import contract, limits
-from components.settings_core import Checked, SettingsError, at_least, between, plain_name, setting
+from components.settings_core import Checked, SettingsError, between, plain_name, setting
 
 DEFAULT_PORT = 8500  # TF Serving's gRPC port
 DEFAULT_REST_PORT = 8501  # TF Serving's REST port
@@ -18,7 +18,12 @@ def port_number(value: int) -> Optional[str]:
 
 
 def version_label(value: str) -> Optional[str]:
-    return None if _LABEL.fullmatch(value) else "a label is NAME=VERSION with a version number"
+    match = _LABEL.fullmatch(value)
+    if not match:
+        return "a label is NAME=VERSION with a version number"
+    if int(match.group(2)) > limits.MAX_VERSION:
+        return f"the version must be at most {limits.MAX_VERSION} (TF Serving's versions are int64)"
+    return None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,9 +36,11 @@ class ServeSettings(Checked):
                                    group="model")
     model_name: str = setting(contract.MODEL_NAME, "the model's name in requests' model_spec and REST URLs", check=plain_name,
                               group="model")
-    poll_seconds: float = setting(2.0, "how often to look for new versions", check=lambda v: None if v > 0 else
-                                  "must be a number of seconds above 0", group="model")
-    num_versions: int = setting(1, "how many of the newest versions to keep loaded", check=at_least(1), group="model")
+    poll_seconds: float = setting(2.0, "how often to look for new versions, in seconds", group="model",
+                                  check=between(limits.MIN_POLL_SECONDS, limits.MAX_WAIT_SECONDS, "TF Serving polls at "
+                                                "most once a second: its file_system_poll_wait_seconds is whole seconds"))
+    num_versions: int = setting(1, "how many of the newest versions to keep loaded",
+                                check=between(1, limits.MAX_LOADED_VERSIONS), group="model")
     label: Tuple[str, ...] = setting((), "name a version for requests' version_label, e.g. stable=1700000000 (kept "
                                          "loaded); repeatable", metavar="NAME=VERSION", check=lambda labels: next(
                                              (f"{v}: {version_label(v)}" for v in labels if version_label(v)), None),
@@ -48,9 +55,11 @@ class ServeSettings(Checked):
                                                 "it, TF Serving's default batching parameters", metavar="FILE",
                                             group="batching")
     max_message_mb: int = setting(limits.MAX_MESSAGE_BYTES // 2**20, "largest request or response, in MiB",
-                                  check=between(1, 2047), group="limits")
+                                  check=between(1, limits.MAX_MESSAGE_MB, "gRPC's message sizes are int32"),
+                                  group="limits")
     max_images_per_request: int = setting(limits.MAX_IMAGES_PER_REQUEST, "images one Predict request may carry; more "
-                                                                         "get INVALID_ARGUMENT", check=at_least(1),
+                                                                         "get INVALID_ARGUMENT",
+                                          check=between(1, limits.MAX_BATCH_SIZE),
                                           group="limits")
     ssl_cert: str = setting("", "server certificate (PEM): serve over TLS only", metavar="PEM", group="TLS")
     ssl_key: str = setting("", "the server certificate's private key (PEM)", metavar="PEM", group="TLS")

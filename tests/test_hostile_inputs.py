@@ -268,12 +268,12 @@ def test_tls_files_are_checked(tmp_path):
 @pytest.mark.parametrize("args, message", [
     (("serve", "--port", "70000"), "port number from 1 to 65535"),
     (("serve", "--port", "-1"), "port number from 1 to 65535"),
-    (("serve", "--poll-seconds", "0"), "seconds above 0"),
-    (("serve", "--poll-seconds", "nan"), "seconds above 0"),
+    (("serve", "--poll-seconds", "0"), "must be between 1 and 86400"),
+    (("serve", "--poll-seconds", "nan"), "must be a finite number"),
     (("serve", "--model-name", "/abs/path"), "is not a plain name"),
     (("serve", "--model-name", "../.."), "is not a plain name"),
-    (("serve", "--max-images-per-request", "0"), "at least 1"),
-    (("predict", "--timeout", "0", "x.jpg"), "seconds above 0"),
+    (("serve", "--max-images-per-request", "0"), "must be between 1 and 4096"),
+    (("predict", "--timeout", "0", "x.jpg"), "must be above 0 and at most 86400"),
 ])
 def test_serve_and_predict_values_are_checked(args, message):
     result = run_catdog(*args, timeout=60)

@@ -34,12 +34,12 @@ print(json.dumps(results))
 
 HUGE = "99999999999999999999"  # past int64
 TRAINING = {
-    "--epochs": ("0", "-1", "10001", HUGE),
+    "--epochs": ("0", "-1", "10001", HUGE, "1e20", "2.5"),
     "--fine-tune-epochs": ("-1", "10001", HUGE),
-    "--learning-rate": ("0", "-1", "inf", "nan", "1e309", "-inf"),
-    "--fine-tune-learning-rate": ("0", "inf", "nan"),
+    "--learning-rate": ("0", "-1", "inf", "nan", "1e309", "-inf", "1e30"),
+    "--fine-tune-learning-rate": ("0", "inf", "nan", "2"),
     "--batch-size": ("0", "4097", HUGE),
-    "--seed": ("-1", "4294967296", HUGE),
+    "--seed": ("-1", "4294967296", HUGE, "0x10"),
     "--early-stopping-patience": ("-1", "10001", HUGE),
     "--train-cache-memory-share": ("0", "2", "nan", "inf"),
 }
@@ -58,7 +58,7 @@ KUBEFLOW = {
     "--memory-gb": ("0", "inf", "nan", "1e300"),
 }
 SERVE = {
-    "--port": ("-1", "65536", HUGE),
+    "--port": ("-1", "65536", HUGE, "http"),
     "--rest-port": ("-1", "65536", HUGE),
     "--poll-seconds": ("0", "-1", "1e-300", "0.5", "nan", "inf", "1e300"),
     "--num-versions": ("0", "-1", "101", HUGE),
@@ -71,7 +71,7 @@ COMMANDS = {  # the words before the flag, with what the command needs besides i
     ("kfp", "compile"): KUBEFLOW,
     ("kfp", "deploy", "--host", "http://127.0.0.1:1"): {k: v for k, v in KUBEFLOW.items()},
     ("serve", "--model-base-path", "."): SERVE,
-    ("predict", "x.jpg"): {"--timeout": ("0", "-1", "nan", "inf", "86401", "1e20")},
+    ("predict", "x.jpg"): {"--timeout": ("0", "-1", "nan", "inf", "86401", "1e20", "soon")},
     ("inspect-data",): {"--download-timeout": ("0", "-1", "86401", HUGE), "--eval-percent": ("0", "100", HUGE)},
 }
 CASES = [(words, flag, value) for words, flags in COMMANDS.items() for flag, values in flags.items()
@@ -98,3 +98,32 @@ def test_a_nonsense_number_is_one_line_before_any_work(outcomes, words, flag, va
     lines = stderr.strip().splitlines()
     assert code == 2 and "Traceback" not in stderr, stderr[-2000:]
     assert len(lines) == 1 and lines[0].startswith("catdog: error: ") and flag in lines[0], lines
+
+
+def _settings_types():
+    """Every settings type the commands declare (each command's module is imported by cli.main)."""
+    import cli.main  # noqa: F401
+    from components.settings_core import Checked
+
+    found, todo = [], [Checked]
+    while todo:
+        for sub in todo.pop().__subclasses__():
+            found.append(sub)
+            todo.append(sub)
+    return found
+
+
+def test_every_number_any_command_declares_has_a_range():
+    """Where a number is declared, its check bounds it both ways: the cases above cannot miss a new one."""
+    import dataclasses
+
+    from components.settings_core import flag_of, value_type
+
+    unbounded = []
+    for settings_type in _settings_types():
+        for field in dataclasses.fields(settings_type):
+            if value_type(field) in (int, float):
+                check = field.metadata.get("check")
+                if not check or not all(check(value) for value in (-10**30, 10**30)):
+                    unbounded.append(f"{settings_type.__name__} {flag_of(field)}")
+    assert not unbounded, unbounded

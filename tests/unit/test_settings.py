@@ -69,8 +69,8 @@ def test_help_does_not_import_tensorflow():
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--epochs", "0"], "--epochs 0: must be 1 or more"),
-    (["--batch-size", "0"], "--batch-size 0: must be 1 or more"),
+    (["--epochs", "0"], "--epochs 0: must be between 1 and 10000"),
+    (["--batch-size", "0"], "--batch-size 0: must be between 1 and 4096"),
     (["--eval-percent", "100"], "--eval-percent 100: must be between 1 and 99"),
     (["--min-accuracy", "1.5"], "--min-accuracy 1.5: must be between 0 and 1"),
     (["--max-regression", "-0.1"], "--max-regression -0.1: must be between 0 and 1"),
