@@ -10,7 +10,7 @@ import os
 import re
 from typing import Tuple
 
-from components import contract, limits
+from components import contract, files, limits
 from components.settings_core import SettingsError, above_up_to, between, plain_name, setting
 from components.training_settings import TrainingSettings
 from pipeline import configs
@@ -75,6 +75,14 @@ class RunSettings(TrainingSettings):
 class LocalRunSettings(RunSettings):
     output_dir: str = setting(configs.OUTPUT_DIR, "run directory: artifacts, metadata, serving/", flag="--output", group="output")
     enable_cache: bool = setting(True, "recompute every component", flag="--no-cache", group="output")
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.schema_file and "://" not in self.schema_file:
+            try:  # TFX's ImportSchemaGen would block on a FIFO, after ingestion
+                files.check_regular(self.schema_file)
+            except files.FileRefused as e:
+                raise SettingsError(f"--schema-file {e}") from e
 
 
 @dataclasses.dataclass(frozen=True)

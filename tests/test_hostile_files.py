@@ -177,6 +177,24 @@ def test_run_names_the_special_files_and_writes_no_copy_of_them(tmp_path):
     assert bytes_under(output) < limits.MAX_FILE_BYTES  # metadata and a report: no copy of /dev/zero
 
 
+@pytest.mark.parametrize("special, reason", [("fifo", FIFO_REASON), ("zero", DEVICE_REASON)])
+@pytest.mark.parametrize("args, shown", [
+    (("run", "--schema-file", "{path}"), "--schema-file {path}: "),
+    (("run", "--backbone-weights", "{path}"), "{path}: backbone weights file "),
+    (("serve", "--model-base-path", "{tmp}", "--enable-batching", "--batching-parameters-file", "{path}"),
+     "{path}: cannot read the batching parameters: "),
+    (("kfp", "deploy", "--host", "http://127.0.0.1:1", "--package", "{path}.yaml"), "--package {path}.yaml: "),
+    (("visualize", "{path}", "--model", "{tmp}"), "{path}: "),
+])
+def test_a_special_file_named_on_the_command_line_is_one_line(tmp_path, special, reason, args, shown):
+    path = tmp_path / special
+    for name in (special, f"{special}.yaml"):
+        os.mkfifo(tmp_path / name) if special == "fifo" else os.symlink("/dev/zero", tmp_path / name)
+    result = run_catdog(*(a.format(path=path, tmp=tmp_path) for a in args), timeout=300, max_file_bytes=FILE_SIZE_LIMIT)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert result.stderr.strip().splitlines()[-1].startswith(f"catdog: error: {shown.format(path=path)}{reason}")
+
+
 def test_predict_and_visualize_refuse_special_image_files(tmp_path):
     add_special_files(tmp_path, "f.jpg", "z.jpg")
     result = run_catdog("predict", "--server", "127.0.0.1:1", tmp_path / "f.jpg", tmp_path / "z.jpg", timeout=60)

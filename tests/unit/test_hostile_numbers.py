@@ -68,8 +68,8 @@ SERVE = {
 }
 COMMANDS = {  # the words before the flag, with what the command needs besides it
     ("run",): RUN,
-    ("kfp", "compile"): KUBEFLOW,
-    ("kfp", "deploy", "--host", "http://127.0.0.1:1"): {k: v for k, v in KUBEFLOW.items()},
+    ("kfp", "compile", "--serving-dir", "gs://bucket/serving"): KUBEFLOW,
+    ("kfp", "deploy", "--serving-dir", "gs://bucket/serving", "--host", "http://127.0.0.1:1"): KUBEFLOW,
     ("serve", "--model-base-path", "."): SERVE,
     ("predict", "x.jpg"): {"--timeout": ("0", "-1", "nan", "inf", "86401", "1e20", "soon")},
     ("inspect-data",): {"--download-timeout": ("0", "-1", "86401", HUGE), "--eval-percent": ("0", "100", HUGE)},
