@@ -13,6 +13,7 @@ opening a FIFO uses none).
 its modules are imported instead of this tree's by running from there.)"""
 
 import argparse
+import contextlib
 import os
 import resource
 import signal
@@ -48,10 +49,8 @@ def bytes_under(folder: Path) -> int:
     total = 0
     for dirpath, _, names in os.walk(folder):
         for name in names:
-            try:
+            with contextlib.suppress(OSError):  # removed while walking
                 total += os.lstat(os.path.join(dirpath, name)).st_size
-            except OSError:  # removed while walking
-                pass
     return total
 
 
@@ -69,17 +68,36 @@ def measure(code_dir: Path, data: Path, output: Path, timeout: float, cap_bytes:
         resource.setrlimit(resource.RLIMIT_FSIZE, (cap_bytes, cap_bytes))
 
     entry = "cli.main" if (code_dir / "cli" / "main.py").exists() else "pipeline.cli"  # before the layout change
-    command = [sys.executable, "-m", entry, "run", "--data", str(data), "--output", str(output),
-               "--model", "tutorial", "--epochs", "1", "--min-accuracy", "0"]
+    command = [
+        sys.executable,
+        "-m",
+        entry,
+        "run",
+        "--data",
+        str(data),
+        "--output",
+        str(output),
+        "--model",
+        "tutorial",
+        "--epochs",
+        "1",
+        "--min-accuracy",
+        "0",
+    ]
     start = time.monotonic()
-    process = subprocess.Popen(command, cwd=code_dir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), preexec_fn=limit)
+    process = subprocess.Popen(
+        command,
+        cwd=code_dir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+        preexec_fn=limit,
+    )
     peak_output, wchar, cpu, samples = 0, 0, 0.0, []
     while process.poll() is None and time.monotonic() - start < timeout:
-        try:
+        with contextlib.suppress(OSError, StopIteration):  # the process just ended
             wchar, cpu = _proc(process.pid)
-        except (OSError, StopIteration):
-            pass
         peak_output = max(peak_output, bytes_under(output))
         samples.append((round(time.monotonic() - start, 1), cpu))
         time.sleep(SAMPLE_SECONDS)
@@ -92,8 +110,11 @@ def measure(code_dir: Path, data: Path, output: Path, timeout: float, cap_bytes:
     last_minute = [c for t, c in samples if t >= seconds - 60]
     errors = [line for line in stderr.splitlines() if line.startswith("catdog: error:")]
     return {
-        "exit": "timeout" if timed_out else (f"killed by {signal.Signals(-process.returncode).name}"
-                                             if process.returncode < 0 else process.returncode),
+        "exit": "timeout"
+        if timed_out
+        else (
+            f"killed by {signal.Signals(-process.returncode).name}" if process.returncode < 0 else process.returncode
+        ),
         "seconds": round(seconds, 1),
         "peak_bytes_under_output": peak_output,
         "bytes_passed_to_write": wchar,
@@ -105,7 +126,7 @@ def measure(code_dir: Path, data: Path, output: Path, timeout: float, cap_bytes:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--before", type=Path, required=True, help="checkout of the code to compare with")
-    parser.add_argument("--timeout", type=float, default=180, help="seconds before a run of the old code is called hung")
+    parser.add_argument("--timeout", type=float, default=180, help="seconds before the old code is called hung")
     parser.add_argument("--run-timeout", type=float, default=1800, help="seconds a run of this code may take")
     parser.add_argument("--cap-gb", type=float, default=1.0, help="largest file a run may write (RLIMIT_FSIZE)")
     args = parser.parse_args()
@@ -122,8 +143,15 @@ def main() -> None:
             data = make_data(Path(tmp, f"data{i}"), zero, fifo)
             results[name] = measure(code, data, Path(tmp, f"out{i}"), timeout, cap)
             print(name, results[name], file=sys.stderr, flush=True)
-    record.save("hostile_files", {"file_size_limit_bytes": cap, "before_timeout_seconds": args.timeout,
-                                  "images": "20+20 train, 5+5 validation (tests/imagegen.py)", "runs": results})
+    record.save(
+        "hostile_files",
+        {
+            "file_size_limit_bytes": cap,
+            "before_timeout_seconds": args.timeout,
+            "images": "20+20 train, 5+5 validation (tests/imagegen.py)",
+            "runs": results,
+        },
+    )
 
 
 if __name__ == "__main__":

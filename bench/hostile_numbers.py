@@ -24,7 +24,7 @@ sys.path.insert(0, str(HERE / "tests"))
 sys.path.insert(0, str(HERE / "tests" / "unit"))
 import imagegen  # noqa: E402
 from ingest_runs import write_folder  # noqa: E402
-from test_hostile_numbers import CASES  # noqa: E402
+from test_hostile_numbers import CASES, case_id  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import record  # noqa: E402
@@ -53,8 +53,15 @@ def one_case(code_dir: Path, words, flag, value, cap: float) -> dict:
         words = [str(tmp / "models") if w == "." else str(tmp / "x.jpg") if w == "x.jpg" else w for w in words]
         command = [sys.executable, "-m", entry, *words, f"{flag}={value}", *extra_args(words, tmp)]
         start = time.monotonic()
-        process = subprocess.Popen(command, cwd=code_dir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                                   env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), start_new_session=True)
+        process = subprocess.Popen(
+            command,
+            cwd=code_dir,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+            start_new_session=True,
+        )
         try:
             _, stderr = process.communicate(timeout=cap)
         except subprocess.TimeoutExpired:
@@ -84,9 +91,7 @@ def main() -> None:
     results = {}
     for name, code_dir, parallel in (("after", HERE, 1), ("before", args.before, args.parallel)):
         with concurrent.futures.ThreadPoolExecutor(parallel) as pool:
-            futures = {f"{' '.join(w[:2] if w[0] == 'kfp' else w[:1])} {f}={v}": pool.submit(one_case, code_dir, w, f, v,
-                                                                                             args.cap)
-                       for w, f, v in CASES}
+            futures = {case_id(*case): pool.submit(one_case, code_dir, *case, args.cap) for case in CASES}
             results[name] = {case: future.result() for case, future in futures.items()}
         print(name, "done", file=sys.stderr, flush=True)
     cases = {case: {"before": results["before"][case], "after": results["after"][case]} for case in results["after"]}

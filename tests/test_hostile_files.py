@@ -14,13 +14,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 import imagegen
-from components import files, limits
-from components.ingest import sources, staging
+import pytest
 from conftest import run_catdog
 from ingest_runs import write_folder
+
+from components import files, limits
+from components.ingest import sources, staging
 
 # No file the commands below write comes near this; a copy of /dev/zero reaches it in a second.
 FILE_SIZE_LIMIT = 2 * limits.MAX_FILE_BYTES
@@ -70,8 +70,13 @@ def test_special_files_are_refused_without_opening_them(tmp_path):
     (tmp_path / "folder").mkdir()
     with contextlib.closing(socket.socket(socket.AF_UNIX)) as sock:
         sock.bind(str(tmp_path / "socket"))
-        expected = {"fifo": FIFO_REASON, "zero": DEVICE_REASON, "dangling": "no such file",
-                    "folder": "not a regular file: it is a folder", "socket": "not a regular file: it is a socket"}
+        expected = {
+            "fifo": FIFO_REASON,
+            "zero": DEVICE_REASON,
+            "dangling": "no such file",
+            "folder": "not a regular file: it is a folder",
+            "socket": "not a regular file: it is a socket",
+        }
         for name, reason in expected.items():
             with pytest.raises(files.FileRefused) as refused:
                 files.read_bytes(str(tmp_path / name))
@@ -100,11 +105,18 @@ def test_a_file_this_user_may_not_read_is_refused_with_the_reason(tmp_path):
     (tmp_path / "secret.jpg").chmod(0)
     # root reads any file: the check runs as nobody, in a child that has imported what it needs first.
     as_nobody = "os.setgid(65534); os.setuid(65534)" if os.geteuid() == 0 else "pass"
-    script = (f"import os, sys\nfrom components import files\n{as_nobody}\n"
-              "try:\n    files.read_bytes(sys.argv[1])\nexcept files.FileRefused as e:\n    print(e.reason)\n")
+    script = (
+        f"import os, sys\nfrom components import files\n{as_nobody}\n"
+        "try:\n    files.read_bytes(sys.argv[1])\nexcept files.FileRefused as e:\n    print(e.reason)\n"
+    )
     tmp_path.chmod(0o755)
-    result = subprocess.run([sys.executable, "-c", script, str(tmp_path / "secret.jpg")], capture_output=True,
-                            text=True, timeout=60, cwd=Path(__file__).resolve().parents[1])
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "secret.jpg")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     assert result.stdout.strip() == "unreadable: permission denied", result.stderr
 
 
@@ -127,7 +139,8 @@ def test_staging_copies_no_special_file(special_folder, tmp_path, file_size_guar
     names = [f.name for f in source.list_files().files]
     staged, not_copied = staging.reachable(source, names, str(tmp_path / "staged"))
     assert sorted(not_copied) == [("cats/f.jpg", FIFO_REASON), ("dogs/z.jpg", DEVICE_REASON)]
-    assert not (tmp_path / "staged" / "cats" / "f.jpg").exists() and not (tmp_path / "staged" / "dogs" / "z.jpg").exists()
+    assert not (tmp_path / "staged" / "cats" / "f.jpg").exists()
+    assert not (tmp_path / "staged" / "dogs" / "z.jpg").exists()
     assert bytes_under(tmp_path / "staged") == bytes_under(special_folder)
 
 
@@ -145,8 +158,9 @@ def test_a_zip_that_is_a_special_file_is_one_line(tmp_path):
     os.mkfifo(tmp_path / "pets.zip")
     os.symlink("/dev/zero", tmp_path / "zero.zip")
     for data, reason in ((tmp_path / "pets.zip", FIFO_REASON), (tmp_path / "zero.zip", DEVICE_REASON)):
-        result = run_catdog("inspect-data", "--data", data, "--out", tmp_path / "out", timeout=120,
-                            max_file_bytes=FILE_SIZE_LIMIT)
+        result = run_catdog(
+            "inspect-data", "--data", data, "--out", tmp_path / "out", timeout=120, max_file_bytes=FILE_SIZE_LIMIT
+        )
         assert result.returncode == 2
         assert result.stderr.strip().splitlines()[-1] == f"catdog: error: {data}: {reason}"
 
@@ -155,8 +169,9 @@ def test_a_zip_that_is_a_special_file_is_one_line(tmp_path):
 
 
 def test_inspect_data_lists_special_files_and_goes_on(special_folder, tmp_path):
-    result = run_catdog("inspect-data", "--data", special_folder, "--out", tmp_path / "out", timeout=300,
-                        max_file_bytes=FILE_SIZE_LIMIT)
+    result = run_catdog(
+        "inspect-data", "--data", special_folder, "--out", tmp_path / "out", timeout=300, max_file_bytes=FILE_SIZE_LIMIT
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"cats/f.jpg: {FIFO_REASON}" in result.stdout and f"dogs/z.jpg: {DEVICE_REASON}" in result.stdout
     assert (tmp_path / "out" / "samples.png").stat().st_size > 0
@@ -168,8 +183,9 @@ def test_run_names_the_special_files_and_writes_no_copy_of_them(tmp_path):
     images.update(imagegen.class_folder_files(2, prefix="validation/", seed=100))
     folder = add_special_files(write_folder(tmp_path / "data", images), "train/dogs/f.jpg", "train/dogs/z.jpg")
     output = tmp_path / "out"
-    result = run_catdog("run", "--data", folder, "--output", output, "--model", "tutorial", timeout=600,
-                        max_file_bytes=FILE_SIZE_LIMIT)
+    result = run_catdog(
+        "run", "--data", folder, "--output", output, "--model", "tutorial", timeout=600, max_file_bytes=FILE_SIZE_LIMIT
+    )
     assert result.returncode == 2, result.stderr[-3000:]
     [line] = [line for line in result.stderr.splitlines() if line.startswith("catdog: error:")]
     assert "split 'train' has no decodable image of class 'dogs'; 2 files skipped: " in line
@@ -178,14 +194,19 @@ def test_run_names_the_special_files_and_writes_no_copy_of_them(tmp_path):
 
 
 @pytest.mark.parametrize("special, reason", [("fifo", FIFO_REASON), ("zero", DEVICE_REASON)])
-@pytest.mark.parametrize("args, shown", [
-    (("run", "--schema-file", "{path}"), "--schema-file {path}: "),
-    (("run", "--backbone-weights", "{path}"), "{path}: backbone weights file "),
-    (("serve", "--model-base-path", "{tmp}", "--enable-batching", "--batching-parameters-file", "{path}"),
-     "{path}: cannot read the batching parameters: "),
-    (("kfp", "deploy", "--host", "http://127.0.0.1:1", "--package", "{path}.yaml"), "--package {path}.yaml: "),
-    (("visualize", "{path}", "--model", "{tmp}"), "{path}: "),
-])
+@pytest.mark.parametrize(
+    "args, shown",
+    [
+        (("run", "--schema-file", "{path}"), "--schema-file {path}: "),
+        (("run", "--backbone-weights", "{path}"), "{path}: backbone weights file "),
+        (
+            ("serve", "--model-base-path", "{tmp}", "--enable-batching", "--batching-parameters-file", "{path}"),
+            "{path}: cannot read the batching parameters: ",
+        ),
+        (("kfp", "deploy", "--host", "http://127.0.0.1:1", "--package", "{path}.yaml"), "--package {path}.yaml: "),
+        (("visualize", "{path}", "--model", "{tmp}"), "{path}: "),
+    ],
+)
 def test_a_special_file_named_on_the_command_line_is_one_line(tmp_path, special, reason, args, shown):
     path = tmp_path / special
     for name in (special, f"{special}.yaml"):
@@ -208,10 +229,20 @@ def test_predict_and_visualize_refuse_special_image_files(tmp_path):
 
 def test_score_lists_special_files_and_scores_the_others(pipeline_run, special_folder, tmp_path):
     output = tmp_path / "scores.jsonl"
-    result = run_catdog("score", special_folder, "--model", pipeline_run.serving_dir, "--output", output,
-                        timeout=600, max_file_bytes=FILE_SIZE_LIMIT)
+    result = run_catdog(
+        "score",
+        special_folder,
+        "--model",
+        pipeline_run.serving_dir,
+        "--output",
+        output,
+        timeout=600,
+        max_file_bytes=FILE_SIZE_LIMIT,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
-    rows = {row["file"][len(str(special_folder)) + 1:]: row for row in map(json.loads, output.read_text().splitlines())}
+    rows = {
+        row["file"][len(str(special_folder)) + 1 :]: row for row in map(json.loads, output.read_text().splitlines())
+    }
     assert rows["cats/f.jpg"]["error"] == f"cannot read: {FIFO_REASON}"
     assert rows["dogs/z.jpg"]["error"] == f"cannot read: {DEVICE_REASON}"
     assert sum("class_name" in row for row in rows.values()) == 6

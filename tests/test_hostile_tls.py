@@ -6,9 +6,9 @@ import shutil
 import subprocess
 
 import pytest
+from conftest import run_catdog
 
 from components.errors import CatdogError
-from conftest import run_catdog
 from serving import tls
 
 pytestmark = pytest.mark.skipif(not shutil.which("openssl"), reason="needs the openssl command")
@@ -22,8 +22,21 @@ def pem(tmp_path_factory):
     def openssl(*args):
         subprocess.run(["openssl", *args], cwd=root, check=True, capture_output=True)
 
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-            "-keyout", "server.key", "-out", "server.pem")
+    openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.pem",
+    )
     openssl("pkey", "-in", "server.key", "-aes256", "-passout", "pass:secret", "-out", "encrypted.key")
     openssl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", "other.key")
     (root / "notes.pem").write_text("-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n")
@@ -46,17 +59,24 @@ def test_good_files_load_everywhere(pem):
         load()
 
 
-@pytest.mark.parametrize("cert, key, ca, message", [
-    ("server.pem", "server.key", "notes.pem", "{ca}: the client CA certificate holds no usable PEM certificate"),
-    ("server.pem", "server.key", "server.key", "{ca}: the client CA certificate holds no usable PEM certificate"),
-    ("notes.pem", "server.key", "", "{cert}: the certificate holds no usable PEM certificate"),
-    ("server.pem", "other.key", "", "{key}: the private key is not the key of the certificate {cert}"),
-    ("server.pem", "encrypted.key", "", "{key}: the private key is encrypted with a pass phrase, which catdog "
-                                        "never asks for"),
-    ("fifo.pem", "server.key", "", "{cert}: cannot read the certificate: not a regular file: it is a FIFO"),
-    ("server.pem", "fifo.pem", "", "{key}: cannot read the private key: not a regular file: it is a FIFO"),
-    ("server.pem", "server.key", "fifo.pem", "{ca}: cannot read the client CA certificate: not a regular file"),
-])
+@pytest.mark.parametrize(
+    "cert, key, ca, message",
+    [
+        ("server.pem", "server.key", "notes.pem", "{ca}: the client CA certificate holds no usable PEM certificate"),
+        ("server.pem", "server.key", "server.key", "{ca}: the client CA certificate holds no usable PEM certificate"),
+        ("notes.pem", "server.key", "", "{cert}: the certificate holds no usable PEM certificate"),
+        ("server.pem", "other.key", "", "{key}: the private key is not the key of the certificate {cert}"),
+        (
+            "server.pem",
+            "encrypted.key",
+            "",
+            "{key}: the private key is encrypted with a pass phrase, which catdog never asks for",
+        ),
+        ("fifo.pem", "server.key", "", "{cert}: cannot read the certificate: not a regular file: it is a FIFO"),
+        ("server.pem", "fifo.pem", "", "{key}: cannot read the private key: not a regular file: it is a FIFO"),
+        ("server.pem", "server.key", "fifo.pem", "{ca}: cannot read the client CA certificate: not a regular file"),
+    ],
+)
 @pytest.mark.timeout(60)
 def test_each_bad_file_is_named_in_its_own_error(pem, cert, key, ca, message):
     paths = {"cert": pem / cert, "key": pem / key, "ca": pem / ca if ca else None}
@@ -65,14 +85,29 @@ def test_each_bad_file_is_named_in_its_own_error(pem, cert, key, ca, message):
         with pytest.raises(CatdogError) as raised:
             load()
         # the clients' CA is "the CA certificate", the servers' "the client CA certificate"
-        assert str(raised.value).startswith(expected.replace("client CA", "CA") if "client" in where else expected), where
+        expected_here = expected.replace("client CA", "CA") if "client" in where else expected
+        assert str(raised.value).startswith(expected_here), where
 
 
 def test_serve_never_prompts_for_a_pass_phrase_or_waits_on_a_fifo(pem, tmp_path):
-    for cert, key, message in (("server.pem", "encrypted.key", "encrypted with a pass phrase"),
-                               ("fifo.pem", "server.key", "not a regular file: it is a FIFO")):
-        result = run_catdog("serve", "--model-base-path", tmp_path, "--port", 0, "--rest-port", 0,
-                            "--ssl-cert", pem / cert, "--ssl-key", pem / key, timeout=120)
+    for cert, key, message in (
+        ("server.pem", "encrypted.key", "encrypted with a pass phrase"),
+        ("fifo.pem", "server.key", "not a regular file: it is a FIFO"),
+    ):
+        result = run_catdog(
+            "serve",
+            "--model-base-path",
+            tmp_path,
+            "--port",
+            0,
+            "--rest-port",
+            0,
+            "--ssl-cert",
+            pem / cert,
+            "--ssl-key",
+            pem / key,
+            timeout=120,
+        )
         assert result.returncode == 2
         assert "pass phrase:" not in result.stdout + result.stderr  # OpenSSL's own prompt
         assert result.stderr.strip().splitlines()[-1].startswith("catdog: error: ") and message in result.stderr

@@ -74,8 +74,9 @@ COMMANDS = {  # the words before the flag, with what the command needs besides i
     ("predict", "x.jpg"): {"--timeout": ("0", "-1", "nan", "inf", "86401", "1e20", "soon")},
     ("inspect-data",): {"--download-timeout": ("0", "-1", "86401", HUGE), "--eval-percent": ("0", "100", HUGE)},
 }
-CASES = [(words, flag, value) for words, flags in COMMANDS.items() for flag, values in flags.items()
-         for value in values]
+CASES = [
+    (words, flag, value) for words, flags in COMMANDS.items() for flag, values in flags.items() for value in values
+]
 
 
 def case_id(words, flag, value) -> str:
@@ -86,10 +87,16 @@ def case_id(words, flag, value) -> str:
 def outcomes():
     """{case id: (exit code, stderr)}: every case in one guarded process (one interpreter start, not 200)."""
     argvs = [[*words, f"{flag}={value}"] for words, flag, value in CASES]
-    result = subprocess.run([sys.executable, "-c", GUARDED_MAIN], input=json.dumps(argvs), capture_output=True,
-                            text=True, timeout=300, cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, "-c", GUARDED_MAIN],
+        input=json.dumps(argvs),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
-    return dict(zip((case_id(*case) for case in CASES), json.loads(result.stdout)))
+    return dict(zip((case_id(*case) for case in CASES), json.loads(result.stdout), strict=True))
 
 
 @pytest.mark.parametrize("words, flag, value", CASES, ids=[case_id(*case) for case in CASES])
@@ -124,6 +131,6 @@ def test_every_number_any_command_declares_has_a_range():
         for field in dataclasses.fields(settings_type):
             if value_type(field) in (int, float):
                 check = field.metadata.get("check")
-                if not check or not all(check(value) for value in (-10**30, 10**30)):
+                if not check or not all(check(value) for value in (-(10**30), 10**30)):
                     unbounded.append(f"{settings_type.__name__} {flag_of(field)}")
     assert not unbounded, unbounded
