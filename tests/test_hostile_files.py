@@ -7,6 +7,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import resource
 import signal
 import socket
@@ -246,3 +247,15 @@ def test_score_lists_special_files_and_scores_the_others(pipeline_run, special_f
     assert rows["cats/f.jpg"]["error"] == f"cannot read: {FIFO_REASON}"
     assert rows["dogs/z.jpg"]["error"] == f"cannot read: {DEVICE_REASON}"
     assert sum("class_name" in row for row in rows.values()) == 6
+
+
+@pytest.mark.timeout(120)
+def test_a_warmup_file_that_is_a_fifo_fails_the_load_instead_of_blocking(tmp_path):
+    from components.contract import warmup_path
+    from serving.server.warmup import read_warmup_requests
+
+    path = Path(warmup_path(str(tmp_path)))
+    path.parent.mkdir(parents=True)
+    os.mkfifo(path)
+    with pytest.raises(ValueError, match=f"{path}: {re.escape(FIFO_REASON)}"):
+        read_warmup_requests(str(tmp_path))

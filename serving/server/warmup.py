@@ -8,6 +8,7 @@ import tensorflow as tf
 from google.protobuf import message
 from tensorflow_serving.apis import prediction_log_pb2
 
+from components import files
 from components.contract import warmup_path
 from serving.status import ServingError
 
@@ -17,13 +18,19 @@ MAX_WARMUP_RECORDS = 1000
 
 
 def read_warmup_requests(model_dir: str) -> List[prediction_log_pb2.PredictionLog]:
-    """The model's warmup records, none if it has no warmup file; ValueError if the file is damaged."""
+    """The model's warmup records (one more than TF Serving reads, at most), none if it has no warmup file;
+    ValueError if the file is damaged or not a regular file (a FIFO would block the load)."""
     path = warmup_path(model_dir)
     if not tf.io.gfile.exists(path):
         return []
+    if "://" not in path:
+        try:
+            files.check_regular(path)
+        except files.FileRefused as e:
+            raise ValueError(str(e)) from e
     try:
         return [prediction_log_pb2.PredictionLog.FromString(record.numpy())
-                for record in tf.data.TFRecordDataset(path)]
+                for record in tf.data.TFRecordDataset(path).take(MAX_WARMUP_RECORDS + 1)]
     except (tf.errors.OpError, message.DecodeError) as e:  # truncated record, bad checksum, not a PredictionLog
         raise ValueError(f"{path}: not a file of PredictionLog records: {e}") from e
 
@@ -36,7 +43,7 @@ def replay_warmup_requests(servable, model_dir: str) -> int:
         raise ServingError(grpc.StatusCode.DATA_LOSS, str(e)) from e
     if len(logs) > MAX_WARMUP_RECORDS:
         raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
-                           f"{warmup_path(model_dir)}: {len(logs)} warmup records, at most {MAX_WARMUP_RECORDS}")
+                           f"{warmup_path(model_dir)}: more than the {MAX_WARMUP_RECORDS} warmup records TF Serving reads")
     for number, log in enumerate(logs):
         kind = log.WhichOneof("log_type")
         if kind is None:  # protobuf reads many damaged records as an empty message
