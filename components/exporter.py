@@ -20,6 +20,13 @@ SCORE_TF_EXAMPLE_SIGNATURE = "score_tf_example"
 # Encoded bytes to the model's input tensor, for tools that look inside the model (feature maps).
 TRANSFORM_SIGNATURE = "transform_image_bytes"
 TRANSFORMED_IMAGE_OUTPUT = "image"
+# TF Serving's Classify API (gRPC Classify, REST :classify): serialized tf.Examples in, both class names and
+# their probabilities out, keyed as tf.saved_model.classification_signature_def keys them. TF Serving
+# refuses a classification signature with more than two outputs ("Expected one or two output Tensors").
+CLASSIFICATION_SIGNATURE = "classification"
+CLASSIFY_INPUT = tf.saved_model.CLASSIFY_INPUTS
+CLASSES_OUTPUT = tf.saved_model.CLASSIFY_OUTPUT_CLASSES
+SCORES_OUTPUT = tf.saved_model.CLASSIFY_OUTPUT_SCORES
 
 PROBABILITY_OUTPUT = "probability"  # probability of the second class name (dogs, by default)
 CLASS_ID_OUTPUT = "class_id"
@@ -49,9 +56,12 @@ def export(
     def transform_examples(examples):
         return transform(tf.io.parse_example(examples, raw_image_spec)[features.IMAGE_RAW_KEY])
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=IMAGE_BYTES_INPUT)])
+    # Any shape: TF Serving feeds a request's tensor as it comes (a scalar from resnet_client_grpc.py's
+    # tf.make_tensor_proto(bytes), an [N, 1] column from REST), and every string is one image. Declared [None],
+    # graph optimization would drop the flattening reshape as a no-op and the scalar would fail inside.
+    @tf.function(input_signature=[tf.TensorSpec(None, tf.string, name=IMAGE_BYTES_INPUT)])
     def serve_image_bytes(image_bytes):
-        return predict(transform(image_bytes))
+        return predict(transform(tf.reshape(image_bytes, [-1])))
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=TF_EXAMPLE_INPUT)])
     def serve_tf_examples(examples):
@@ -65,6 +75,14 @@ def export(
     def transform_image_bytes(image_bytes):
         return {TRANSFORMED_IMAGE_OUTPUT: transform(image_bytes)}
 
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=CLASSIFY_INPUT)])
+    def classify_tf_examples(inputs):
+        probability = score(transform_examples(inputs))[PROBABILITY_OUTPUT]
+        return {
+            CLASSES_OUTPUT: tf.tile(names[tf.newaxis, :], [tf.size(probability), 1]),
+            SCORES_OUTPUT: tf.stack([1 - probability, probability], axis=1),  # in class-name order
+        }
+
     # Keras' save (SavedModel format) keeps the layers loadable by tf_keras.models.load_model,
     # which feature-map and Grad-CAM tools need; the signatures are plain TF for serving.
     model.save(
@@ -75,6 +93,7 @@ def export(
             TF_EXAMPLE_SIGNATURE: serve_tf_examples,
             SCORE_TF_EXAMPLE_SIGNATURE: score_tf_examples,
             TRANSFORM_SIGNATURE: transform_image_bytes,
+            CLASSIFICATION_SIGNATURE: classify_tf_examples,
         },
     )
     warmup_requests.write_warmup_requests(export_dir)

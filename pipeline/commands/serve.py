@@ -37,6 +37,16 @@ def positive_seconds(text: str) -> float:
     return value
 
 
+def non_negative_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, 0 or more, got {text!r}")
+    return value
+
+
 def model_name(text: str) -> str:
     try:
         return plain_model_name(text)
@@ -56,6 +66,11 @@ def add_parser(sub) -> None:
     p = sub.add_parser("serve", help="serve the pushed model over gRPC and REST (TF Serving's APIs)")
     p.add_argument("--model-base-path", default=None,
                    help=f"folder of numbered versions (default: {configs.OUTPUT_DIR}/{configs.SERVING_SUBDIR}/<name>)")
+    p.add_argument("--model_config_file", default=None, metavar="FILE",
+                   help="TF Serving's ModelServerConfig text file (e.g. serving/deploy/models.config): several "
+                        "models, each with its version policy and labels; instead of --model-base-path")
+    p.add_argument("--model_config_file_poll_wait_seconds", type=non_negative_seconds, default=0.0,
+                   metavar="SECONDS", help="re-read --model_config_file this often (0: never, TF Serving's default)")
     p.add_argument("--model-name", type=model_name, default=configs.MODEL_NAME)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on; 0.0.0.0 exposes it to the network")
     p.add_argument("--port", type=port_number, default=DEFAULT_PORT, help="gRPC port; 0 picks a free one")
@@ -79,13 +94,45 @@ def add_parser(sub) -> None:
     p.set_defaults(func=_serve)
 
 
-def _serve(args) -> int:
-    import logging
+def _model_config(args):
+    """The ModelServerConfig to serve: the file's, or one model from --model-name and --model-base-path."""
+    from serving.model_config import read_model_config, single_model_config
 
+    if args.model_config_file:
+        if args.model_base_path:
+            raise CatdogError("give --model_config_file or --model-base-path, not both")
+        return read_model_config(args.model_config_file)
     base_path = args.model_base_path or os.path.join(configs.OUTPUT_DIR, configs.SERVING_SUBDIR, args.model_name)
     if not os.path.isdir(base_path):
         raise CatdogError(f"model base path {base_path} is not a directory; run `catdog run` or pass --model-base-path")
+    config = single_model_config(args.model_name, base_path)
+    model = config.model_config_list.config[0]
+    model.model_version_policy.latest.num_versions = args.num_versions
+    model.version_labels.update(dict(args.label))
+    return config
 
+
+def _watch_config_file(path: str, seconds: float, models, stop) -> None:
+    """model_servers/server.cc PollFilesystemAndReloadConfig: a file that no longer reads or is refused is
+    logged, and the config already serving serves on."""
+    import logging
+
+    from serving.model_config import read_model_config
+    from serving.status import ServingError
+
+    log = logging.getLogger(__name__)
+    while not stop.wait(seconds):
+        try:
+            models.apply(read_model_config(path))
+        except (CatdogError, ServingError) as e:
+            log.error("not reloading %s, the models already loaded serve on: %s", path, e)
+
+
+def _serve(args) -> int:
+    import logging
+    import threading
+
+    config = _model_config(args)
     if bool(args.ssl_cert) != bool(args.ssl_key) or (args.ssl_client_ca and not args.ssl_cert):
         raise CatdogError("TLS needs both --ssl-cert and --ssl-key (and --ssl-client-ca only with them)")
 
@@ -93,13 +140,14 @@ def _serve(args) -> int:
     from serving.batching import BatchingOptions, BatchScheduler, read_batching_parameters
     from serving.grpc_server import start_server
     from serving.metrics import ServingMetrics
-    from serving.model_registry import ModelRegistry
+    from serving.model_config import ServedModels
     from serving.predict_core import Predictor
     from serving.rest_server import RestServer
+    from serving.status import ServingError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    registry = ModelRegistry(args.model_name, base_path, num_versions=args.num_versions, labels=dict(args.label))
-    metrics = ServingMetrics(registry)
+    models = ServedModels(args.poll_seconds)
+    metrics = ServingMetrics(models)
     max_message_bytes = args.max_message_mb * 1024 * 1024
     batching = None
     try:
@@ -107,12 +155,12 @@ def _serve(args) -> int:
             options = read_batching_parameters(args.batching_parameters_file) if args.batching_parameters_file \
                 else BatchingOptions()
             batching = BatchScheduler(options, on_batch=metrics.record_batch)
-        predictor = Predictor(registry, batching, metrics, args.max_images_per_request)
+        predictor = Predictor(models, batching, metrics, args.max_images_per_request)
         credentials = tls.server_credentials(args.ssl_cert, args.ssl_key, args.ssl_client_ca) if args.ssl_cert else None
         ssl_context = tls.server_ssl_context(args.ssl_cert, args.ssl_key, args.ssl_client_ca) if args.ssl_cert else None
         rest = RestServer(predictor, args.host, args.rest_port, max_message_bytes, ssl_context)
-        # The ports before the model: a busy one fails at once, not after the load.
-        server, port = start_server(registry, args.host, args.port, max_message_bytes, predictor, credentials)
+        # The ports before the models: a busy one fails at once, not after the load.
+        server, port = start_server(models, args.host, args.port, max_message_bytes, predictor, credentials)
         try:
             rest_port = rest.start()
         except OSError:
@@ -120,18 +168,32 @@ def _serve(args) -> int:
             raise
     except OSError as e:
         raise CatdogError(str(e)) from e
-    registry.start(args.poll_seconds)
+    try:
+        models.apply(config)
+    except ServingError as e:
+        server.stop(grace=None)
+        rest.stop()
+        where = f"{args.model_config_file}: " if args.model_config_file else ""
+        raise CatdogError(f"{where}{e.message}") from e
+    stop = threading.Event()
+    if args.model_config_file and args.model_config_file_poll_wait_seconds > 0:
+        threading.Thread(target=_watch_config_file, name="model-config-watcher", daemon=True,
+                         args=(args.model_config_file, args.model_config_file_poll_wait_seconds, models, stop)).start()
+    served = config.model_config_list.config
+    names = ", ".join(model.name for model in served)
+    paths = ", ".join(model.base_path for model in served)
     # Tests and scripts read the ports from this line when they passed port 0.
     tls_note = " over TLS" + (", client certificates required" if args.ssl_client_ca else "") if credentials else ""
     scheme = "https" if ssl_context else "http"
-    print(f"serving {args.model_name} from {base_path} on {args.host}:{port} (gRPC{tls_note}) "
+    print(f"serving {names} from {paths} on {args.host}:{port} (gRPC{tls_note}) "
           f"and {scheme}://{args.host}:{rest_port} (REST{tls_note})", flush=True)
     try:
         server.wait_for_termination()
     finally:
+        stop.set()
         server.stop(grace=5)
         rest.stop()
-        registry.stop()
+        models.stop()
         if batching is not None:
             batching.stop()
     return 0
