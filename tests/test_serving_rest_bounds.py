@@ -9,7 +9,7 @@ import requests
 
 import tfs_cases
 from components import limits
-from serving.metrics import UNKNOWN_MODEL_LABEL
+from serving.server.metrics import UNKNOWN_MODEL_LABEL
 from serving_fixtures import MODEL_NAME, served_copy
 
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")

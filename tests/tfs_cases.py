@@ -19,7 +19,6 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
 import grpc
@@ -40,7 +39,7 @@ from tensorflow_serving.apis import (
 from tensorflow_serving.config import model_server_config_pb2
 
 IMAGE_INPUT = "image_bytes"
-IMAGE_FEATURE = "image_raw"  # the tf.Example feature holding the encoded image (components/features.py)
+IMAGE_FEATURE = "image_raw"  # the tf.Example feature holding the encoded image (components/contract.py)
 OUTPUTS = {"class_id", "class_name", "probability"}
 CLASSIFICATION = "classification"
 TIMEOUT = 60
@@ -992,12 +991,23 @@ def wait_until_available(target: str, model: str, timeout_seconds: float = 300) 
 _LISTENING = re.compile(r" on (\S+):(\d+) \(gRPC.*?(https?)://(\S+):(\d+) \(REST")
 
 
+# The command's entry point, in this checkout or (on PYTHONPATH, for a before/after benchmark) an older one
+# that kept it in pipeline/cli.py.
+_MAIN = """import sys
+try:
+    from pipeline.cli import main
+except ImportError:
+    from cli.main import main
+sys.argv[0] = "catdog"
+sys.exit(main(sys.argv[1:]))
+"""
+
+
 @contextlib.contextmanager
 def catdog_serve(args, env=None, cwd=None):
     """`catdog serve ARGS --port 0 --rest-port 0` in a process of its own; yields (process, gRPC target,
     REST URL) once it listens."""
-    command = [str(Path(sys.executable).with_name("catdog")), "serve", "--port", "0", "--rest-port", "0",
-               *map(str, args)]
+    command = [sys.executable, "-c", _MAIN, "serve", "--port", "0", "--rest-port", "0", *map(str, args)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=cwd)
     try:
         output = []
