@@ -6,11 +6,11 @@ import os
 
 import pytest
 import requests
-
 import tfs_cases
+from serving_fixtures import MODEL_NAME, served_copy
+
 from components import limits
 from serving.server.metrics import UNKNOWN_MODEL_LABEL
-from serving_fixtures import MODEL_NAME, served_copy
 
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
 # The server's growth under the worst accepted body: the body (64 MB), its copy without strings, the

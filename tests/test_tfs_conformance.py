@@ -11,11 +11,10 @@ import os
 import shutil
 
 import pytest
-from google.protobuf import text_format
-from tensorflow_serving.config import model_server_config_pb2
-
 import tfs_cases
+from google.protobuf import text_format
 from serving_fixtures import sample_images
+from tensorflow_serving.config import model_server_config_pb2
 
 IMAGES = list(sample_images().values())[:4]
 CLASS_NAMES = ["cats", "dogs"]  # the generated data's classes (tests/imagegen.py), in label order

@@ -150,9 +150,9 @@ def write_decimal(value: float) -> str:
         return "NaN"
     if np.isinf(value):
         return "-Infinity" if value < 0 else "Infinity"
-    text = "%g" % value
+    text = f"{value:g}"
     if np.float32(text) != value:
-        text = "%.9g" % value
+        text = f"{value:.9g}"
     if "." not in text and "e" not in text:
         text += ".0"
     return text
@@ -350,7 +350,8 @@ def grpc_status_unknown_version(s):
     request = get_model_status_pb2.GetModelStatusRequest()
     request.model_spec.name = s.model
     request.model_spec.version.value = 7
-    assert_code(s.model_stub.GetModelStatus, request, grpc.StatusCode.NOT_FOUND, f"Could not find version 7 of model {s.model}")
+    assert_code(s.model_stub.GetModelStatus, request, grpc.StatusCode.NOT_FOUND,
+                f"Could not find version 7 of model {s.model}")
 
 
 @case("model_servers/get_model_status_impl.cc AddModelVersionStatusToResponse: state and an OK status")
@@ -418,7 +419,7 @@ def grpc_classify(s):
     response = s.predict_stub.Classify(classification_request(s, s.images[:2]), timeout=TIMEOUT)
     assert len(response.result.classifications) == 2
     probabilities = grpc_probabilities(s, s.images[:2])
-    for classification, probability in zip(response.result.classifications, probabilities):
+    for classification, probability in zip(response.result.classifications, probabilities, strict=True):
         assert [c.label for c in classification.classes] == s.class_names
         assert abs(classification.classes[1].score - probability) < 1e-5
         assert abs(sum(c.score for c in classification.classes) - 1) < 1e-5
@@ -565,8 +566,8 @@ def rest_gzip_body(s):
 
 @case("util/json_tensor.cc FillSignature: rapidjson FindMember takes the first of duplicate keys")
 def rest_duplicate_keys_first_wins(s):
-    body = '{"signature_name": "serving_default", "signature_name": "nope", "instances": [%s]}' % (
-        json.dumps(b64(s.images[0])))
+    instance = json.dumps(b64(s.images[0]))
+    body = f'{{"signature_name": "serving_default", "signature_name": "nope", "instances": [{instance}]}}'
     assert_rows(post(s, body), 1)
 
 
@@ -582,7 +583,7 @@ def rest_float_printing(s):
 @case("util/json_tensor.cc MakeRowFormatJsonFromTensors: one object per row, every output")
 def rest_row_response_matches_grpc(s):
     rows = assert_rows(post(s, {"instances": [b64(i) for i in s.images[:2]]}), 2)
-    for row, probability in zip(rows, grpc_probabilities(s, s.images[:2])):
+    for row, probability in zip(rows, grpc_probabilities(s, s.images[:2]), strict=True):
         assert np.float32(row["probability"]) == np.float32(probability)
         assert row["class_name"] == s.class_names[row["class_id"]]
 
@@ -590,7 +591,8 @@ def rest_row_response_matches_grpc(s):
 @case("model_servers/http_rest_api_handler.cc: the signature named in the body; version paths")
 def rest_signature_and_version_path(s):
     url = s.url(f"/v1/models/{s.model}/versions/{s.version}:predict")
-    body = {"signature_name": "serving_tf_example", "instances": [{"b64": base64.b64encode(example(s.images[0])).decode()}]}
+    encoded = base64.b64encode(example(s.images[0])).decode()
+    body = {"signature_name": "serving_tf_example", "instances": [{"b64": encoded}]}
     assert_rows(post(s, body, url=url), 1)
 
 
@@ -767,7 +769,7 @@ def rest_classify(s):
     assert_status(response, 200)
     results = response.json()["results"]
     assert len(results) == 2
-    for result, probability in zip(results, grpc_probabilities(s, s.images[:2])):
+    for result, probability in zip(results, grpc_probabilities(s, s.images[:2]), strict=True):
         assert [label for label, _ in result] == s.class_names
         assert abs(result[1][1] - probability) < 1e-5
 
@@ -795,7 +797,7 @@ def rest_body_too_large_is_a_json_error(s):
       "response.json()['predictions'][0]")
 def resnet_rest_client(s):
     jpeg_bytes = base64.b64encode(s.images[0]).decode("utf-8")
-    predict_request = '{"instances" : [{"b64": "%s"}]}' % jpeg_bytes
+    predict_request = '{"instances" : [{"b64": "%s"}]}' % jpeg_bytes  # noqa: UP031 - resnet_client.py's own line
     for _ in range(3):
         response = requests.post(s.predict_url(), data=predict_request, timeout=TIMEOUT)
         response.raise_for_status()

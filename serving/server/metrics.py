@@ -37,7 +37,7 @@ Labels = Tuple[Tuple[str, str], ...]
 
 def _number(value: float) -> str:
     """absl::StrCat(double): six significant digits, as %g."""
-    return "%g" % value
+    return f"{value:g}"
 
 
 def _escape(value: str) -> str:

@@ -382,10 +382,10 @@ def write_decimal(value: float, max_digits: int = 9) -> str:
         return "NaN"
     if math.isinf(value):
         return "-Infinity" if value < 0 else "Infinity"
-    text = "%g" % value
+    text = f"{value:g}"
     same = np.float32(text) == np.float32(value) if max_digits == 9 else float(text) == value
     if not same:
-        text = "%.*g" % (max_digits, value)
+        text = f"{value:.{max_digits}g}"
     if "." not in text and "e" not in text:
         text += ".0"
     return text
@@ -409,7 +409,7 @@ def _json_leaves(array: np.ndarray, binary: bool) -> List[str]:
                 return json.dumps(v.decode("utf-8"))
             except UnicodeDecodeError:
                 pass  # not text: sent as base64 rather than as bytes no JSON parser reads
-        return '{"b64": "%s"}' % base64.b64encode(v).decode("ascii")
+        return f'{{"{B64_KEY}": "{base64.b64encode(v).decode("ascii")}"}}'
 
     return [encode(v) for v in flat.tolist()]
 
@@ -433,7 +433,7 @@ def response_body(outputs: Mapping[str, np.ndarray], row_format: bool) -> str:
     if not row_format:
         texts = {name: _nest(leaves[name], array.shape) for name, array in arrays.items()}
         inner = next(iter(texts.values())) if len(texts) == 1 else _object(texts)
-        return '{"%s": %s}' % (COLUMNAR_RESPONSE_KEY, inner)
+        return f'{{"{COLUMNAR_RESPONSE_KEY}": {inner}}}'
     batch = None
     for name, array in arrays.items():
         if array.ndim == 0:
@@ -448,7 +448,7 @@ def response_body(outputs: Mapping[str, np.ndarray], row_format: bool) -> str:
             step = len(leaves[name]) // batch
             row[name] = _nest(leaves[name][i * step:(i + 1) * step], array.shape[1:])
         rows.append(next(iter(row.values())) if len(row) == 1 else _object(row))
-    return '{"%s": [%s]}' % (ROW_RESPONSE_KEY, ", ".join(rows))
+    return f'{{"{ROW_RESPONSE_KEY}": [{", ".join(rows)}]}}'
 
 
 def _object(texts: Mapping[str, str]) -> str:
@@ -461,14 +461,15 @@ def classification_body(result: classification_pb2.ClassificationResult) -> str:
         raise _invalid("Cannot convert empty ClassificationResults to JSON")
     rows = ("[" + ", ".join(f"[{json.dumps(c.label)}, {write_decimal(c.score)}]" for c in classification.classes)
             + "]" for classification in result.classifications)
-    return '{"%s": [%s]}' % (RESULTS_KEY, ", ".join(rows))
+    return f'{{"{RESULTS_KEY}": [{", ".join(rows)}]}}'
 
 
 def regression_body(result: regression_pb2.RegressionResult) -> str:
     """MakeJsonFromRegressionResult: {"results": [value, ...]}."""
     if not result.regressions:
         raise _invalid("Cannot convert empty RegressionResults to JSON")
-    return '{"%s": [%s]}' % (RESULTS_KEY, ", ".join(write_decimal(r.value) for r in result.regressions))
+    values = ", ".join(write_decimal(r.value) for r in result.regressions)
+    return f'{{"{RESULTS_KEY}": [{values}]}}'
 
 
 def status_json(response) -> dict:

@@ -10,8 +10,8 @@ from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 
 from components import limits
 from serving.server.request_limits import check_batch_size, check_input_keys
-from serving.status import ServingError, code_from_number, tf_error_message
 from serving.server.warmup import replay_warmup_requests
+from serving.status import ServingError, code_from_number, tf_error_message
 
 SERVE_TAG = tf.saved_model.SERVING
 SAVED_MODEL_FILE = "saved_model.pb"

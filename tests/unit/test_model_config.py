@@ -5,14 +5,14 @@ from pathlib import Path
 
 import grpc
 import pytest
+from conftest import run_catdog
 from google.protobuf import text_format
+from test_serving_registry import FakeServable, add_version
 
 from components.errors import CatdogError
-from conftest import run_catdog
 from serving.server.model_config import ModelServerConfig, ServedModels, read_model_config
 from serving.server.model_registry import VersionState
 from serving.status import ServingError
-from test_serving_registry import FakeServable, add_version
 
 DEPLOY_CONFIG = Path(__file__).resolve().parents[2] / "serving" / "deploy" / "models.config"
 

@@ -81,7 +81,7 @@ def test_duplicate_keys_first_wins():
 ])
 def test_floats_print_as_write_decimal(value, printed):
     body = rest_json.response_body({"p": np.array([value], np.float32)}, row_format=True)
-    assert body == '{"predictions": [%s]}' % printed
+    assert body == f'{{"predictions": [{printed}]}}'
 
 
 def test_output_named_bytes_is_sent_as_b64():

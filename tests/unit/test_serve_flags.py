@@ -3,11 +3,11 @@ same command line or k8s args start either server; the flags that have no counte
 
 import pytest
 import yaml
+from test_serving_deploy import DEPLOY
 
 from cli import main as cli
 from components import settings_core
 from serving.settings import TF_SERVING_FLAGS_NOT_SUPPORTED, ServeSettings
-from test_serving_deploy import DEPLOY
 
 
 def serve_settings(*args) -> ServeSettings:
@@ -19,7 +19,8 @@ def test_tf_servings_spellings_set_the_same_settings():
                                 "--enable_batching=true", "--batching_parameters_file=/c/b.txt",
                                 "--file_system_poll_wait_seconds=10")
     ours = serve_settings("--port", "9000", "--rest-port", "9001", "--model-name", "pets", "--model-base-path",
-                          "/m/pets", "--enable-batching", "--batching-parameters-file", "/c/b.txt", "--poll-seconds", "10")
+                          "/m/pets", "--enable-batching", "--batching-parameters-file", "/c/b.txt",
+                          "--poll-seconds", "10")
     assert tf_serving == ours
 
 
