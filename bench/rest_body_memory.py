@@ -31,8 +31,7 @@ MB = 1024 * 1024
 def bodies() -> dict:
     return {
         "20 million empty lists (60 MB)": b'{"instances": [' + b",".join([b"[]"] * 20_000_000) + b"]}",
-        # Just within MAX_REST_JSON_VALUES: parsed, then refused for its images.
-        "199,990 one-character strings (0.8 MB)": b'{"instances": [' + b",".join([b'"a"'] * 199_990) + b"]}",
+        "200,000 one-character strings (1.2 MB)": b'{"instances": [' + b",".join([b'"a"'] * 200_000) + b"]}",
         "one 63 MB base64 string": b'{"instances": [{"b64": "' + base64.b64encode(b"\0" * (47 * MB)) + b'"}]}',
         "100,000 nested lists": b'{"instances": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
     }
