@@ -30,10 +30,10 @@ def main() -> None:
     result = {}
     for images in (1, 64):
         values = outputs(images)
-        typed = min(timeit.repeat(lambda: [as_proto_field(v) for v in values.values()], number=CALLS,
-                                  repeat=REPEATS)) / CALLS * 1e6
-        before = min(timeit.repeat(lambda: [tf.make_tensor_proto(v) for v in values.values()], number=CALLS,
-                                   repeat=REPEATS)) / CALLS * 1e6
+        typed = min(timeit.repeat(lambda values=values: [as_proto_field(v) for v in values.values()],
+                                  number=CALLS, repeat=REPEATS)) / CALLS * 1e6
+        before = min(timeit.repeat(lambda values=values: [tf.make_tensor_proto(v) for v in values.values()],
+                                   number=CALLS, repeat=REPEATS)) / CALLS * 1e6
         result[f"{images}_images"] = {"as_proto_field_us": round(typed, 1), "make_tensor_proto_us": round(before, 1),
                                       "ratio": round(typed / before, 2)}
     record.save("tfs_output_protos", result)

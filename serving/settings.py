@@ -62,10 +62,11 @@ class ServeSettings(Checked):
 
     model_base_path: str = setting("", "folder of numbered versions (default: runs/catdog/serving/<model name>)",
                                    group="model", aliases=("--model_base_path",))
-    model_name: str = setting(contract.MODEL_NAME, "the model's name in requests' model_spec and REST URLs", check=plain_name,
-                              group="model", aliases=("--model_name",))
-    model_config_file: str = setting("", "TF Serving's ModelServerConfig text file (e.g. serving/deploy/models.config): "
-                                         "several models, each with its version policy and labels; instead of "
+    model_name: str = setting(contract.MODEL_NAME, "the model's name in requests' model_spec and REST URLs",
+                              check=plain_name, group="model", aliases=("--model_name",))
+    model_config_file: str = setting("", "TF Serving's ModelServerConfig text file (e.g. serving/deploy/"
+                                         "models.config): several models, each with its version policy and labels; "
+                                         "instead of "
                                          "--model-base-path and --model-name", metavar="FILE", group="model",
                                      aliases=("--model_config_file",))
     model_config_file_poll_wait_seconds: float = setting(
