@@ -38,6 +38,14 @@ SCORE_TF_EXAMPLE_SIGNATURE = "score_tf_example"
 # Encoded bytes to the model's input tensor, for tools that look inside the model (feature maps).
 TRANSFORM_SIGNATURE = "transform_image_bytes"
 TRANSFORMED_IMAGE_OUTPUT = "image"
+# TF Serving's Classify API (gRPC Classify, REST :classify): serialized tf.Examples in, both class names and
+# their probabilities out, keyed as tf.saved_model.classification_signature_def keys them (its
+# CLASSIFY_INPUTS, CLASSIFY_OUTPUT_CLASSES, CLASSIFY_OUTPUT_SCORES). TF Serving refuses a classification
+# signature with other than one or two outputs ("Expected one or two output Tensors").
+CLASSIFICATION_SIGNATURE = "classification"
+CLASSIFY_INPUT = "inputs"
+CLASSES_OUTPUT = "classes"
+SCORES_OUTPUT = "scores"
 
 PROBABILITY_OUTPUT = "probability"  # probability of the second class name (dogs, by default)
 CLASS_ID_OUTPUT = "class_id"  # the index of the predicted class in the sorted class names

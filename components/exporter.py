@@ -32,9 +32,12 @@ def export(
     def transform_examples(examples):
         return transform(tf.io.parse_example(examples, raw_image_spec)[contract.IMAGE_RAW_KEY])
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=contract.IMAGE_BYTES_INPUT)])
+    # Any shape: TF Serving feeds a request's tensor as it comes (a scalar from resnet_client_grpc.py's
+    # tf.make_tensor_proto(bytes), an [N, 1] column from REST), and every string is one image. Declared [None],
+    # graph optimization would drop the flattening reshape as a no-op and the scalar would fail inside.
+    @tf.function(input_signature=[tf.TensorSpec(None, tf.string, name=contract.IMAGE_BYTES_INPUT)])
     def serve_image_bytes(image_bytes):
-        return predict(transform(image_bytes))
+        return predict(transform(tf.reshape(image_bytes, [-1])))
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=contract.TF_EXAMPLE_INPUT)])
     def serve_tf_examples(examples):
@@ -48,6 +51,14 @@ def export(
     def transform_image_bytes(image_bytes):
         return {contract.TRANSFORMED_IMAGE_OUTPUT: transform(image_bytes)}
 
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=contract.CLASSIFY_INPUT)])
+    def classify_tf_examples(inputs):
+        probability = score(transform_examples(inputs))[contract.PROBABILITY_OUTPUT]
+        return {
+            contract.CLASSES_OUTPUT: tf.tile(names[tf.newaxis, :], [tf.size(probability), 1]),
+            contract.SCORES_OUTPUT: tf.stack([1 - probability, probability], axis=1),  # in class-name order
+        }
+
     # Keras' save (SavedModel format) keeps the layers loadable by tf_keras.models.load_model,
     # which feature-map and Grad-CAM tools need; the signatures are plain TF for serving.
     model.save(
@@ -58,6 +69,7 @@ def export(
             contract.TF_EXAMPLE_SIGNATURE: serve_tf_examples,
             contract.SCORE_TF_EXAMPLE_SIGNATURE: score_tf_examples,
             contract.TRANSFORM_SIGNATURE: transform_image_bytes,
+            contract.CLASSIFICATION_SIGNATURE: classify_tf_examples,
         },
     )
     image_height, image_width, _ = tf_transform_output.transformed_feature_spec()[contract.IMAGE_KEY].shape

@@ -74,3 +74,17 @@ MAX_VERSION = 2**63 - 1
 MAX_GPUS = 16
 MAX_CPUS = 1024
 MAX_MEMORY_GB = 16 * 1024
+
+# A REST body's JSON before it becomes Python objects: how many values (strings, numbers, lists, objects)
+# and how deep its lists and objects nest. Python holds each value in 30 to 60 bytes whatever its size in
+# the body, so a 64 MB body of empty lists ([[],[],...]) would expand to 1.3 GB; 200,000 values keep any
+# accepted body's objects under about 15 MB, and a request of MAX_IMAGES_PER_REQUEST images needs a few
+# hundred. 64 levels: a tensor's rank plus the request's own nesting (TF Serving's tensors are rank <= 254,
+# an image signature's rank 1 or 2); Python's parser fails near 1,000.
+MAX_REST_JSON_VALUES = 200_000
+MAX_REST_JSON_DEPTH = 64
+
+# Values a numeric input tensor may declare. A TensorProto's shape is filled from its last value
+# (Tensor::FromProto), so a few bytes could declare gigabytes; 16 million float32s are the 64 MB a
+# request may carry.
+MAX_REQUEST_TENSOR_ELEMENTS = 16 * 1024 * 1024

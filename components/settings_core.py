@@ -53,13 +53,25 @@ def plain_name(value: str) -> Optional[str]:
 
 
 def setting(default, help: str, *, flag: str = "", choices: Tuple = (), check: Optional[Check] = None,
-            metavar=None, group: str = "", positional: bool = False, required: bool = False, shown_default: str = ""):
+            metavar=None, group: str = "", positional: bool = False, required: bool = False, shown_default: str = "",
+            aliases: Tuple[str, ...] = ()):
     """A dataclass field that knows its flag (default: --the-field-name), help, allowed values, check and
-    help group (default: its settings type's GROUP). A positional one is an argument without a flag."""
+    help group (default: its settings type's GROUP). A positional one is an argument without a flag.
+    aliases are other spellings of the flag (e.g. another tool's, so one command line serves both); a
+    boolean's alias also takes a value, as --flag=true or --flag=false."""
     return dataclasses.field(default=default, metadata={
         "help": help, "flag": flag, "choices": choices, "check": check, "metavar": metavar, "group": group,
-        "positional": positional, "required": required, "shown_default": shown_default,
+        "positional": positional, "required": required, "shown_default": shown_default, "aliases": aliases,
     })
+
+
+def _boolean(text: str) -> bool:
+    """true/false, 1/0, as tensorflow::Flags and absl read a boolean flag's value."""
+    if text.lower() in ("true", "1"):
+        return True
+    if text.lower() in ("false", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f"must be true or false, got {text!r}")
 
 
 def same_as(settings_type, name: str, **changes):
@@ -134,9 +146,17 @@ def add_arguments(parser: argparse.ArgumentParser, settings_type, skip: Tuple[st
                                metavar=field.metadata["metavar"] or field.name.upper())
             continue
         kwargs = {"dest": field.name, "help": help_text}
+        aliases = field.metadata.get("aliases", ())
         if field.type is bool:
             # A flag turns the default around: --deterministic, --no-cache.
             kwargs.update(action="store_false" if field.default else "store_true")
+            if aliases:
+                kwargs["help"] += f" (also {', '.join(a + '[=true|false]' for a in aliases)})"
+            group.add_argument(flag_of(field), **kwargs)
+            for alias in aliases:
+                group.add_argument(alias, dest=field.name, nargs="?", const=not field.default, type=_boolean,
+                                   default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+            continue
         elif _is_list(field):
             kwargs.update(action="append", default=[], metavar=field.metadata["metavar"])
         else:
@@ -150,7 +170,7 @@ def add_arguments(parser: argparse.ArgumentParser, settings_type, skip: Tuple[st
             shown = field.metadata.get("shown_default") or field.default
             if shown not in ("", None) or field.metadata["choices"]:
                 kwargs["help"] += f" (default: {shown})"
-        group.add_argument(flag_of(field), **kwargs)
+        group.add_argument(flag_of(field), *field.metadata.get("aliases", ()), **kwargs)
 
 
 def add_command(subparsers, name: str, help: str, settings_type, run: Callable[[argparse.Namespace], int]):

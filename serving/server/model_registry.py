@@ -98,7 +98,8 @@ def resolve_model_dir(path: str) -> str:
 
 
 class ModelRegistry:
-    """Serves the newest num_versions loadable versions plus any version a label names.
+    """Serves the newest num_versions loadable versions (TF Serving's `latest` policy), or every one
+    (all_versions: `all`), or those listed (specific_versions: `specific`), plus any version a label names.
 
     A version that fails to load is skipped by the policy, so the previous one keeps serving; it is tried
     again as soon as its folder changes (a copy in two steps: saved_model.pb, then variables/) and otherwise
@@ -113,12 +114,16 @@ class ModelRegistry:
         labels: Optional[Mapping[str, int]] = None,
         load: Callable[[str], Servable] = Servable,
         retry_backoff: Tuple[float, float] = (5.0, 300.0),
+        all_versions: bool = False,
+        specific_versions: Optional[Set[int]] = None,
     ):
         if num_versions < 1:
             raise ValueError(f"num_versions must be at least 1, got {num_versions}")
         self.model_name = model_name
         self.base_path = base_path
         self.num_versions = num_versions
+        self.all_versions = all_versions
+        self.specific_versions = set(specific_versions) if specific_versions is not None else None
         self.labels = dict(labels or {})
         self._load = load  # how a version folder becomes a Servable; tests pass a stand-in
         self._lock = threading.Lock()  # guards _loaded and _states, held only briefly
@@ -130,6 +135,7 @@ class ModelRegistry:
         self._reported_names: Set[str] = set()
         self._stop = threading.Event()
         self._watcher: Optional[threading.Thread] = None
+        self.poll_seconds = 2.0  # start() sets how often it looks
 
     # --- what requests see ---
 
@@ -198,11 +204,20 @@ class ModelRegistry:
 
     def _wanted(self, ready: List[int], held_back: Set[int]) -> Set[int]:
         loadable = [v for v in ready if v not in held_back]
-        return set(loadable[: self.num_versions]) | (set(self.labels.values()) & set(loadable))
+        if self.all_versions:
+            chosen = set(loadable)
+        elif self.specific_versions is not None:
+            chosen = self.specific_versions & set(loadable)
+        else:
+            chosen = set(loadable[: self.num_versions])
+        return chosen | (set(self.labels.values()) & set(loadable))
+
+    def version_path(self, version: int) -> str:
+        return os.path.join(self.base_path, str(version))
 
     def _load_version(self, version: int) -> bool:
         """True if the version loaded."""
-        path = os.path.join(self.base_path, str(version))
+        path = self.version_path(version)
         with self._lock:
             self._states[version] = VersionStatus(version, VersionState.LOADING)
         log.info("loading %s version %d from %s", self.model_name, version, path)
@@ -231,6 +246,7 @@ class ModelRegistry:
         """Loads what is there now, then keeps polling in the background until stop()."""
         if not os.path.isdir(self.base_path):
             raise FileNotFoundError(f"model base path {self.base_path} is not a directory")
+        self.poll_seconds = poll_seconds
         self.poll()
         self._watcher = threading.Thread(target=self._watch, args=(poll_seconds,), name="model-watcher", daemon=True)
         self._watcher.start()

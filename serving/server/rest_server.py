@@ -1,6 +1,12 @@
-"""TF Serving's REST API (port 8501) over the same Predictor as the gRPC server: model status,
-metadata and :predict under /v1/models/..., and Prometheus metrics. Served by tornado in a thread of
-its own; requests run in a thread pool, where TF releases the GIL while the graph runs."""
+"""TF Serving's REST API (port 8501) over the same Predictor as the gRPC server: model status, metadata,
+:predict, :classify and :regress under /v1/models/..., and Prometheus metrics. Served by tornado in a
+thread of its own; requests run in a thread pool, where TF releases the GIL while the graph runs.
+
+It answers as tensorflow_model_server's does (model_servers/http_server.cc, http_rest_api_handler.cc,
+http_rest_api_util.cc): every method reaches the handler (PUT and DELETE get its JSON 400, OPTIONS is a CORS
+preflight), paths match case-insensitively but the method after ':' must be lower case, gzip bodies are
+uncompressed, and every request is counted in the metrics. One deliberate difference: a body larger than
+max_body_bytes (after uncompressing) is refused with {"error": ...}; TF Serving reads any size."""
 
 import asyncio
 import json
@@ -8,9 +14,10 @@ import logging
 import re
 import ssl
 import threading
+import time
 import urllib.parse
 from concurrent import futures
-from typing import Optional
+from typing import Optional, Tuple
 
 import grpc
 import tornado.httpserver
@@ -21,18 +28,25 @@ from components import limits
 from serving.server import rest_json
 from serving.server.metrics import METRICS_PATH
 from serving.server.model_info import model_metadata, model_status
-from serving.server.predict_core import DEFAULT_SIGNATURE, PredictCall, Predictor
+from serving.server.predict_core import DEFAULT_SIGNATURE, ModelRequest, PredictCall, Predictor
 from serving.status import ServingError
 
 log = logging.getLogger(__name__)
 
 ENTRYPOINT = "REST"  # TF Serving's entrypoint label in the request latency metric
-# TF Serving's own patterns (http_rest_api_util.cc): a version or a label, then the method or subresource.
-PREDICT_PATH = re.compile(
-    r"/v1/models/([^/:]+)(?:/versions/(\d+)|/labels/([^/:]+))?:(classify|regress|predict)", re.IGNORECASE
-)
-STATUS_PATH = re.compile(r"/v1/models(?:/([^/:]+))?(?:/versions/(\d+)|/labels/([^/:]+))?(?:/(metadata))?",
+# http_rest_api_util.cc kPredictionApiGegex and kModelStatusApiRegex. (?i) covers the method too, so
+# ':PREDICT' matches and is then no method (ProcessRequest compares it case-sensitively). RE2's \d is
+# ASCII only, as [0-9] is here.
+PREDICT_PATH = re.compile(r"/v1/models/([^/:]+)(?:/versions/([0-9]+)|/labels/([^/:]+))?:(classify|regress|predict)",
+                          re.IGNORECASE)
+STATUS_PATH = re.compile(r"/v1/models(?:/([^/:]+))?(?:/versions/([0-9]+)|/labels/([^/:]+))?(?:/(metadata))?",
                          re.IGNORECASE)
+API_PATH = r"(?i)/v1/.*"  # http_rest_api_util.h kHTTPRestApiHandlerPathRegex
+ORIGIN = re.compile(r"https?://")
+MAX_VERSION = 2**63 - 1
+# A body over the limit is read to its end and dropped, so the client gets the error instead of a reset
+# connection; beyond this many times the limit the connection is closed unread.
+DRAIN_FACTOR = 4
 # tensorflow_model_server's mapping of status codes to HTTP statuses (http_server.cc).
 HTTP_STATUS = {
     grpc.StatusCode.CANCELLED: 499,
@@ -54,78 +68,155 @@ HTTP_STATUS = {
 }
 
 
-def _model_spec(match) -> dict:
+def _invalid(message: str) -> ServingError:
+    return ServingError(grpc.StatusCode.INVALID_ARGUMENT, message)
+
+
+def model_request(match, signature_name: str = "") -> ModelRequest:
+    """ParseModelInfo, then FillModelSpecWithNameVersionAndLabel."""
     name, version, label = match.group(1), match.group(2), match.group(3)
-    return {
-        "model_name": urllib.parse.unquote(name or ""),
-        "version": int(version) if version else None,
-        "label": urllib.parse.unquote(label or ""),
-    }
+    if version and int(version) > MAX_VERSION:
+        raise _invalid(f"Failed to convert version: {version} to numeric.")
+    return ModelRequest(urllib.parse.unquote(name or ""), int(version) if version else None,
+                        urllib.parse.unquote(label or ""), signature_name)
 
 
+@tornado.web.stream_request_body
 class ApiHandler(tornado.web.RequestHandler):
-    """Everything under /v1/; a path TF Serving would not match is its 400 "Malformed request"."""
+    """Everything under /v1/, whatever the method; a path TF Serving would not match is its 400
+    "Malformed request"."""
 
-    def initialize(self, predictor: Predictor, executor: futures.Executor):
+    SUPPORTED_METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")
+
+    def initialize(self, predictor: Predictor, executor: futures.Executor, max_body_bytes: int):
         self.predictor = predictor
         self.executor = executor
+        self.max_body_bytes = max_body_bytes
+        self.chunks = []
+        self.received = 0
+
+    def prepare(self):
+        self.start = time.perf_counter()
+        self.request.connection.set_max_body_size(self.max_body_bytes * DRAIN_FACTOR)
+
+    def data_received(self, chunk: bytes) -> None:
+        # Uncompressed already (decompress_request): the limit holds for what the body expands to.
+        self.received += len(chunk)
+        if self.received <= self.max_body_bytes:
+            self.chunks.append(chunk)
+        else:
+            self.chunks = []
 
     async def get(self):
-        await self._answer(self._get)
+        await self._answer()
 
-    async def post(self):
-        await self._answer(self._post)
+    post = put = delete = patch = get
+
+    async def options(self):
+        """http_server.cc: a CORS preflight needs an http(s) Origin; no body either way."""
+        ok = ORIGIN.search(self.request.headers.get("Origin", "")) is not None
+        self._count("", "", "OK" if ok else "FAILED_PRECONDITION")
+        self.set_status(200 if ok else 400)
+        self.clear_header("Content-Type")
+        self.finish()
 
     def _malformed(self) -> ServingError:
-        return ServingError(grpc.StatusCode.INVALID_ARGUMENT,
-                            f"Malformed request: {self.request.method} {self.request.path}")
+        return _invalid(f"Malformed request: {self.request.method} {self.request.path}")
 
-    def _get(self) -> dict:
-        match = STATUS_PATH.fullmatch(self.request.path)
-        if match is None:
-            raise self._malformed()
-        spec = _model_spec(match)
-        if not spec["model_name"]:
-            raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, "Missing model name in request.")
-        registry = self.predictor.registry
+    def _body(self) -> bytes:
+        if self.received > self.max_body_bytes:
+            raise _invalid(f"the request body holds {self.received} bytes, more than the {self.max_body_bytes} "
+                           "allowed (catdog serve --max-message-mb)")
+        return b"".join(self.chunks)
+
+    def _route(self) -> Tuple[str, str, object]:
+        """(model name, method) for the metrics, and the work to run."""
+        method = self.request.method
+        if method == "POST":
+            match = PREDICT_PATH.fullmatch(self.request.path)
+            if match is not None:
+                name = urllib.parse.unquote(match.group(1))
+                verb = match.group(4)
+                work = {"predict": self._predict, "classify": self._classify, "regress": self._regress}.get(verb)
+                if work is None:  # ':PREDICT': matched, but no method of that name
+                    return name, verb, self._raise(self._malformed())
+                return name, verb, lambda: work(match)
+        elif method == "GET":
+            match = STATUS_PATH.fullmatch(self.request.path)
+            if match is not None:
+                return urllib.parse.unquote(match.group(1) or ""), "", lambda: self._status(match)
+        return "", "", self._raise(self._malformed())
+
+    @staticmethod
+    def _raise(error: ServingError):
+        def work():
+            raise error
+        return work
+
+    def _status(self, match) -> str:
+        spec = model_request(match)
+        if not spec.model_name:
+            raise _invalid("Missing model name in request.")
+        models = self.predictor.models
         if match.group(4):  # /metadata
-            return rest_json.metadata_json(model_metadata(registry, spec["model_name"], spec["version"], spec["label"]))
-        # Like TF Serving, a label does not narrow the status: every version is listed.
-        return rest_json.status_json(model_status(registry, spec["model_name"], spec["version"]))
+            answer = rest_json.metadata_json(model_metadata(models, spec.model_name, spec.version, spec.version_label))
+        else:
+            # As TF Serving, a label does not narrow the status: every version is listed.
+            answer = rest_json.status_json(model_status(models, spec.model_name, spec.version))
+        return json.dumps(answer)
 
-    def _post(self) -> dict:
-        match = PREDICT_PATH.fullmatch(self.request.path)
-        if match is None:
-            raise self._malformed()
-        if match.group(4).lower() != "predict":
-            raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
-                               f":{match.group(4)} needs a {match.group(4)} signature; this model's signatures are "
-                               "predict signatures: use :predict")
-        spec = _model_spec(match)
-        body = rest_json.PredictBody(self.request.body)
+    def _predict(self, match) -> str:
+        spec = model_request(match)  # the path is parsed first, then the body
+        body = rest_json.PredictBody(self._body())
         call = PredictCall(
-            model_name=spec["model_name"],
-            decode_inputs=lambda signature_def: body.input_tensors(
-                body.signature_name or DEFAULT_SIGNATURE, signature_def),
-            version=spec["version"],
-            version_label=spec["label"],
+            model_name=spec.model_name,
+            decode_inputs=lambda signature_def: body.input_tensors(body.signature_name or DEFAULT_SIGNATURE,
+                                                                   signature_def),
+            version=spec.version,
+            version_label=spec.version_label,
             signature_name=body.signature_name,
         )
-        result = self.predictor.predict(call, ENTRYPOINT)
+        result = self.predictor.predict(call)
         return rest_json.response_body(result.outputs, body.row_format)
 
-    async def _answer(self, work) -> None:
+    def _examples_request(self, match, method: str):
+        """FillClassifyRegressRequestFromJson: the whole body read before the model is looked up."""
+        spec = model_request(match)
+        document = rest_json.parse_json(self._body())
+        signature = rest_json.signature_name(document)
+        return ModelRequest(spec.model_name, spec.version, spec.version_label, signature), \
+            rest_json.examples_input(document, method)
+
+    def _classify(self, match) -> str:
+        spec, examples = self._examples_request(match, "classify")
+        return rest_json.classification_body(self.predictor.classify(spec, examples).result)
+
+    def _regress(self, match) -> str:
+        spec, examples = self._examples_request(match, "regress")
+        return rest_json.regression_body(self.predictor.regress(spec, examples).result)
+
+    def _count(self, model_name: str, method: str, status: str) -> None:
+        metrics = self.predictor.metrics
+        if metrics is not None:  # RecordModelRequestCount for every request, the latency of OK ones
+            metrics.record_request(model_name, status, method, ENTRYPOINT, time.perf_counter() - self.start)
+
+    async def _answer(self) -> None:
         self.set_header("Content-Type", "application/json")
+        model_name, method, work = self._route()
+        status = "OK"
         try:
             answer = await asyncio.get_running_loop().run_in_executor(self.executor, work)
         except ServingError as e:
+            status = e.code.name
             self.set_status(HTTP_STATUS.get(e.code, 500))
-            answer = {"error": e.message}
+            answer = json.dumps({"error": e.message})
         except Exception as e:  # noqa: BLE001 - a bug of ours still answers in TF Serving's error format
             log.exception("%s %s failed", self.request.method, self.request.path)
+            status = "UNKNOWN"
             self.set_status(500)
-            answer = {"error": f"internal error: {e!r}"}
-        self.finish(json.dumps(answer))
+            answer = json.dumps({"error": f"internal error: {e!r}"})
+        self._count(model_name, method, status)
+        self.finish(answer)
 
 
 class MetricsHandler(tornado.web.RequestHandler):
@@ -133,7 +224,7 @@ class MetricsHandler(tornado.web.RequestHandler):
         self.metrics = predictor.metrics
 
     def get(self):
-        self.set_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+        self.set_header("Content-Type", "text/plain")
         self.finish(self.metrics.exposition())
 
 
@@ -153,7 +244,8 @@ class RestServer:
         self._server: Optional[tornado.httpserver.HTTPServer] = None
 
     def application(self) -> tornado.web.Application:
-        routes = [(r"/v1/.*", ApiHandler, {"predictor": self.predictor, "executor": self._executor})]
+        options = {"predictor": self.predictor, "executor": self._executor, "max_body_bytes": self.max_body_bytes}
+        routes = [(API_PATH, ApiHandler, options)]
         if self.predictor.metrics is not None:
             routes.insert(0, (re.escape(METRICS_PATH), MetricsHandler, {"predictor": self.predictor}))
         return tornado.web.Application(routes)
@@ -171,7 +263,8 @@ class RestServer:
             self._loop = asyncio.new_event_loop()
             asyncio.set_event_loop(self._loop)
             self._server = tornado.httpserver.HTTPServer(
-                self.application(), max_body_size=self.max_body_bytes, ssl_options=self.ssl_context
+                self.application(), max_body_size=self.max_body_bytes * DRAIN_FACTOR, ssl_options=self.ssl_context,
+                decompress_request=True,  # Content-Encoding: gzip, as TF Serving's net_http reads it
             )
             self._server.add_sockets(sockets)
             ready.set()

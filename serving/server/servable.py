@@ -10,8 +10,8 @@ from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 
 from components import files, limits
 from serving.server.request_limits import check_batch_size, check_input_keys
-from serving.status import ServingError, code_from_number, tf_error_message
 from serving.server.warmup import replay_warmup_requests
+from serving.status import ServingError, code_from_number, tf_error_message
 
 SERVE_TAG = tf.saved_model.SERVING
 SAVED_MODEL_FILE = "saved_model.pb"
@@ -85,8 +85,12 @@ class Servable:
 
     def call(self, name: str, inputs: Mapping[str, tf.Tensor]) -> Dict[str, np.ndarray]:
         """Every output of a signature, for inputs check_request accepted."""
+        function = self._model.signatures[name]
         try:
-            outputs = self._model.signatures[name](**inputs)
+            # The flat call, as TF Serving's session->Run feeds the tensors: the signature's declared shapes
+            # are not checked against the request (tensorflow/cc/saved_model/util.cc GetInputValues), the
+            # graph's own ops decide what they take. The keyword call would refuse a scalar for [None].
+            outputs = function._call_flat([inputs[key] for key in function._arg_keywords], function.captured_inputs)
         except tf.errors.OpError as e:  # e.g. bytes that are not an image
             raise ServingError(code_from_number(e.error_code), f"{name}: {tf_error_message(e.message)}") from e
         except UnicodeDecodeError as e:
@@ -109,22 +113,20 @@ def _check_inputs(
                 grpc.StatusCode.INVALID_ARGUMENT,
                 f"input {key} of signature {signature} must be {spec.dtype.name}, got {tensor.dtype.name}",
             )
-        if not spec.shape.is_compatible_with(tensor.shape):
-            raise ServingError(
-                grpc.StatusCode.INVALID_ARGUMENT,
-                f"input {key} of signature {signature} must have shape {spec.shape}, got {tensor.shape}",
-            )
-        check_batch_size(key, tensor.shape.as_list(), max_batch)
+        check_batch_size(key, tensor, max_batch)
 
 
 def _check_output_filter(signature: str, outputs: Mapping[str, tf.TensorSpec], output_filter: Iterable[str]):
-    wanted = list(output_filter) or list(outputs)
-    unknown = sorted(set(wanted) - set(outputs))
-    if unknown:
-        raise ServingError(
-            grpc.StatusCode.INVALID_ARGUMENT,
-            f"output_filter names {unknown}, not outputs of signature {signature}: {sorted(outputs)}",
-        )
-    if len(set(wanted)) != len(wanted):
-        raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, f"output_filter repeats an output: {wanted}")
-    return wanted
+    """TF Serving's checks and messages (predict_util.cc PreProcessPrediction)."""
+    seen = []
+    for alias in output_filter:
+        if alias not in outputs:
+            raise ServingError(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"output tensor alias not found in signature: {alias} Outputs expected to be in the set "
+                f"{{{','.join(sorted(outputs))}}}.",
+            )
+        if alias in seen:
+            raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, f"duplicate output tensor alias: {alias}")
+        seen.append(alias)
+    return seen or list(outputs)
