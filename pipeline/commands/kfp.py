@@ -1,4 +1,5 @@
-"""`catdog kfp compile|deploy`: the pipeline on Kubeflow Pipelines 2 (or Vertex AI)."""
+"""`catdog kfp compile|deploy|run-local`: the pipeline on Kubeflow Pipelines 2 (or Vertex AI), or the compiled
+package run on this machine by KFP's local runner."""
 
 import dataclasses
 import os
@@ -35,6 +36,12 @@ def add_parser(sub) -> None:
                    help="a compiled YAML package (default: compile one from the options below)")
     settings.add_arguments(d, settings.KubeflowSettings, skip=("format",))  # kfp.Client uploads YAML
     d.set_defaults(func=_deploy)
+
+    r = kfp_sub.add_parser("run-local", help="compile the package into --output and run it there task by task under "
+                                             "KFP's local runner, each task's command in this project's environment")
+    # The package, pipeline root and serving folder are the run directory's (pipeline/kfp_local.py).
+    settings.add_arguments(r, settings.KubeflowLocalSettings, skip=("output", "pipeline_root", "serving_dir"))
+    r.set_defaults(func=_run_local)
 
 
 def _compile_package(args) -> str:
@@ -89,6 +96,13 @@ def start_run(host: str, package: str, experiment: str, run_name: str = "") -> S
 def _compile(args) -> int:
     print(f"wrote {_compile_package(args)}")
     return 0
+
+
+def _run_local(args) -> int:
+    local_settings = settings.from_args(settings.KubeflowLocalSettings, args)
+    from pipeline import kfp_local
+
+    return kfp_local.main(local_settings)
 
 
 def _deploy(args) -> int:
