@@ -1,0 +1,71 @@
+"""Beam's own portable services on loopback ports, from this environment: the Python job service (the job API
+that Flink's and Spark's job servers and Dataflow Runner v2 also speak) and an external worker pool that
+starts SDK workers as processes of this environment's python."""
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Iterator, List
+
+READY_SECONDS = 120
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for_port(port: int, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + READY_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args} exited with {process.returncode}: {log.read_text()[-2000:]}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.5)
+    raise TimeoutError(f"{process.args} did not listen on port {port} within {READY_SECONDS} s")
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """The service and the SDK workers it started: its own process group."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+@contextlib.contextmanager
+def portable_runner(log_dir: Path) -> Iterator[List[str]]:
+    """Starts the job service and the worker pool; yields the --beam-arg value that sends jobs to them."""
+    job_port, pool_port = _free_port(), _free_port()
+    # The pool starts each worker as `python -m apache_beam.runners.worker.sdk_worker_main`: this environment's.
+    env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+    commands = {
+        "job_service": [sys.executable, "-m", "apache_beam.runners.portability.local_job_service_main",
+                        "--port", str(job_port)],
+        "worker_pool": [sys.executable, "-m", "apache_beam.runners.worker.worker_pool_main",
+                        "--service_port", str(pool_port)],
+    }
+    processes = []
+    try:
+        for (name, command), port in zip(commands.items(), (job_port, pool_port)):
+            log = log_dir / f"{name}.log"
+            with open(log, "w") as out:
+                processes.append(subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env,
+                                                  stdin=subprocess.DEVNULL, start_new_session=True))
+            _wait_for_port(port, processes[-1], log)
+        yield [f"--runner=PortableRunner --job_endpoint=localhost:{job_port} --environment_type=EXTERNAL "
+               f"--environment_config=localhost:{pool_port}"]
+    finally:
+        for process in processes:
+            _stop(process)
