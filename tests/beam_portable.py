@@ -13,6 +13,10 @@ from pathlib import Path
 from typing import Iterator, List
 
 READY_SECONDS = 120
+# The launcher's job-state stream carries this deadline (Beam's PortableRunner: JobServiceHandle.run): a job
+# that outlasts it fails with DEADLINE_EXCEEDED. Beam's default, 60 s, is shorter than a Beam component's
+# job on a busy 2-core machine.
+JOB_SERVER_TIMEOUT_SECONDS = 3600
 
 
 def _free_port() -> int:
@@ -65,7 +69,7 @@ def portable_runner(log_dir: Path) -> Iterator[List[str]]:
                                                   stdin=subprocess.DEVNULL, start_new_session=True))
             _wait_for_port(port, processes[-1], log)
         yield [f"--runner=PortableRunner --job_endpoint=localhost:{job_port} --environment_type=EXTERNAL "
-               f"--environment_config=localhost:{pool_port}"]
+               f"--environment_config=localhost:{pool_port} --job_server_timeout={JOB_SERVER_TIMEOUT_SECONDS}"]
     finally:
         for process in processes:
             _stop(process)
