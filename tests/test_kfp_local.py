@@ -17,7 +17,7 @@ from google.protobuf import json_format
 
 import imagegen
 from conftest import run_catdog
-from pipeline import kfp_local
+from pipeline import cli, kfp_local, settings
 from serving.client import PredictClient
 from serving_fixtures import MODEL_NAME, local_server, reference_predictions, sample_images, wait_until_available
 
@@ -41,6 +41,19 @@ def _driver(side_python, package: Path, root: Path) -> dict:
     record = json.loads(result.read_text())
     record["stdout"], record["returncode"] = proc.stdout, proc.returncode
     return record
+
+
+def test_run_local_puts_package_root_and_serving_folder_under_its_output_and_takes_a_local_zip(tmp_path):
+    data = Path(imagegen.split_dataset(tmp_path / "data.zip", train_per_class=2, eval_per_class=1))
+    args = cli.build_parser().parse_args(["kfp", "run-local", "--data", str(data), "--output", str(tmp_path / "o")])
+    local = kfp_local.local_settings(settings.from_args(settings.KubeflowLocalSettings, args))
+    out = tmp_path / "o"
+    assert (local.package_path, local.pipeline_root, local.serving_model_dir) == (
+        str(out / "catdog-pipeline.yaml"), str(out / "artifacts"), str(out / "serving" / MODEL_NAME))
+    assert local.data_sha256 == hashlib.sha256(data.read_bytes()).hexdigest()
+    # The cluster's package still refuses what its pods could not read.
+    with pytest.raises(settings.SettingsError, match="give a URL the cluster can read"):
+        settings.KubeflowSettings(data_uri=str(data), serving_dir="gs://b/serving")
 
 
 # The adapter, on hand-written tasks: KFP's executor input in, KFP's executor output out
