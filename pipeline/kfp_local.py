@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional
 
 from components.errors import CatdogError
 from pipeline import configs
@@ -32,18 +31,18 @@ class TaskRecord:
     state: str
     seconds: float
     log: str
-    outputs: Dict[str, dict]
+    outputs: dict[str, dict]
 
 
 @dataclasses.dataclass
 class LocalRun:
     state: str  # SUCCEEDED or FAILED
     package: str
-    tasks: List[TaskRecord]
+    tasks: list[TaskRecord]
     driver_log: str
 
     @property
-    def failed(self) -> Optional[TaskRecord]:
+    def failed(self) -> TaskRecord | None:
         return next((t for t in self.tasks if t.state != "SUCCEEDED"), None)
 
     def output(self, task: str, key: str) -> dict:
@@ -63,7 +62,10 @@ def local_settings(settings: KubeflowLocalSettings) -> KubeflowLocalSettings:
 
         sha256 = fetch.sha256_of(data_uri)  # as `catdog run` does: pinned in the run's parameters
     return dataclasses.replace(
-        settings, run_dir=run_dir, data_uri=data_uri, data_sha256=sha256,
+        settings,
+        run_dir=run_dir,
+        data_uri=data_uri,
+        data_sha256=sha256,
         output=os.path.join(run_dir, os.path.splitext(os.path.basename(configs.KFP_PACKAGE))[0] + suffix),
         pipeline_root=os.path.join(run_dir, configs.PIPELINE_ROOT_SUBDIR),
         serving_dir=os.path.join(run_dir, configs.SERVING_SUBDIR, settings.model_name),
@@ -85,9 +87,20 @@ def execute(package: str, run_dir: str, side_python: str) -> LocalRun:
     os.makedirs(logs, exist_ok=True)
     result_path = os.path.join(run_dir, RESULT_FILE)
     driver_log = os.path.join(logs, DRIVER_LOG)
-    command = [side_python, str(DRIVER), "--package", package,
-               "--pipeline-root", os.path.join(run_dir, configs.PIPELINE_ROOT_SUBDIR),
-               "--python-bin", os.path.dirname(sys.executable), "--logs", logs, "--result", result_path]
+    command = [
+        side_python,
+        str(DRIVER),
+        "--package",
+        package,
+        "--pipeline-root",
+        os.path.join(run_dir, configs.PIPELINE_ROOT_SUBDIR),
+        "--python-bin",
+        os.path.dirname(sys.executable),
+        "--logs",
+        logs,
+        "--result",
+        result_path,
+    ]
     # The side environment must not see this one's: its python and kfp are its own.
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")}
     if os.path.exists(result_path):
@@ -96,18 +109,21 @@ def execute(package: str, run_dir: str, side_python: str) -> LocalRun:
     with open(errors_log, "w") as errors:
         subprocess.run(command, stdout=sys.stdout, stderr=errors, env=env)
     if not os.path.exists(result_path):
-        raise KfpLocalError(f"KFP's local runner failed: see {errors_log}:\n"
-                            + tail(errors_log))
+        raise KfpLocalError(f"KFP's local runner failed: see {errors_log}:\n" + tail(errors_log))
     with open(result_path) as f:
         result = json.load(f)
     if result["unsupported"]:
-        raise KfpLocalError(f"{package}: KFP's local runner cannot run the tasks {', '.join(result['unsupported'])}: "
-                            "it runs container and importer executors only (see docs/kubeflow.md)")
+        raise KfpLocalError(
+            f"{package}: KFP's local runner cannot run the tasks {', '.join(result['unsupported'])}: "
+            "it runs container and importer executors only (see docs/kubeflow.md)"
+        )
     tasks = [TaskRecord(name, t["state"], t["seconds"], t["log"], t["outputs"]) for name, t in result["tasks"].items()]
     run = LocalRun(result["state"], package, tasks, driver_log)
     if run.state != "SUCCEEDED" and run.failed is None:  # kfp.local stopped between tasks
-        raise KfpLocalError(f"KFP's local runner stopped after {len(tasks)} of {len(result['task_names'])} tasks: "
-                            f"see {driver_log} and {errors_log}:\n" + tail(errors_log))
+        raise KfpLocalError(
+            f"KFP's local runner stopped after {len(tasks)} of {len(result['task_names'])} tasks: "
+            f"see {driver_log} and {errors_log}:\n" + tail(errors_log)
+        )
     return run
 
 
@@ -125,19 +141,3 @@ def run_local(settings: KubeflowLocalSettings) -> LocalRun:
     package = compile_pipeline(settings)
     print(f"wrote {package}", flush=True)
     return execute(package, settings.run_dir, side_python)
-
-
-def main(settings: KubeflowLocalSettings) -> int:
-    """Runs the package and ends like `catdog run`: 0 pushed, NOT_PUSHED not, 1 a task failed."""
-    from pipeline.commands.run import NOT_PUSHED
-    from pipeline.run_summary import describe, summarize_outputs
-
-    run = run_local(settings)
-    failed = run.failed
-    if failed is not None:
-        print(f"catdog: task {failed.name} failed; the last lines of its log ({failed.log}):\n{tail(failed.log)}",
-              file=sys.stderr)
-        return 1
-    summary = summarize_outputs(run.output)
-    print(describe(summary))
-    return 0 if summary.pushed else NOT_PUSHED

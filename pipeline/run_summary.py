@@ -12,10 +12,10 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx.orchestration import metadata
 from tfx.types import standard_artifacts
 
-from components import evaluation, features, trainer
+from components import contract, evaluation, trainer
 from components.ingest import duplicates
 from pipeline import configs
-from pipeline.score_export import Scores
+from components.scores import Scores
 
 
 @dataclasses.dataclass
@@ -141,11 +141,9 @@ def summarize_outputs(output) -> RunSummary:
 def _summary(destination: str, evaluation_uri: str, examples_uri: str, dropped_duplicates: int,
              model_run_uri: str) -> RunSummary:
     """destination: where the model was pushed, "" if it was not; "" for the artifacts the run has none of."""
-    report_path = os.path.join(examples_uri, features.INGEST_REPORT_FILE) if examples_uri else ""
-    skipped = 0
-    if report_path and os.path.exists(report_path):
-        with open(report_path) as f:
-            skipped = len(json.load(f)["skipped"])
+    report_path = os.path.join(examples_uri, contract.INGEST_REPORT_FILE) if examples_uri else ""
+    has_report = report_path and os.path.exists(report_path)
+    skipped = len(contract.IngestReport.read(examples_uri).skipped) if has_report else 0
     return RunSummary(
         pushed=bool(destination),
         destination=destination,
@@ -184,7 +182,7 @@ def describe(summary: RunSummary) -> str:
 class RunArtifacts:
     """Folders of the latest artifact of each kind in a run's metadata; "" for a kind it has none of."""
 
-    examples: str  # ImageExampleGen: Split-*/ TFRecords, ingest_report.json, label_names.json
+    examples: str  # ImageExampleGen: Split-*/ TFRecords, ingest_report.json (class names, counts, skipped files)
     schema: str  # SchemaGen or ImportSchemaGen: schema.pbtxt
     anomalies: str  # ExampleValidator: Split-*/SchemaDiff.pb
     model: str  # Trainer: the SavedModel under Format-Serving/

@@ -9,8 +9,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator, List
 
 READY_SECONDS = 120
 # The launcher's job-state stream carries this deadline (Beam's PortableRunner: JobServiceHandle.run): a job
@@ -49,27 +49,47 @@ def _stop(process: subprocess.Popen) -> None:
 
 
 @contextlib.contextmanager
-def portable_runner(log_dir: Path) -> Iterator[List[str]]:
+def portable_runner(log_dir: Path) -> Iterator[list[str]]:
     """Starts the job service and the worker pool; yields the --beam-arg value that sends jobs to them."""
     job_port, pool_port = _free_port(), _free_port()
     # The pool starts each worker as `python -m apache_beam.runners.worker.sdk_worker_main`: this environment's.
     env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
     commands = {
-        "job_service": [sys.executable, "-m", "apache_beam.runners.portability.local_job_service_main",
-                        "--port", str(job_port)],
-        "worker_pool": [sys.executable, "-m", "apache_beam.runners.worker.worker_pool_main",
-                        "--service_port", str(pool_port)],
+        "job_service": [
+            sys.executable,
+            "-m",
+            "apache_beam.runners.portability.local_job_service_main",
+            "--port",
+            str(job_port),
+        ],
+        "worker_pool": [
+            sys.executable,
+            "-m",
+            "apache_beam.runners.worker.worker_pool_main",
+            "--service_port",
+            str(pool_port),
+        ],
     }
     processes = []
     try:
-        for (name, command), port in zip(commands.items(), (job_port, pool_port)):
+        for (name, command), port in zip(commands.items(), (job_port, pool_port), strict=False):
             log = log_dir / f"{name}.log"
             with open(log, "w") as out:
-                processes.append(subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env,
-                                                  stdin=subprocess.DEVNULL, start_new_session=True))
+                processes.append(
+                    subprocess.Popen(
+                        command,
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                        env=env,
+                        stdin=subprocess.DEVNULL,
+                        start_new_session=True,
+                    )
+                )
             _wait_for_port(port, processes[-1], log)
-        yield [f"--runner=PortableRunner --job_endpoint=localhost:{job_port} --environment_type=EXTERNAL "
-               f"--environment_config=localhost:{pool_port} --job_server_timeout={JOB_SERVER_TIMEOUT_SECONDS}"]
+        yield [
+            f"--runner=PortableRunner --job_endpoint=localhost:{job_port} --environment_type=EXTERNAL "
+            f"--environment_config=localhost:{pool_port} --job_server_timeout={JOB_SERVER_TIMEOUT_SECONDS}"
+        ]
     finally:
         for process in processes:
             _stop(process)

@@ -5,9 +5,8 @@ Dataflow Runner v2 run Python, and still pushes."""
 import re
 from pathlib import Path
 
-import pytest
-
 import imagegen
+import pytest
 from beam_portable import portable_runner
 from conftest import run_catdog
 
@@ -26,8 +25,22 @@ def _jobs_and_workers(log_dir: Path):
 def test_catdog_run_on_the_portable_runner_runs_each_beam_component_as_a_job_and_pushes(tmp_path):
     data = imagegen.split_dataset(tmp_path / "data.zip", train_per_class=10, eval_per_class=5)
     with portable_runner(tmp_path) as beam_args:
-        result = run_catdog("run", "--data", data, "--output", tmp_path / "out", "--model", "tutorial",
-                            "--epochs", 1, "--min-accuracy", 0, "--beam-arg", *beam_args, timeout=2400)
+        result = run_catdog(
+            "run",
+            "--data",
+            data,
+            "--output",
+            tmp_path / "out",
+            "--model",
+            "tutorial",
+            "--epochs",
+            1,
+            "--min-accuracy",
+            0,
+            "--beam-arg",
+            *beam_args,
+            timeout=2400,
+        )
     assert result.returncode == 0, result.stderr[-5000:]
     assert re.search(r"Model pushed to .*/serving/catdog/\d+", result.stdout)
     jobs, workers = _jobs_and_workers(tmp_path)

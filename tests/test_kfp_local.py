@@ -10,16 +10,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+import imagegen
 import pytest
 import tensorflow_model_analysis as tfma
 import yaml
-from google.protobuf import json_format
-
-import imagegen
 from conftest import run_catdog
-from pipeline import cli, kfp_local, settings
-from serving.client import PredictClient
+from google.protobuf import json_format
 from serving_fixtures import MODEL_NAME, local_server, reference_predictions, sample_images, wait_until_available
+
+from cli import main as cli
+from components import settings_core
+from pipeline import kfp_local, settings
+from serving.client.grpc_client import PredictClient
 
 pytestmark = pytest.mark.timeout(3600)
 
@@ -34,10 +36,25 @@ def side_python() -> str:
 def _driver(side_python, package: Path, root: Path) -> dict:
     """Runs the driver as `catdog kfp run-local` does, with this environment's python as the image's."""
     result = root / "result.json"
-    proc = subprocess.run([side_python, str(kfp_local.DRIVER), "--package", str(package), "--pipeline-root",
-                           str(root / "artifacts"), "--python-bin", str(Path(sys.executable).parent),
-                           "--logs", str(root / "logs"), "--result", str(result)],
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [
+            side_python,
+            str(kfp_local.DRIVER),
+            "--package",
+            str(package),
+            "--pipeline-root",
+            str(root / "artifacts"),
+            "--python-bin",
+            str(Path(sys.executable).parent),
+            "--logs",
+            str(root / "logs"),
+            "--result",
+            str(result),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     record = json.loads(result.read_text())
     record["stdout"], record["returncode"] = proc.stdout, proc.returncode
     return record
@@ -46,13 +63,16 @@ def _driver(side_python, package: Path, root: Path) -> dict:
 def test_run_local_puts_package_root_and_serving_folder_under_its_output_and_takes_a_local_zip(tmp_path):
     data = Path(imagegen.split_dataset(tmp_path / "data.zip", train_per_class=2, eval_per_class=1))
     args = cli.build_parser().parse_args(["kfp", "run-local", "--data", str(data), "--output", str(tmp_path / "o")])
-    local = kfp_local.local_settings(settings.from_args(settings.KubeflowLocalSettings, args))
+    local = kfp_local.local_settings(settings_core.from_args(settings.KubeflowLocalSettings, args))
     out = tmp_path / "o"
     assert (local.package_path, local.pipeline_root, local.serving_model_dir) == (
-        str(out / "catdog-pipeline.yaml"), str(out / "artifacts"), str(out / "serving" / MODEL_NAME))
+        str(out / "catdog-pipeline.yaml"),
+        str(out / "artifacts"),
+        str(out / "serving" / MODEL_NAME),
+    )
     assert local.data_sha256 == hashlib.sha256(data.read_bytes()).hexdigest()
     # The cluster's package still refuses what its pods could not read.
-    with pytest.raises(settings.SettingsError, match="give a URL the cluster can read"):
+    with pytest.raises(settings_core.SettingsError, match="give a URL the cluster can read"):
         settings.KubeflowSettings(data_uri=str(data), serving_dir="gs://b/serving")
 
 
@@ -87,8 +107,11 @@ def _component(with_input: bool) -> dict:
     inputs = {"parameters": {"data_uri": {"parameterType": "STRING"}, "fail": {"parameterType": "STRING"}}}
     if with_input:
         inputs["artifacts"] = {"examples_in": {"artifactType": EXAMPLES_TYPE}}
-    return {"executorLabel": "", "inputDefinitions": inputs,
-            "outputDefinitions": {"artifacts": {"examples": {"artifactType": EXAMPLES_TYPE}}}}
+    return {
+        "executorLabel": "",
+        "inputDefinitions": inputs,
+        "outputDefinitions": {"artifacts": {"examples": {"artifactType": EXAMPLES_TYPE}}},
+    }
 
 
 def _package(path: Path, fail_task: str = "") -> Path:
@@ -96,21 +119,43 @@ def _package(path: Path, fail_task: str = "") -> Path:
     components, executors, tasks = {}, {}, {}
     for name, upstream in (("ImageExampleGen", ""), ("ScoreExampleGen", ""), ("Consumer", "ImageExampleGen")):
         components[name] = dict(_component(bool(upstream)), executorLabel=f"{name}_executor")
-        executors[f"{name}_executor"] = {"container": {
-            "image": "catdog:latest", "command": ["python", "-c", TASK_SCRIPT], "args": ["{{$}}"],
-            "env": [{"name": "CATDOG_TASK", "value": name}]}}
-        task = {"componentRef": {"name": name}, "taskInfo": {"name": name},
-                "inputs": {"parameters": {"data_uri": {"componentInputParameter": "data_uri"},
-                                          "fail": {"runtimeValue": {"constant": "yes" if name == fail_task else ""}}}}}
+        executors[f"{name}_executor"] = {
+            "container": {
+                "image": "catdog:latest",
+                "command": ["python", "-c", TASK_SCRIPT],
+                "args": ["{{$}}"],
+                "env": [{"name": "CATDOG_TASK", "value": name}],
+            }
+        }
+        task = {
+            "componentRef": {"name": name},
+            "taskInfo": {"name": name},
+            "inputs": {
+                "parameters": {
+                    "data_uri": {"componentInputParameter": "data_uri"},
+                    "fail": {"runtimeValue": {"constant": "yes" if name == fail_task else ""}},
+                }
+            },
+        }
         if upstream:
             task["dependentTasks"] = [upstream]
-            task["inputs"]["artifacts"] = {"examples_in": {"taskOutputArtifact": {
-                "producerTask": upstream, "outputArtifactKey": "examples"}}}
+            task["inputs"]["artifacts"] = {
+                "examples_in": {"taskOutputArtifact": {"producerTask": upstream, "outputArtifactKey": "examples"}}
+            }
         tasks[name] = task
-    spec = {"pipelineInfo": {"name": "adapter-check"}, "schemaVersion": "2.1.0", "sdkVersion": "tfx-1.16.0",
-            "components": components, "deploymentSpec": {"executors": executors},
-            "root": {"dag": {"tasks": tasks}, "inputDefinitions": {"parameters": {
-                "data_uri": {"parameterType": "STRING", "defaultValue": "gs://bucket/data.zip"}}}}}
+    spec = {
+        "pipelineInfo": {"name": "adapter-check"},
+        "schemaVersion": "2.1.0",
+        "sdkVersion": "tfx-1.16.0",
+        "components": components,
+        "deploymentSpec": {"executors": executors},
+        "root": {
+            "dag": {"tasks": tasks},
+            "inputDefinitions": {
+                "parameters": {"data_uri": {"parameterType": "STRING", "defaultValue": "gs://bucket/data.zip"}}
+            },
+        },
+    }
     path.write_text(yaml.safe_dump(spec))
     return path
 
@@ -135,8 +180,10 @@ def test_adapter_runs_each_task_in_this_environment_and_passes_artifacts_by_uri(
     assert consumed["uri"] == produced["uri"] and consumed["metadata"] == produced["metadata"]
     command = json.loads(Path(tasks["Consumer"]["command"]).read_text())
     assert command["env"] == {"CATDOG_TASK": "Consumer"}
-    assert json.loads(command["command"][-1])["inputs"]["artifacts"]["examples_in"]["artifacts"][0]["uri"] == \
-        produced["uri"]  # {{$}} resolved to the executor input
+    assert (
+        json.loads(command["command"][-1])["inputs"]["artifacts"]["examples_in"]["artifacts"][0]["uri"]
+        == produced["uri"]
+    )  # {{$}} resolved to the executor input
 
 
 def test_a_failing_task_stops_the_run_and_keeps_its_log(side_python, tmp_path):
@@ -173,8 +220,25 @@ def local_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("kfp_local")
     data = Path(imagegen.split_dataset(root / "data.zip", train_per_class=10, eval_per_class=5))
     output = root / "out"
-    result = run_catdog("kfp", "run-local", "--data", data, "--output", output, "--model", "tutorial",
-                        "--epochs", 1, "--min-accuracy", 0, "--gpus", 1, "--gpu-type", GPU_TYPE, timeout=3300)
+    result = run_catdog(
+        "kfp",
+        "run-local",
+        "--data",
+        data,
+        "--output",
+        output,
+        "--model",
+        "tutorial",
+        "--epochs",
+        1,
+        "--min-accuracy",
+        0,
+        "--gpus",
+        1,
+        "--gpu-type",
+        GPU_TYPE,
+        timeout=3300,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     record = json.loads((output / kfp_local.RESULT_FILE).read_text())
     package = yaml.safe_load((output / "catdog-pipeline.yaml").read_text())
@@ -217,9 +281,12 @@ def test_runtime_parameters_reach_their_components(local_run):
     assert example_gen["sha256"] == defaults["data_sha256"] == hashlib.sha256(data.read_bytes()).hexdigest()
     eval_config = _executor_input(record["tasks"]["Evaluator"])["inputs"]["parameterValues"]["eval_config"]
     assert eval_config == defaults["eval_config"]
-    floors = [m.threshold.value_threshold.lower_bound.value
-              for s in json_format.Parse(eval_config, tfma.EvalConfig()).metrics_specs for m in s.metrics
-              if m.threshold.HasField("value_threshold")]
+    floors = [
+        m.threshold.value_threshold.lower_bound.value
+        for s in json_format.Parse(eval_config, tfma.EvalConfig()).metrics_specs
+        for m in s.metrics
+        if m.threshold.HasField("value_threshold")
+    ]
     assert floors == [0]
 
 
@@ -229,7 +296,7 @@ def test_the_trainer_ran_from_a_spec_with_its_resources_and_gpu_request(local_ru
     assert trainer["resources"]["accelerator"] == {"type": GPU_TYPE, "count": "1"}
     assert trainer["resources"]["cpuLimit"] > 0 and trainer["resources"]["memoryLimit"] > 0
     ran = json.loads(Path(record["tasks"]["Trainer"]["command"]).read_text())["command"]
-    assert ran[:len(trainer["command"])] == trainer["command"]
+    assert ran[: len(trainer["command"])] == trainer["command"]
 
 
 def test_pusher_writes_a_version_that_catdog_serve_answers(local_run):
