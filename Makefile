@@ -31,7 +31,8 @@ format: setup
 
 # Re-resolve the lock files after changing dependencies in pyproject.toml: requirements.lock for
 # development and CI (with the test tools), requirements-runtime.lock, the same versions without them,
-# for the container image.
+# for the container image; requirements-kfp.lock, the side environment of `catdog kfp run-local`.
 lock:
 	uv pip compile pyproject.toml --extra test --python-version 3.10 -o requirements.lock
 	uv pip compile pyproject.toml -c requirements.lock --python-version 3.10 -o requirements-runtime.lock
+	uv pip compile requirements-kfp.in --python-version 3.10 -o requirements-kfp.lock

@@ -1,6 +1,9 @@
-"""`catdog kfp compile|deploy`: the pipeline on Kubeflow Pipelines 2 (or Vertex AI)."""
+"""`catdog kfp compile|deploy|run-local`: the pipeline on Kubeflow Pipelines 2 (or Vertex AI), or the compiled
+package run on this machine by KFP's local runner."""
 
 import dataclasses
+import os
+import sys
 import time
 from urllib.parse import urlparse
 
@@ -52,6 +55,12 @@ def add_parser(sub) -> None:
     deploy = settings_core.add_command(kfp_sub, "deploy", "upload the pipeline to Kubeflow Pipelines and start a run",
                                        DeploySettings, _deploy)
     settings_core.add_arguments(deploy, settings.KubeflowSettings, skip=("format",))  # kfp.Client uploads YAML
+
+    r = kfp_sub.add_parser("run-local", help="compile the package into --output and run it there task by task under "
+                                             "KFP's local runner, each task's command in this project's environment")
+    # The package, pipeline root and serving folder are the run directory's (pipeline/kfp_local.py).
+    settings_core.add_arguments(r, settings.KubeflowLocalSettings, skip=("output", "pipeline_root", "serving_dir"))
+    r.set_defaults(func=_run_local)
 
 
 def _compile_package(args) -> str:
@@ -106,6 +115,23 @@ def start_run(host: str, package: str, experiment: str, run_name: str = "") -> S
 def _compile(args) -> int:
     print(f"wrote {_compile_package(args)}")
     return 0
+
+
+def _run_local(args) -> int:
+    """Ends like `catdog run`: 0 pushed, NOT_PUSHED not; 1 and the failed task's log tail when a task failed."""
+    local_settings = settings_core.from_args(settings.KubeflowLocalSettings, args)
+    from cli.run import NOT_PUSHED
+    from pipeline import kfp_local
+    from pipeline.run_summary import describe, summarize_outputs
+
+    run = kfp_local.run_local(local_settings)
+    if run.failed is not None:
+        print(f"catdog: task {run.failed.name} failed; the last lines of its log ({run.failed.log}):\n"
+              f"{kfp_local.tail(run.failed.log)}", file=sys.stderr)
+        return 1
+    summary = summarize_outputs(run.output)
+    print(describe(summary))
+    return 0 if summary.pushed else NOT_PUSHED
 
 
 def _deploy(args) -> int:

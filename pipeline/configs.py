@@ -14,6 +14,10 @@ RUN_FN = "components.trainer.run_fn"
 TRAINING_EXAMPLE_GEN_ID = "ImageExampleGen"
 SCORE_EXAMPLE_GEN_ID = "ScoreExampleGen"
 BULK_INFERRER_ID = "BulkInferrer"
+# Node ids `catdog kfp run-local` reads its summary from (the class names, TFX's default ids).
+TRAINER_ID = "Trainer"
+EVALUATOR_ID = "Evaluator"
+PUSHER_ID = "AtomicPusher"
 
 # Under a run's output directory.
 PIPELINE_ROOT_SUBDIR = "artifacts"
@@ -28,3 +32,4 @@ KFP_IMAGE = "catdog:latest"
 KFP_PIPELINE_ROOT = "minio://mlpipeline/v2/artifacts"  # the object store a KFP install comes with
 KFP_PACKAGE = "catdog-pipeline.yaml"
 KFP_EXPERIMENT = "catdog"
+KFP_LOCAL_OUTPUT_DIR = "runs/catdog-kfp-local"  # catdog kfp run-local

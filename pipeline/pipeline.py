@@ -85,7 +85,7 @@ def create_pipeline(
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
         custom_config=settings.train_config(),
-    )
+    ).with_id(configs.TRAINER_ID)
     if trainer_resources is not None:
         trainer_component.with_platform_config(trainer_resources)
     latest_blessed = None
@@ -101,14 +101,14 @@ def create_pipeline(
         baseline_model=latest_blessed.outputs["model"] if latest_blessed is not None else None,
         eval_config=evaluation.eval_config(settings.min_accuracy, settings.max_regression)
         if eval_config is None else eval_config,
-    )
+    ).with_id(configs.EVALUATOR_ID)
     pusher = AtomicPusher(
         model=trainer_component.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_model_dir)
         ),
-    )
+    ).with_id(configs.PUSHER_ID)
     score_example_gen = bulk_inferrer = None
     if settings.score_data_uri:
         score_example_gen = ImageExampleGen(

@@ -114,18 +114,46 @@ def summarize(metadata_path: str) -> RunSummary:
     examples = latest_output(store, configs.TRAINING_EXAMPLE_GEN_ID, standard_artifacts.Examples.TYPE_NAME)
     model_run = _latest(store, standard_artifacts.ModelRun.TYPE_NAME)
     pushed = bool(pushed_model and pushed_model.custom_properties["pushed"].int_value)
-    report_path = os.path.join(examples.uri, contract.INGEST_REPORT_FILE) if examples else ""
-    skipped = len(contract.IngestReport.read(examples.uri).skipped) if report_path and os.path.exists(report_path) else 0
-    return RunSummary(
-        pushed=pushed,
+    return _summary(
         destination=pushed_model.custom_properties["pushed_destination"].string_value if pushed else "",
-        reasons=[] if pushed or not model_evaluation else _reasons(model_evaluation.uri),
-        accuracy=_accuracy(model_evaluation.uri) if model_evaluation else None,
+        evaluation_uri=model_evaluation.uri if model_evaluation else "",
+        examples_uri=examples.uri if examples else "",
+        dropped_duplicates=examples.custom_properties[duplicates.DROPPED].int_value if examples else 0,
+        model_run_uri=model_run.uri if model_run else "",
+    )
+
+
+def summarize_outputs(output) -> RunSummary:
+    """The summary of a run that kept no ML Metadata (catdog kfp run-local): output(task, key) gives the
+    {"uri", "metadata"} a task's executor output recorded for an artifact, {} for none."""
+    pushed_model = output(configs.PUSHER_ID, "pushed_model")
+    examples = output(configs.TRAINING_EXAMPLE_GEN_ID, "examples")
+    metadata = pushed_model.get("metadata", {})
+    return _summary(
+        destination=metadata.get("pushed_destination", "") if metadata.get("pushed") else "",
+        evaluation_uri=output(configs.EVALUATOR_ID, "evaluation").get("uri", ""),
+        examples_uri=examples.get("uri", ""),
+        dropped_duplicates=int(examples.get("metadata", {}).get(duplicates.DROPPED, 0)),
+        model_run_uri=output(configs.TRAINER_ID, "model_run").get("uri", ""),
+    )
+
+
+def _summary(destination: str, evaluation_uri: str, examples_uri: str, dropped_duplicates: int,
+             model_run_uri: str) -> RunSummary:
+    """destination: where the model was pushed, "" if it was not; "" for the artifacts the run has none of."""
+    report_path = os.path.join(examples_uri, contract.INGEST_REPORT_FILE) if examples_uri else ""
+    has_report = report_path and os.path.exists(report_path)
+    skipped = len(contract.IngestReport.read(examples_uri).skipped) if has_report else 0
+    return RunSummary(
+        pushed=bool(destination),
+        destination=destination,
+        reasons=[] if destination or not evaluation_uri else _reasons(evaluation_uri),
+        accuracy=_accuracy(evaluation_uri) if evaluation_uri else None,
         ingest_report=report_path,
         skipped_files=skipped,
-        dropped_duplicates=examples.custom_properties[duplicates.DROPPED].int_value if examples else 0,
-        model_run=model_run.uri if model_run else "",
-        trainer_input=_trainer_input(model_run.uri) if model_run else "",
+        dropped_duplicates=dropped_duplicates,
+        model_run=model_run_uri,
+        trainer_input=_trainer_input(model_run_uri) if model_run_uri else "",
     )
 
 

@@ -107,6 +107,11 @@ class KubeflowSettings(RunSettings):
         suffixes = PACKAGE_SUFFIXES[self.format]
         if self.output and not self.output.endswith(suffixes):
             raise SettingsError(f"--output {self.output}: a {self.format} package ends with {' or '.join(suffixes)}")
+        self._check_cluster_locations()
+        if self.gpus:
+            check_gpu_type(self.accelerator_type, self.format)
+
+    def _check_cluster_locations(self) -> None:
         for flag, uri in (("--data", self.data_uri), ("--score-data", self.score_data_uri)):
             if uri and (uri.split("://", 1)[0] not in CLUSTER_DATA_SCHEMES or "://" not in uri):
                 raise SettingsError(f"{flag} {uri}: give a URL the cluster can read ({', '.join(CLUSTER_DATA_SCHEMES)})")
@@ -117,8 +122,6 @@ class KubeflowSettings(RunSettings):
             # copies artifacts for the tasks, not the serving folder.
             raise SettingsError(f"the Pusher cannot write to {self.serving_model_dir}: give --serving-dir gs://... "
                                 "(or s3://... with tensorflow-io in the image)")
-        if self.gpus:
-            check_gpu_type(self.accelerator_type, self.format)
 
     @property
     def accelerator_type(self) -> str:
@@ -131,6 +134,18 @@ class KubeflowSettings(RunSettings):
     @property
     def package_path(self) -> str:
         return self.output or os.path.splitext(configs.KFP_PACKAGE)[0] + PACKAGE_SUFFIXES[self.format][0]
+
+
+@dataclasses.dataclass(frozen=True)
+class KubeflowLocalSettings(KubeflowSettings):
+    """`catdog kfp run-local`: the package `catdog kfp compile` writes, for a run on this machine, whose
+    processes read the data, pipeline root and serving folder as local paths."""
+
+    run_dir: str = setting(configs.KFP_LOCAL_OUTPUT_DIR, "run directory: the package, artifacts/, logs/, serving/",
+                           flag="--output")
+
+    def _check_cluster_locations(self) -> None:
+        pass
 
 
 def check_gpu_type(gpu_type: str, package_format: str) -> None:

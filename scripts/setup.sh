@@ -17,6 +17,23 @@ find_python() {
   return 1
 }
 
+# `setup.sh kfp`: the side environment .venv-kfp/ that `catdog kfp run-local` drives, KFP's SDK from
+# requirements-kfp.lock and nothing of TFX (KFP >= 2.7 needs a protobuf TFX 1.16 cannot take). Made on demand
+# by that command (and so by its test), not by `make setup`.
+if [ "${1:-}" = kfp ]; then
+  stamp=.venv-kfp/.locked
+  if [ -f "$stamp" ] && [ "$stamp" -nt requirements-kfp.lock ] && [ -x .venv-kfp/bin/python ]; then
+    exit 0
+  fi
+  command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv
+  python=$(find_python)
+  [ -x .venv-kfp/bin/python ] || uv venv --quiet --python "$python" .venv-kfp
+  uv pip sync --quiet --python .venv-kfp/bin/python requirements-kfp.lock
+  touch "$stamp"
+  echo "setup: .venv-kfp ready (kfp $(.venv-kfp/bin/python -c 'import kfp; print(kfp.__version__)'))"
+  exit 0
+fi
+
 stamp=.venv/.locked
 if [ -f "$stamp" ] && [ "$stamp" -nt requirements.lock ] && [ "$stamp" -nt pyproject.toml ] && [ -x .venv/bin/catdog ]; then
   exit 0
