@@ -44,7 +44,7 @@ class UnreadableMember(DatasetError):
 def _files_under(root: str, limit: Optional[int] = None) -> list:
     """Beam's metadata (path, size, modification time) of every file under root, from one listing: an object
     store answers a thousand at a time, where a stat a file would be a request each."""
-    literal = re.sub(r"([[*?])", r"[\1]", root)  # Beam's patterns have no escape: [ * ? as one-character classes
+    literal = re.sub(r"([\[*?])", r"[\1]", root)  # Beam's patterns have no escape: [ * ? as one-character classes
     return FileSystems.match([FileSystems.join(literal, "**")], limits=[limit])[0].metadata_list
 
 
