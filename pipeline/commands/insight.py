@@ -70,12 +70,14 @@ def _report(args) -> int:
     return 0
 
 
-def report_after_run(output_dir: str) -> None:
-    """The report at the end of `catdog run`. The run itself succeeded, so a report problem is a warning only."""
+def report_after_run(output_dir: str) -> str:
+    """The report at the end of `catdog run`: its HTML file, or "" when it failed. The run itself succeeded, so
+    a report problem is a warning only."""
     from insight.run_report import write_run_outputs
 
     try:
-        print(f"Report: {write_run_outputs(output_dir)['html']}")
+        return write_run_outputs(output_dir)["html"]
     except Exception as e:  # noqa: BLE001 - any failure: the trained and pushed model stands
         print(f"catdog: warning: no report ({type(e).__name__}: {e}); retry with `catdog report --run {output_dir}`",
               file=sys.stderr)
+        return ""

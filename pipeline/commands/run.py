@@ -16,10 +16,13 @@ def add_parser(sub) -> None:
 def _run(args) -> int:
     run_settings = settings.from_args(settings.LocalRunSettings, args)  # checked before the slow imports
 
+    import time
+
     from components import models
     from pipeline.commands.insight import report_after_run
     from pipeline.local_runner import run
-    from pipeline.run_summary import describe
+    from pipeline.progress import StageTime
+    from pipeline.run_summary import describe, stage_table, where_to_look
 
     preset = models.preset(run_settings.model_preset)
     if preset.weights_origin:
@@ -27,6 +30,9 @@ def _run(args) -> int:
         models.resolve_weights(preset.weights_origin, run_settings.backbone_weights)
 
     summary = run(run_settings)
-    print(describe(summary))
-    report_after_run(run_settings.output_dir)
+    print("Writing the report ...", flush=True)
+    started = time.monotonic()
+    report_html = report_after_run(run_settings.output_dir)
+    summary.stages.append(StageTime("report", time.monotonic() - started))
+    print(f"\n{stage_table(summary.stages)}\n\n{describe(summary)}\n{where_to_look(summary, report_html)}")
     return 0 if summary.pushed else NOT_PUSHED
