@@ -12,9 +12,9 @@ import tensorflow_transform as tft
 import tf_keras as keras
 from absl import logging
 
-from components import exporter, features, models, train_input
-from pipeline import settings
-from pipeline.settings import LR_SCHEDULES, TrainingSettings
+from components import contract, exporter, models, train_input
+from components import settings_core
+from components.training_settings import LR_SCHEDULES, TrainingSettings
 
 
 HISTORY_FILE = "history.json"
@@ -27,7 +27,7 @@ class TrainConfig(TrainingSettings):
 
     @classmethod
     def from_custom_config(cls, config: Dict[str, Any]) -> "TrainConfig":
-        kinds = {f.name: settings.value_type(f) for f in dataclasses.fields(cls)}
+        kinds = {f.name: settings_core.value_type(f) for f in dataclasses.fields(cls)}
         return cls(**{k: None if v is None else kinds[k](v) for k, v in (config or {}).items() if k in kinds})
 
     def recipe(self) -> models.Recipe:
@@ -46,26 +46,17 @@ def distribution_strategy() -> tf.distribute.Strategy:
     return tf.distribute.get_strategy()
 
 
-def _read_examples_json(train_files: List[str], name: str):
-    """A file ImageExampleGen writes at the root of its Examples artifact (train_files: <root>/Split-train/*)."""
-    examples_root = os.path.dirname(os.path.dirname(train_files[0]))
-    with tf.io.gfile.GFile(os.path.join(examples_root, name)) as f:
-        return json.load(f)
-
-
-def read_label_names(train_files: List[str]) -> List[str]:
-    return _read_examples_json(train_files, features.LABEL_NAMES_FILE)
-
-
-def count_examples(train_files: List[str], split: str = "train") -> int:
-    return sum(_read_examples_json(train_files, features.INGEST_REPORT_FILE)["counts"][split].values())
+def ingest_report(train_files: List[str]) -> contract.IngestReport:
+    """The report ImageExampleGen wrote at the root of its Examples artifact (train_files: <root>/Split-train/*)."""
+    return contract.IngestReport.read(os.path.dirname(os.path.dirname(train_files[0])))
 
 
 def input_plan(memory_share: float, train_files: List[str], tf_transform_output) -> train_input.InputPlan:
     """Cache or stream, decided from the counts of examples before any is read; logged with its reason."""
-    train_examples = count_examples(train_files)
+    report = ingest_report(train_files)
+    train_examples = report.images("train")
     chosen = train_input.plan(
-        train_examples, count_examples(train_files, "eval"),
+        train_examples, report.images("eval"),
         train_input.decoded_example_bytes(tf_transform_output),
         train_input.encoded_example_bytes(train_files, train_examples),
         memory_share, train_input.machine_memory_bytes(),
@@ -189,15 +180,16 @@ def run_fn(fn_args) -> None:
     weights = backbone_weights(preset, config)  # first: a missing file fails the run before any work
     seed_and_determinism(config)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
-    class_names = read_label_names(fn_args.train_files)
+    report = ingest_report(fn_args.train_files)
+    class_names = report.class_names
     strategy = distribution_strategy()
     batch_size = config.batch_size * strategy.num_replicas_in_sync
     plan = input_plan(config.train_cache_memory_share, fn_args.train_files, tf_transform_output)
     train = train_input.make_dataset(
         fn_args.train_files, fn_args.data_accessor, tf_transform_output, batch_size, plan, config.seed)
     val = train_input.make_dataset(fn_args.eval_files, fn_args.data_accessor, tf_transform_output, batch_size, plan)
-    image_shape = tf_transform_output.transformed_feature_spec()[features.IMAGE_KEY].shape
-    steps_per_epoch = math.ceil(count_examples(fn_args.train_files) / batch_size)
+    image_shape = tf_transform_output.transformed_feature_spec()[contract.IMAGE_KEY].shape
+    steps_per_epoch = math.ceil(report.images("train") / batch_size)
 
     with strategy.scope():
         model = preset.build(image_shape, weights)
