@@ -35,7 +35,9 @@ ROUNDS = 3
 
 
 def _catdog(tree: str, *args: str):
-    return [sys.executable, "-m", "pipeline.cli", *args], dict(os.environ, PYTHONPATH=tree)
+    # The command's module moved with the layout of issue 19 (pipeline/cli.py to cli/main.py).
+    module = "cli.main" if os.path.exists(os.path.join(tree, "cli", "main.py")) else "pipeline.cli"
+    return [sys.executable, "-m", module, *args], dict(os.environ, PYTHONPATH=tree)
 
 
 def _timed_lines(tree: str, args, timeout: float = 1800):
@@ -74,7 +76,8 @@ def _output_figures(returncode, lines, wall):
 
 def tiny_run(tree: str, data: str, output: str) -> dict:
     returncode, lines, wall = _timed_lines(
-        tree, ["run", "--data", data, "--output", output, "--model", "tutorial", "--epochs", "1", "--min-accuracy", "0"])
+        tree, ["run", "--data", data, "--output", output, "--model", "tutorial", "--epochs", "1",
+               "--min-accuracy", "0"])
     # The whole output, each line with its second: what a newcomer reads.
     return {**_output_figures(returncode, lines, wall), "output": [f"{t:7.1f} {line}" for t, line in lines]}
 
@@ -151,10 +154,9 @@ def main() -> None:
 
     result = {"commits": {}, "trees": {}}
     for label, tree in trees.items():
-        commit = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", args.compare or "HEAD"],
-                                capture_output=True, text=True).stdout.strip() if label == "before" else \
-            subprocess.run(["git", "-C", tree, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-        result["commits"][label] = commit
+        revision = args.compare if label == "before" else "HEAD"
+        result["commits"][label] = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", revision],
+                                                  capture_output=True, text=True).stdout.strip()
         with open(os.path.join(tree, "README.md")) as f:
             readme_lines = sum(1 for _ in f)
         result["trees"][label] = {
@@ -182,7 +184,7 @@ def main() -> None:
                     import base64
                     import json
                     json.dump({"instances": [{"b64": base64.b64encode(open(image, "rb").read()).decode()}]}, f)
-                curl.append(_wall(["curl", "-s", "-X", "POST", f"{rest_url}/v1/models/catdog:predict", "-d", f"@{body}"]))
+                curl.append(_wall(["curl", "-s", "-d", f"@{body}", f"{rest_url}/v1/models/catdog:predict"]))
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -61,7 +61,7 @@ def _inspect_data(args) -> int:
 
 def _visualize(args) -> int:
     args = settings_core.from_args(VisualizeSettings, args)
-    from insight import saved_model
+    from insight import predictions, saved_model
     from insight.errors import InsightError
     from insight.visualize import visualize
 
@@ -72,7 +72,7 @@ def _visualize(args) -> int:
         raise InsightError(f"{args.image}: cannot read ({e.strerror or e})") from e
     out = args.out or os.path.join(configs.OUTPUT_DIR, "visualize", os.path.splitext(os.path.basename(args.image))[0])
     seen = visualize(saved_model.load(args.model), image, args.image, out)
-    print(f"{args.image}: {seen.class_name} (probability of the second class {seen.probability:.4f})")
+    print(f"{args.image}: {predictions.caption(seen.class_name, seen.class_id, seen.probability)}")
     print(f"Grad-CAM heat map: {seen.gradcam_png}")
     print(f"Feature maps ({len(seen.feature_maps)} layers): {os.path.dirname(seen.feature_maps[0])}")
     return 0

@@ -1,6 +1,7 @@
 """`catdog run`: the whole pipeline on this machine."""
 
 from components import settings_core
+from components.ingest import fetch
 from pipeline import settings
 
 # Exit codes: 0 the model was pushed, 2 bad input (one line on stderr), NOT_PUSHED the run finished but the
@@ -14,6 +15,8 @@ def add_parser(sub) -> None:
 
 def _run(args) -> int:
     run_settings = settings_core.from_args(settings.LocalRunSettings, args)  # checked before the slow imports
+    for data_uri in filter(None, (run_settings.data_uri, run_settings.score_data_uri)):
+        fetch.check_local_exists(data_uri)
 
     import time
 

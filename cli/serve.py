@@ -13,6 +13,14 @@ def add_parser(sub) -> None:
     settings_core.add_command(sub, "serve", "serve the pushed model over gRPC and REST (TF Serving's APIs)", ServeSettings, _serve)
 
 
+def _check_not_a_run_folder(base_path: str, model_name: str) -> None:
+    """A run's --output folder, or its serving/ folder, given for the model's folder of versions: name the one meant."""
+    for meant in (os.path.join(base_path, configs.SERVING_SUBDIR, model_name), os.path.join(base_path, model_name)):
+        if os.path.isdir(meant) and not any(name.isdigit() for name in os.listdir(base_path)):
+            raise CatdogError(f"model base path {base_path} holds no versions, {meant} is where a run pushes them: "
+                              f"--model-base-path {meant}")
+
+
 def _serve(args) -> int:
     import logging
 
@@ -20,6 +28,7 @@ def _serve(args) -> int:
     base_path = args.model_base_path or os.path.join(configs.OUTPUT_DIR, configs.SERVING_SUBDIR, args.model_name)
     if not os.path.isdir(base_path):
         raise CatdogError(f"model base path {base_path} is not a directory; run `catdog run` or pass --model-base-path")
+    _check_not_a_run_folder(base_path, args.model_name)
 
     from serving import tls
     from serving.server.batching import BatchingOptions, BatchScheduler, read_batching_parameters

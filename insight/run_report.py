@@ -19,6 +19,7 @@ from insight import (
     visualize,
 )
 from insight.errors import InsightError
+from insight.predictions import caption as prediction_caption
 from pipeline import configs, run_summary
 
 REPORT_SUBDIR = "report"
@@ -179,7 +180,7 @@ class _RunReport:
         return [
             html_report.paragraph(
                 f"The hardest validation image, {worst.filename} (true class {self.class_names[worst.label]}), "
-                f"predicted {seen.class_name} with P({self.class_names[1]}) = {seen.probability:.2f}. "
+                f"predicted {prediction_caption(seen.class_name, seen.class_id, seen.probability)}. "
                 "Grad-CAM: where the last convolution found evidence for the predicted class (red: most)."
             ),
             html_report.image(seen.gradcam_png, "Grad-CAM heat map", width_px=300),

@@ -19,7 +19,8 @@ GRADCAM_FILE = "gradcam.png"
 @dataclasses.dataclass
 class Visualization:
     class_name: str
-    probability: float  # of the second class, as serving returns it
+    class_id: int
+    probability: float  # of the second class, as serving returns it (insight.predictions reads it right)
     feature_maps: List[str]  # one PNG per convolution or max-pooling layer
     gradcam_png: str  # the photo's size, heat map of the predicted class over it
 
@@ -38,6 +39,7 @@ def visualize(model: keras.Model, image: bytes, source: str, out_dir: str) -> Vi
     gradcam.overlay(photo, cam).save(gradcam_png, format="PNG")  # out_dir exists: it holds the feature maps
     return Visualization(
         class_name=served[contract.CLASS_NAME_OUTPUT][0].numpy().decode(),
+        class_id=class_id,
         probability=float(served[contract.PROBABILITY_OUTPUT][0]),
         feature_maps=maps,
         gradcam_png=gradcam_png,

@@ -13,10 +13,9 @@ import sys
 import time
 from pathlib import Path
 
+import imagegen
 import pytest
 import requests
-
-import imagegen
 from kfp_fake_server import FakeKfpServer
 
 REPO = Path(__file__).resolve().parents[1]

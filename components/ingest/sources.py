@@ -210,8 +210,7 @@ def resolve(
     if local is not None and os.path.isdir(local):
         source = Source(os.path.abspath(local), is_zip=False, shown_as=data_uri)
     elif local is not None or scheme in ("http", "https"):
-        if local is not None and not os.path.exists(local):
-            raise DatasetError(f"{data_uri}: no such zip, folder or object-store prefix")
+        fetch.check_local_exists(data_uri)
         return Source(fetch.fetch(data_uri, sha256=sha256, progress=progress, timeout_seconds=timeout_seconds),
                       is_zip=True, shown_as=data_uri)
     else:

@@ -8,7 +8,8 @@ from typing import Dict, Set
 
 PACKAGES = ("components", "serving", "scoring", "pipeline", "insight", "cli")
 # TF-free modules at the bottom of components/: what serving, clients and the command line may import.
-BOTTOM = ("components.contract", "components.errors", "components.limits", "components.names", "components.settings_core")
+BOTTOM = ("components.contract", "components.errors", "components.limits", "components.names", "components.protos",
+          "components.settings_core")
 MAY_IMPORT = {
     "components": (),
     "serving": BOTTOM,

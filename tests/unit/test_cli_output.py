@@ -7,8 +7,8 @@ import subprocess
 import sys
 import textwrap
 
-from pipeline import progress
 from cli.main import build_parser
+from pipeline import progress
 from pipeline.run_summary import stage_table
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
