@@ -16,8 +16,8 @@ from tfx.types import standard_artifacts
 
 from components import contract, evaluation, trainer
 from components.ingest import duplicates
-from pipeline import configs
 from components.scores import Scores
+from pipeline import configs
 from pipeline.progress import StageTime
 
 
