@@ -28,6 +28,7 @@ MODEL_SUMMARY_FILE = trainer.SUMMARY_FILE
 TRAINING_CURVES_FILE = "training_curves.png"
 CONFUSION_MATRIX_FILE = "confusion_matrix.png"
 HARDEST_FILE = "hardest_validation_images.png"
+NEAR_CHANCE = 0.05  # accuracy within this of the commonest class's share is a model that has learnt ~nothing
 # TFMA's metric names and the words the report uses for them.
 METRICS = (
     ("binary_accuracy", "accuracy"),
@@ -93,12 +94,32 @@ class _RunReport:
         pushed = "pushed it" if self.summary.pushed else "did NOT push it"
         return [
             html_report.paragraph(f"The Evaluator {verdict}; the Pusher {pushed}."),
+            *self._near_chance(),
             html_report.preformatted(run_summary.describe(self.summary)),
         ]
 
+    def _near_chance(self) -> List[str]:
+        """A caution when the pushed model scores within NEAR_CHANCE of always answering the commonest class."""
+        accuracy = self.summary.accuracy
+        if not self.summary.pushed or accuracy is None:
+            return []
+        counts = self.ingest.counts.get(layout.EVAL, {})
+        if not counts or not sum(counts.values()):
+            return []
+        commonest = max(counts, key=counts.get)
+        chance = counts[commonest] / sum(counts.values())
+        if accuracy > chance + NEAR_CHANCE:
+            return []
+        return [html_report.caution(
+            f"Caution: the pushed model's validation accuracy, {accuracy:.4f}, is within {NEAR_CHANCE:.2f} of "
+            f"chance ({chance:.4f}: always answering {commonest}). The accuracy gate (--min-accuracy) let it "
+            "through; it is not a useful classifier yet."
+        )]
+
     def data(self) -> List[str]:
         ingest = self.ingest
-        how = "by a hash of each file name" if ingest.split_by_hash else "by the zip's folders"
+        how = "by a hash of each file name" if ingest.split_by_hash else f"by the {_data_form(ingest.data_uri)}'s " \
+            "split folders (train/, validation/)"
         blocks = [
             html_report.paragraph(f"Images from {ingest.data_uri}, split into train and eval {how}:"),
             html_report.table(data_samples.count_rows(ingest.class_names, ingest.counts)),
@@ -139,7 +160,13 @@ class _RunReport:
             raise InsightError(f"{source}: no such file")
         copy = self._written("model_summary", shutil.copyfile(source, self._file(MODEL_SUMMARY_FILE)))
         with open(copy) as f:
-            return [html_report.preformatted(f.read())]
+            text = f.read()
+        # The totals in view (written after the last phase: fine-tuning's trainable count), the layers folded.
+        totals = [line for line in text.splitlines() if line.strip().lower().startswith(("total", "trainable",
+                                                                                         "non-trainable"))]
+        return [html_report.preformatted("\n".join(totals) or "(no totals)"),
+                html_report.folded("Every layer (model.summary(), after the last training phase)",
+                                   html_report.preformatted(text))]
 
     def training(self) -> List[str]:
         record = training_curves.load_history(self._model_run())
@@ -152,7 +179,9 @@ class _RunReport:
                 f"validation accuracy {record['kept_val_accuracy']:.4f}."
             ))
         if "config" in record:
-            blocks.append(html_report.table([["setting", "value"], *sorted(record["config"].items())]))
+            blocks.append(html_report.paragraph("The settings the Trainer ran with: a setting left out of the command "
+                                                "line takes the preset's recipe value."))
+            blocks.append(html_report.table([["setting", "value"], *_effective_settings(record)]))
         return blocks
 
     def evaluation(self) -> List[str]:
@@ -187,6 +216,25 @@ class _RunReport:
             html_report.paragraph("What each convolution and pooling layer makes of it, channel by channel:"),
             *(html_report.image(path, os.path.basename(path)) for path in seen.feature_maps),
         ]
+
+
+def _effective_settings(record) -> List[List[str]]:
+    """(setting, value) rows: the flags as given, the preset's recipe where a flag was left out (None)."""
+    recipe = record.get("recipe", {})
+    rows = []
+    for name, value in sorted(record["config"].items()):
+        if value is None and name in recipe:
+            rows.append([name, f"{recipe[name]} (the preset's recipe)"])
+        else:
+            rows.append([name, str(value)])
+    return rows
+
+
+def _data_form(data_uri: str) -> str:
+    """What --data named, in words: a zip, a folder or an object-store prefix."""
+    if data_uri.lower().split("?")[0].endswith(".zip"):
+        return "zip"
+    return "folder" if "://" not in data_uri or data_uri.startswith("file://") else "prefix"
 
 
 def _duplicates(found) -> List[str]:
