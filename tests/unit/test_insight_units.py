@@ -11,7 +11,7 @@ from PIL import Image
 
 import imagegen
 from components import models
-from insight import data_samples, feature_maps, gradcam, image_grid, saved_model
+from insight import data_samples, feature_maps, figures, gradcam, image_grid, saved_model
 from insight.errors import InsightError
 from insight.images import decode_rgb
 from insight.json_files import read_json_object
@@ -178,3 +178,11 @@ def test_report_names_the_form_of_the_data(uri, form):
     from insight.run_report import _data_form
 
     assert _data_form(uri) == form
+
+
+def test_captioned_gradcam_has_the_figure_size(tmp_path):
+    photo = np.zeros((40, 60, 3), np.uint8)
+    cam = np.linspace(0, 1, 16).reshape(4, 4)
+    path = gradcam.save_captioned(photo, cam, "cat.jpg\npredicted cats, probability 0.9000", "cats",
+                                  str(tmp_path / "g.png"))
+    assert Image.open(path).size == figures.pixel_size(*gradcam.FIGURE_INCHES)
