@@ -3,6 +3,7 @@
 import dataclasses
 import os
 import sys
+from typing import Tuple
 
 from components import settings_core
 from components.settings_core import same_as, setting
@@ -36,6 +37,8 @@ class ReportSettings(settings_core.Checked):
     GROUP = "report"
 
     run: str = setting(configs.OUTPUT_DIR, "the --output folder of `catdog run`")
+    predict: Tuple[str, ...] = setting((), "an image to predict and explain in the report's New images section; "
+                                           "repeat it for more (default: a few validation images)", metavar="IMAGE")
 
 
 def add_parser(sub) -> None:
@@ -82,7 +85,7 @@ def _report(args) -> int:
     args = settings_core.from_args(ReportSettings, args)
     from insight.run_report import write_run_outputs
 
-    print(f"Report: {write_run_outputs(args.run)['html']}")
+    print(f"Report: {write_run_outputs(args.run, args.predict)['html']}")
     return 0
 
 

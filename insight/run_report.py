@@ -1,9 +1,10 @@
 """A finished run's report in <output>/report/: its data, training, evaluation and what the model looks at."""
 
 import functools
+import itertools
 import os
 import shutil
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Sequence
 
 from tfx.utils import path_utils
 
@@ -28,6 +29,8 @@ MODEL_SUMMARY_FILE = trainer.SUMMARY_FILE
 TRAINING_CURVES_FILE = "training_curves.png"
 CONFUSION_MATRIX_FILE = "confusion_matrix.png"
 HARDEST_FILE = "hardest_validation_images.png"
+NEW_IMAGES_DIR = "new_images"
+NEW_IMAGE_COUNT = 3  # validation images shown as new ones when no --predict image is given
 NEAR_CHANCE = 0.05  # accuracy within this of the commonest class's share is a model that has learnt ~nothing
 # TFMA's metric names and the words the report uses for them.
 METRICS = (
@@ -43,7 +46,8 @@ METRICS = (
 class _RunReport:
     """Builds the sections one by one; a section whose inputs are missing becomes a note saying so."""
 
-    def __init__(self, output_dir: str, report_dir: str):
+    def __init__(self, output_dir: str, report_dir: str, new_image_files: Sequence[str] = ()):
+        self.new_image_files = list(new_image_files)
         metadata_path = os.path.join(output_dir, configs.METADATA_FILE)
         if not os.path.isfile(metadata_path):
             raise InsightError(f"{output_dir}: no {configs.METADATA_FILE}, so not the --output of a `catdog run`")
@@ -200,6 +204,28 @@ class _RunReport:
         blocks.append(html_report.image(self._written("hardest", png), "hardest validation images"))
         return blocks
 
+    def new_images(self) -> List[str]:
+        """The images given with --predict (or a few validation images): predicted and explained as
+        `catdog predict` and `catdog visualize` would."""
+        if self.new_image_files:
+            images = [(path, _read_image(path)) for path in self.new_image_files]
+            blocks = [html_report.paragraph("The images given with --predict:")]
+        else:
+            examples = itertools.islice(evaluation.read_examples(self._examples(), layout.EVAL), NEW_IMAGE_COUNT)
+            images = [(e.filename, e.image_raw) for e in examples]
+            blocks = [html_report.paragraph(
+                f"{len(images)} validation images, predicted as a new image would be (`catdog report --predict "
+                "IMAGE` shows yours; `catdog predict` prints the same). Grad-CAM: where the last convolution found "
+                "evidence for the predicted class.")]
+        for number, (name, image) in enumerate(images, 1):
+            png = self._file(os.path.join(NEW_IMAGES_DIR, f"{number:02d}_{os.path.basename(name)}.png"))
+            explained = visualize.explain(self.model, image, name, png)
+            self._written(f"{NEW_IMAGES_DIR}/{os.path.basename(png)}", png)
+            caption = prediction_caption(explained.class_name, explained.class_id, explained.probability)
+            blocks.append(html_report.paragraph(f"{name}: predicted {caption}"))
+            blocks.append(html_report.image(png, f"{name}: Grad-CAM", width_px=360))
+        return blocks
+
     def internals(self) -> List[str]:
         worst = evaluation.hardest(self.predictions, 1)[0].example
         seen = visualize.visualize(self.model, worst.image_raw, worst.filename, self.report_dir)
@@ -216,6 +242,14 @@ class _RunReport:
             html_report.paragraph("What each convolution and pooling layer makes of it, channel by channel:"),
             *(html_report.image(path, os.path.basename(path)) for path in seen.feature_maps),
         ]
+
+
+def _read_image(path: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise InsightError(f"{path}: cannot read ({e.strerror or e})") from e
 
 
 def _effective_settings(record) -> List[List[str]]:
@@ -268,10 +302,11 @@ def _section(title: str, build: Callable[[], List[str]]) -> str:
     return html_report.section(title, blocks)
 
 
-def write_run_outputs(output_dir: str) -> Dict[str, str]:
-    """Writes <output_dir>/report/ and returns {name: path} of what it wrote; "html" is the page with it all."""
+def write_run_outputs(output_dir: str, new_image_files: Sequence[str] = ()) -> Dict[str, str]:
+    """Writes <output_dir>/report/ and returns {name: path} of what it wrote; "html" is the page with it all.
+    new_image_files: images to predict and explain in the New images section (default: a few validation ones)."""
     report_dir = os.path.join(output_dir, REPORT_SUBDIR)
-    report = _RunReport(output_dir, report_dir)
+    report = _RunReport(output_dir, report_dir, new_image_files)
     # Generated files only: cleared so a report never mixes in files of an earlier model.
     shutil.rmtree(report_dir, ignore_errors=True)
     os.makedirs(report_dir)
@@ -281,6 +316,7 @@ def write_run_outputs(output_dir: str) -> Dict[str, str]:
         _section("Model", report.model_summary),
         _section("Training", report.training),
         _section("Evaluation", report.evaluation),
+        _section("New images", report.new_images),
         _section("What the model looks at", report.internals),
     ]
     html_path = os.path.join(report_dir, HTML_FILE)
