@@ -11,6 +11,8 @@ import os
 import time
 from typing import Callable, Iterator, List, Optional
 
+from absl import logging as absl_logging
+
 _RUNNER = os.path.join("tfx", "orchestration", "local", "local_dag_runner.py")
 _LAUNCHER = os.path.join("tfx", "orchestration", "portable", "launcher.py")
 _RUNNING, _FINISHED = "Component %s is running.", "Component %s is finished."
@@ -75,12 +77,14 @@ def reported(node_count: int, out: Callable[[str], None] = lambda line: print(li
              ) -> Iterator[List[StageTime]]:
     """Around LocalDagRunner().run(...): prints each component's progress; yields the stages' times, filled
     as they finish. Under --verbose (the root logger at INFO) TFX's own lines print too."""
-    absl_logger = logging.getLogger("absl")
+    absl_logger = absl_logging.get_absl_logger()
     progress = ComponentProgress(node_count, out)
-    saved = absl_logger.level, absl_logger.propagate
+    saved = absl_logging.get_verbosity(), absl_logger.propagate
     quiet = logging.getLogger().getEffectiveLevel() > logging.INFO
     extra = [_WarningsOn()] if quiet else []
-    absl_logger.setLevel(logging.INFO)
+    # absl's verbosity, not only its logger's level: TensorFlow saves and restores the verbosity around each
+    # SavedModel export (autotrackable), which would put a level set on the logger back to WARNING.
+    absl_logging.set_verbosity(absl_logging.INFO)
     absl_logger.propagate = not quiet
     for handler in [progress, *extra]:
         absl_logger.addHandler(handler)
@@ -89,5 +93,5 @@ def reported(node_count: int, out: Callable[[str], None] = lambda line: print(li
     finally:
         for handler in [progress, *extra]:
             absl_logger.removeHandler(handler)
-        absl_logger.setLevel(saved[0])
+        absl_logging.set_verbosity(saved[0])
         absl_logger.propagate = saved[1]
