@@ -211,8 +211,13 @@ class _RunReport:
             images = [(path, _read_image(path)) for path in self.new_image_files]
             blocks = [html_report.paragraph("The images given with --predict:")]
         else:
-            examples = itertools.islice(evaluation.read_examples(self._examples(), layout.EVAL), NEW_IMAGE_COUNT)
-            images = [(e.filename, e.image_raw) for e in examples]
+            by_class: Dict[int, list] = {}
+            for e in evaluation.read_examples(self._examples(), layout.EVAL):
+                if len(by_class.setdefault(e.label, [])) < NEW_IMAGE_COUNT:
+                    by_class[e.label].append(e)
+            # Classes in turn, so both show.
+            turns = itertools.chain.from_iterable(itertools.zip_longest(*by_class.values()))
+            images = [(e.filename, e.image_raw) for e in itertools.islice(filter(None, turns), NEW_IMAGE_COUNT)]
             blocks = [html_report.paragraph(
                 f"{len(images)} validation images, predicted as a new image would be (`catdog report --predict "
                 "IMAGE` shows yours; `catdog predict` prints the same). Grad-CAM: where the last convolution found "
