@@ -2,12 +2,11 @@
 of this package) imports what it needs when it runs, so `catdog --help` and argument errors answer at once."""
 
 import argparse
-import os
 import sys
 from typing import List, Optional
 
+from cli import kfp, logs, predict, report, run, score, serve
 from components.errors import CatdogError
-from cli import kfp, predict, report, run, score, serve
 from components.settings_core import attach_option_values
 from pipeline.settings import RunSettings
 
@@ -39,15 +38,30 @@ def build_parser() -> argparse.ArgumentParser:
         prog="catdog",
         description="A TFX pipeline for two-class image folders: train, gate, push and serve an image classifier.",
     )
+    _add_verbose(parser, default=False)
     sub = parser.add_subparsers(dest="command", required=True)
     for command in COMMANDS:
         command.add_parser(sub)
+    _add_verbose_to_subcommands(parser)
     return parser
 
 
+def _add_verbose(parser: argparse.ArgumentParser, default) -> None:
+    parser.add_argument("-v", "--verbose", action="store_true", default=default,
+                        help="show every library's warnings and logs (TensorFlow's C++ logs, TFX's INFO lines)")
+
+
+def _add_verbose_to_subcommands(parser: argparse.ArgumentParser) -> None:
+    """`catdog run -v` as well as `catdog -v run`: a subcommand's flag leaves the top level's when absent."""
+    for action in parser._actions:  # argparse keeps its subcommands' parsers only there
+        for subparser in action.choices.values() if isinstance(action, argparse._SubParsersAction) else []:
+            _add_verbose(subparser, default=argparse.SUPPRESS)
+            _add_verbose_to_subcommands(subparser)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
     args = build_parser().parse_args(attach_option_values(sys.argv[1:] if argv is None else argv, [RunSettings]))
+    logs.configure(args.verbose)  # before a command imports TensorFlow
     try:
         return args.func(args)
     except KeyboardInterrupt:

@@ -7,7 +7,7 @@ from typing import Tuple
 from components import contract, files, limits, settings_core
 from components.errors import CatdogError
 from components.settings_core import SettingsError, above_up_to, setting
-from serving.settings import DEFAULT_PORT
+from serving.settings import DEFAULT_PORT, DEFAULT_REST_PORT
 
 DEFAULT_SERVER = f"127.0.0.1:{DEFAULT_PORT}"
 
@@ -32,7 +32,8 @@ class PredictSettings(settings_core.Checked):
                               "server's --ssl-cert when self-signed)", metavar="PEM", group="TLS")
     ssl_cert: str = setting("", "client certificate, for a server that asks (mutual TLS)", metavar="PEM", group="TLS")
     ssl_key: str = setting("", "the client certificate's private key", metavar="PEM", group="TLS")
-    json: bool = setting(False, "print a JSON list of {file, class_name, probability}")
+    json: bool = setting(False, "print a JSON list of {file, class_name, class_id, probability (of that class), "
+                                "probabilities (both, by class id)}")
 
     def __post_init__(self):
         super().__post_init__()
@@ -62,6 +63,8 @@ def _read(path: str) -> bytes:
 def _predict(args) -> int:
     import json
 
+    from insight import predictions
+
     args = settings_core.from_args(PredictSettings, args)
     images, failures = [], []  # (path, bytes): a file named twice is classified twice
     for path in args.images:  # before the slow imports, so a typo shows at once
@@ -72,10 +75,10 @@ def _predict(args) -> int:
     results, failed = _classify(args, images) if images else ([], [])  # the server or model failing: no file
     failures += failed
     if args.json:
-        print(json.dumps(results + [{"file": path, "error": reason} for path, reason in failures], indent=2))
-    else:
-        for r in results:
-            print(f"{r['file']}\t{r['class_name']}\t{r['probability']:.6f}")
+        rows = [predictions.json_row(r) for r in results]
+        print(json.dumps(rows + [{"file": path, "error": reason} for path, reason in failures], indent=2))
+    elif results:
+        print(predictions.table(results))
     for path, reason in failures:
         print(f"catdog: error: {path}: {reason}", file=sys.stderr)
     if failures:
@@ -87,6 +90,8 @@ def _predict(args) -> int:
 def _classify(args, images):
     """(results, [(file, reason)]): a file the model refuses is listed, the others are still classified.
     An error that is not about one file (server down, no such model) ends it all."""
+    import grpc
+
     from serving.status import ServingError
 
     predictor = _predictor(args, args.signature)
@@ -96,12 +101,22 @@ def _classify(args, images):
         try:
             (prediction,) = predictor.predict([image])
         except ServingError as e:
+            if e.code == grpc.StatusCode.UNAVAILABLE and not args.model:
+                raise _no_server(args, e) from e
             if not _about_the_file(e):
                 raise
             failures.append((path, str(e)))
             continue
         results.append({"file": path, **prediction})
     return results, failures
+
+
+def _no_server(args, error) -> CatdogError:
+    address, flag = (args.rest, "--rest URL") if args.rest else (args.target, "--server HOST:PORT")
+    return CatdogError(
+        f"no server answered at {address} ({error.message}); start one with `catdog serve` (gRPC on port "
+        f"{DEFAULT_PORT}, REST on {DEFAULT_REST_PORT}), give {flag} of a running one, or classify without a "
+        "server: --model DIR")
 
 
 def _about_the_file(error) -> bool:

@@ -3,6 +3,7 @@
 import dataclasses
 import os
 import sys
+from typing import Tuple
 
 from components import settings_core
 from components.settings_core import same_as, setting
@@ -36,6 +37,8 @@ class ReportSettings(settings_core.Checked):
     GROUP = "report"
 
     run: str = setting(configs.OUTPUT_DIR, "the --output folder of `catdog run`")
+    predict: Tuple[str, ...] = setting((), "an image to predict and explain in the report's New images section; "
+                                           "repeat it for more (default: a few validation images)", metavar="IMAGE")
 
 
 def add_parser(sub) -> None:
@@ -62,13 +65,13 @@ def _inspect_data(args) -> int:
 def _visualize(args) -> int:
     args = settings_core.from_args(VisualizeSettings, args)
     from components import files
-    from insight import saved_model
+    from insight import predictions, saved_model
     from insight.visualize import visualize
 
     image = files.read_bytes(args.image)
     out = args.out or os.path.join(configs.OUTPUT_DIR, "visualize", os.path.splitext(os.path.basename(args.image))[0])
     seen = visualize(saved_model.load(args.model), image, args.image, out)
-    print(f"{args.image}: {seen.class_name} (probability of the second class {seen.probability:.4f})")
+    print(f"{args.image}: {predictions.caption(seen.class_name, seen.class_id, seen.probability)}")
     print(f"Grad-CAM heat map: {seen.gradcam_png}")
     print(f"Feature maps ({len(seen.feature_maps)} layers): {os.path.dirname(seen.feature_maps[0])}")
     return 0
@@ -78,16 +81,18 @@ def _report(args) -> int:
     args = settings_core.from_args(ReportSettings, args)
     from insight.run_report import write_run_outputs
 
-    print(f"Report: {write_run_outputs(args.run)['html']}")
+    print(f"Report: {write_run_outputs(args.run, args.predict)['html']}")
     return 0
 
 
-def report_after_run(output_dir: str) -> None:
-    """The report at the end of `catdog run`. The run itself succeeded, so a report problem is a warning only."""
+def report_after_run(output_dir: str) -> str:
+    """The report at the end of `catdog run`: its HTML file, or "" when it failed. The run itself succeeded, so
+    a report problem is a warning only."""
     from insight.run_report import write_run_outputs
 
     try:
-        print(f"Report: {write_run_outputs(output_dir)['html']}")
+        return write_run_outputs(output_dir)["html"]
     except Exception as e:  # noqa: BLE001 - any failure: the trained and pushed model stands
         print(f"catdog: warning: no report ({type(e).__name__}: {e}); retry with `catdog report --run {output_dir}`",
               file=sys.stderr)
+        return ""

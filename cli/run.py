@@ -1,6 +1,7 @@
 """`catdog run`: the whole pipeline on this machine."""
 
 from components import settings_core
+from components.ingest import fetch
 from pipeline import settings
 
 # Exit codes: 0 the model was pushed, 2 bad input (one line on stderr), NOT_PUSHED the run finished but the
@@ -14,11 +15,16 @@ def add_parser(sub) -> None:
 
 def _run(args) -> int:
     run_settings = settings_core.from_args(settings.LocalRunSettings, args)  # checked before the slow imports
+    for data_uri in filter(None, (run_settings.data_uri, run_settings.score_data_uri)):
+        fetch.check_local_exists(data_uri)
 
-    from components import models
+    import time
+
     from cli.report import report_after_run
+    from components import models
     from pipeline.local_runner import run
-    from pipeline.run_summary import describe
+    from pipeline.progress import StageTime
+    from pipeline.run_summary import describe, stage_table, where_to_look
 
     preset = models.preset(run_settings.model_preset)
     if preset.weights_origin:
@@ -26,6 +32,9 @@ def _run(args) -> int:
         models.resolve_weights(preset.weights_origin, run_settings.backbone_weights)
 
     summary = run(run_settings)
-    print(describe(summary))
-    report_after_run(run_settings.output_dir)
+    print("Writing the report ...", flush=True)
+    started = time.monotonic()
+    report_html = report_after_run(run_settings.output_dir)
+    summary.stages.append(StageTime("report", time.monotonic() - started))
+    print(f"\n{stage_table(summary.stages)}\n\n{describe(summary)}\n{where_to_look(summary, report_html)}")
     return 0 if summary.pushed else NOT_PUSHED

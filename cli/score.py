@@ -28,14 +28,18 @@ def add_parser(sub) -> None:
 
 
 def _score(args) -> int:
+    import time
+
     score_settings = settings_core.from_args(ScoreSettings, args)
 
     from scoring.batch import score
     from serving.server.model_registry import resolve_model_dir
 
     model = resolve_model_dir(score_settings.model)  # a missing model fails now, not in every worker
+    print(f"Scoring {score_settings.data} with {model} on Beam ...", flush=True)
+    started = time.monotonic()
     scored, failed = score(score_settings.data, model, score_settings.output, score_settings.signature,
                            score_settings.beam_pipeline_args)
     print(f"scored {scored} images with {model}, {failed} files could not be (their lines give the reason): "
-          f"{score_settings.output}")
+          f"{score_settings.output} ({time.monotonic() - started:.1f} s)")
     return 0

@@ -37,6 +37,7 @@ def _model_config(args: ServeSettings):
     base_path = args.model_base_path or os.path.join(configs.OUTPUT_DIR, configs.SERVING_SUBDIR, args.model_name)
     if not os.path.isdir(base_path):
         raise CatdogError(f"model base path {base_path} is not a directory; run `catdog run` or pass --model-base-path")
+    _check_not_a_run_folder(base_path, args.model_name)
     config = single_model_config(args.model_name, base_path)
     model = config.model_config_list.config[0]
     model.model_version_policy.latest.num_versions = args.num_versions
@@ -58,6 +59,14 @@ def _watch_config_file(path: str, seconds: float, models, stop) -> None:
             models.apply(read_model_config(path))
         except (CatdogError, ServingError) as e:
             log.error("not reloading %s, the models already loaded serve on: %s", path, e)
+
+
+def _check_not_a_run_folder(base_path: str, model_name: str) -> None:
+    """A run's --output folder, or its serving/ folder, given for the model's folder of versions: name the one meant."""
+    for meant in (os.path.join(base_path, configs.SERVING_SUBDIR, model_name), os.path.join(base_path, model_name)):
+        if os.path.isdir(meant) and not any(name.isdigit() for name in os.listdir(base_path)):
+            raise CatdogError(f"model base path {base_path} holds no versions, {meant} is where a run pushes them: "
+                              f"--model-base-path {meant}")
 
 
 def _serve(args) -> int:

@@ -63,8 +63,9 @@ def warmup_path(model_dir: str) -> str:
 def tf_example(image: bytes, label: Optional[int] = None, filename: str = "") -> bytes:
     """A serialized tf.Example as the ExampleGen writes it: the encoded image, its file name when known,
     and its label (an index into the sorted class names) unless it is an image to score."""
-    from tensorflow.core.example import example_pb2, feature_pb2
+    from components import protos
 
+    example_pb2, feature_pb2 = protos.example_protos()  # TensorFlow's protos, not its runtime
     feature = {IMAGE_RAW_KEY: feature_pb2.Feature(bytes_list=feature_pb2.BytesList(value=[image]))}
     if filename:
         feature[FILENAME_KEY] = feature_pb2.Feature(bytes_list=feature_pb2.BytesList(value=[filename.encode()]))

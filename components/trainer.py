@@ -193,15 +193,16 @@ def run_fn(fn_args) -> None:
 
     with strategy.scope():
         model = preset.build(image_shape, weights)
-    summary: List[str] = []
-    model.summary(print_fn=summary.append)
-    logging.info("\n".join(summary))
     tf.io.gfile.makedirs(fn_args.model_run_dir)
-    _write_text(os.path.join(fn_args.model_run_dir, SUMMARY_FILE), "\n".join(summary) + "\n")
 
     with strategy.scope():
         tensorboard = keras.callbacks.TensorBoard(log_dir=os.path.join(fn_args.model_run_dir, "logs"))
         record = fit(model, preset, config, train, val, steps_per_epoch, [tensorboard], strategy.num_replicas_in_sync)
+    # After the last phase: its trainable parameters are the ones that were trained last (fine-tuning's).
+    summary: List[str] = []
+    model.summary(print_fn=summary.append)
+    logging.info("\n".join(summary))
+    _write_text(os.path.join(fn_args.model_run_dir, SUMMARY_FILE), "\n".join(summary) + "\n")
     record["class_names"] = class_names
     record["input"] = {**dataclasses.asdict(plan), "reason": plan.reason()}
     _write_text(os.path.join(fn_args.model_run_dir, HISTORY_FILE), json.dumps(record, indent=2))

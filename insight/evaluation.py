@@ -16,6 +16,7 @@ from components import contract
 from insight import figures, image_grid
 from insight.errors import InsightError
 from insight.images import decode_rgb
+from insight.predictions import caption as prediction_caption
 
 PREDICT_BATCH_SIZE = 32
 CONFUSION_WIDTH_INCHES, CONFUSION_HEIGHT_INCHES = 5.5, 4.5
@@ -117,8 +118,8 @@ def save_hardest_grid(predictions: Sequence[Prediction], class_names: Sequence[s
     for p in hardest(predictions):
         wrong = p.class_id != p.example.label
         caption = (
-            f"{os.path.basename(p.example.filename)}\n"
-            f"true {class_names[p.example.label]}, P({class_names[1]})={p.probability:.3f}"
+            f"{os.path.basename(p.example.filename)}, true {class_names[p.example.label]}\n"
+            f"predicted {prediction_caption(class_names[p.class_id], p.class_id, p.probability)}"
         )
         tiles.append(
             image_grid.Tile(decode_rgb(p.example.image_raw, p.example.filename), caption, "red" if wrong else "green")

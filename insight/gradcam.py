@@ -3,10 +3,15 @@
 import numpy as np
 import tensorflow as tf
 import tf_keras as keras
-from matplotlib import colormaps
+from matplotlib import cm, colormaps, colors
 from PIL import Image
 
+from insight import figures
+
 OVERLAY_WEIGHT = 0.45  # of the heat map over the photo
+COLORMAP = "jet"
+# The captioned figure: the photo in a square panel with its title above, the colour bar beside it.
+FIGURE_INCHES = (4.6, 4.2)
 
 
 # A residual network's last block ends in the sum of its convolutions and its shortcut: that sum, not the
@@ -50,6 +55,21 @@ def overlay(photo: np.ndarray, cam: np.ndarray) -> Image.Image:
     """The heat map stretched over the photo (uint8 [H, W, 3]); the result has the photo's size."""
     height, width = photo.shape[:2]
     resized = Image.fromarray(np.uint8(cam * 255)).resize((width, height), Image.BILINEAR)
-    heat = colormaps["jet"](np.asarray(resized) / 255.0)[..., :3] * 255
+    heat = colormaps[COLORMAP](np.asarray(resized) / 255.0)[..., :3] * 255
     blended = (1 - OVERLAY_WEIGHT) * photo + OVERLAY_WEIGHT * heat
     return Image.fromarray(np.uint8(np.clip(blended, 0, 255)))
+
+
+def save_captioned(photo: np.ndarray, cam: np.ndarray, title: str, class_name: str, path: str) -> str:
+    """The overlay under a title (the file, the predicted class and its probability) with a colour bar that says
+    what the colours mean; a PNG of FIGURE_INCHES at figures.DPI."""
+    figure = figures.new_figure(*FIGURE_INCHES)
+    axes = figure.add_axes([0.03, 0.05, 0.72, 0.78])
+    axes.imshow(np.asarray(overlay(photo, cam)))
+    axes.axis("off")
+    figure.suptitle(title, fontsize=9)
+    bar = figure.add_axes([0.80, 0.1, 0.04, 0.68])
+    colorbar = figure.colorbar(cm.ScalarMappable(colors.Normalize(0, 1), colormaps[COLORMAP]), cax=bar)
+    colorbar.set_label(f"evidence for {class_name} (relative to its peak)", fontsize=8)
+    colorbar.ax.tick_params(labelsize=7)
+    return figures.save_png(figure, path)

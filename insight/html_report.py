@@ -14,6 +14,8 @@ td:first-child, th:first-child { text-align: left; }
 pre { background: #f4f4f4; padding: .7em; overflow-x: auto; font-size: .85em; }
 img { max-width: 100%; display: block; margin: .7em 0; }
 .note { background: #f4f4f4; border-left: 4px solid #999; padding: .4em .8em; }
+.caution { background: #fff0e0; border-left: 6px solid #d9480f; padding: .5em .8em; font-weight: bold; }
+details > summary { cursor: pointer; margin: .5em 0; }
 """
 
 
@@ -24,6 +26,16 @@ def paragraph(text: str) -> str:
 def note(text: str) -> str:
     """Something left out of the report, and why."""
     return f'<p class="note">{html.escape(text)}</p>'
+
+
+def caution(text: str) -> str:
+    """What a reader must not miss (a pushed model that is hardly better than chance)."""
+    return f'<p class="caution">{html.escape(text)}</p>'
+
+
+def folded(title: str, block: str) -> str:
+    """A long block behind its title, opened on a click."""
+    return f"<details><summary>{html.escape(title)}</summary>{block}</details>"
 
 
 def preformatted(text: str) -> str:

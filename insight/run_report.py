@@ -1,9 +1,10 @@
 """A finished run's report in <output>/report/: its data, training, evaluation and what the model looks at."""
 
 import functools
+import itertools
 import os
 import shutil
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Sequence
 
 from tfx.utils import path_utils
 
@@ -19,6 +20,7 @@ from insight import (
     visualize,
 )
 from insight.errors import InsightError
+from insight.predictions import caption as prediction_caption
 from pipeline import configs, run_summary
 
 REPORT_SUBDIR = "report"
@@ -27,6 +29,9 @@ MODEL_SUMMARY_FILE = trainer.SUMMARY_FILE
 TRAINING_CURVES_FILE = "training_curves.png"
 CONFUSION_MATRIX_FILE = "confusion_matrix.png"
 HARDEST_FILE = "hardest_validation_images.png"
+NEW_IMAGES_DIR = "new_images"
+NEW_IMAGE_COUNT = 3  # validation images shown as new ones when no --predict image is given
+NEAR_CHANCE = 0.05  # accuracy within this of the commonest class's share is a model that has learnt ~nothing
 # TFMA's metric names and the words the report uses for them.
 METRICS = (
     ("binary_accuracy", "accuracy"),
@@ -41,7 +46,8 @@ METRICS = (
 class _RunReport:
     """Builds the sections one by one; a section whose inputs are missing becomes a note saying so."""
 
-    def __init__(self, output_dir: str, report_dir: str):
+    def __init__(self, output_dir: str, report_dir: str, new_image_files: Sequence[str] = ()):
+        self.new_image_files = list(new_image_files)
         metadata_path = os.path.join(output_dir, configs.METADATA_FILE)
         if not os.path.isfile(metadata_path):
             raise InsightError(f"{output_dir}: no {configs.METADATA_FILE}, so not the --output of a `catdog run`")
@@ -92,12 +98,32 @@ class _RunReport:
         pushed = "pushed it" if self.summary.pushed else "did NOT push it"
         return [
             html_report.paragraph(f"The Evaluator {verdict}; the Pusher {pushed}."),
+            *self._near_chance(),
             html_report.preformatted(run_summary.describe(self.summary)),
         ]
 
+    def _near_chance(self) -> List[str]:
+        """A caution when the pushed model scores within NEAR_CHANCE of always answering the commonest class."""
+        accuracy = self.summary.accuracy
+        if not self.summary.pushed or accuracy is None:
+            return []
+        counts = self.ingest.counts.get(layout.EVAL, {})
+        if not counts or not sum(counts.values()):
+            return []
+        commonest = max(counts, key=counts.get)
+        chance = counts[commonest] / sum(counts.values())
+        if accuracy > chance + NEAR_CHANCE:
+            return []
+        return [html_report.caution(
+            f"Caution: the pushed model's validation accuracy, {accuracy:.4f}, is within {NEAR_CHANCE:.2f} of "
+            f"chance ({chance:.4f}: always answering {commonest}). The accuracy gate (--min-accuracy) let it "
+            "through; it is not a useful classifier yet."
+        )]
+
     def data(self) -> List[str]:
         ingest = self.ingest
-        how = "by a hash of each file name" if ingest.split_by_hash else "by the zip's folders"
+        how = "by a hash of each file name" if ingest.split_by_hash else f"by the {_data_form(ingest.data_uri)}'s " \
+            "split folders (train/, validation/)"
         blocks = [
             html_report.paragraph(f"Images from {ingest.data_uri}, split into train and eval {how}:"),
             html_report.table(data_samples.count_rows(ingest.class_names, ingest.counts)),
@@ -135,13 +161,18 @@ class _RunReport:
     def model_summary(self) -> List[str]:
         source = os.path.join(self._model_run(), trainer.SUMMARY_FILE)
         try:
-            summary = files.read_text(source)
+            text = files.read_text(source)
         except files.FileRefused as e:
             raise InsightError(str(e)) from e
         with open(self._file(MODEL_SUMMARY_FILE), "w") as f:
-            f.write(summary)
+            f.write(text)
         self._written("model_summary", f.name)
-        return [html_report.preformatted(summary)]
+        # The totals in view (written after the last phase: fine-tuning's trainable count), the layers folded.
+        totals = [line for line in text.splitlines() if line.strip().lower().startswith(("total", "trainable",
+                                                                                         "non-trainable"))]
+        return [html_report.preformatted("\n".join(totals) or "(no totals)"),
+                html_report.folded("Every layer (model.summary(), after the last training phase)",
+                                   html_report.preformatted(text))]
 
     def training(self) -> List[str]:
         record = training_curves.load_history(self._model_run())
@@ -154,7 +185,9 @@ class _RunReport:
                 f"validation accuracy {record['kept_val_accuracy']:.4f}."
             ))
         if "config" in record:
-            blocks.append(html_report.table([["setting", "value"], *sorted(record["config"].items())]))
+            blocks.append(html_report.paragraph("The settings the Trainer ran with: a setting left out of the command "
+                                                "line takes the preset's recipe value."))
+            blocks.append(html_report.table([["setting", "value"], *_effective_settings(record)]))
         return blocks
 
     def evaluation(self) -> List[str]:
@@ -173,6 +206,33 @@ class _RunReport:
         blocks.append(html_report.image(self._written("hardest", png), "hardest validation images"))
         return blocks
 
+    def new_images(self) -> List[str]:
+        """The images given with --predict (or a few validation images): predicted and explained as
+        `catdog predict` and `catdog visualize` would."""
+        if self.new_image_files:
+            images = [(path, _read_image(path)) for path in self.new_image_files]
+            blocks = [html_report.paragraph("The images given with --predict:")]
+        else:
+            by_class: Dict[int, list] = {}
+            for e in evaluation.read_examples(self._examples(), layout.EVAL):
+                if len(by_class.setdefault(e.label, [])) < NEW_IMAGE_COUNT:
+                    by_class[e.label].append(e)
+            # Classes in turn, so both show.
+            turns = itertools.chain.from_iterable(itertools.zip_longest(*by_class.values()))
+            images = [(e.filename, e.image_raw) for e in itertools.islice(filter(None, turns), NEW_IMAGE_COUNT)]
+            blocks = [html_report.paragraph(
+                f"{len(images)} validation images, predicted as a new image would be (`catdog report --predict "
+                "IMAGE` shows yours; `catdog predict` prints the same). Grad-CAM: where the last convolution found "
+                "evidence for the predicted class.")]
+        for number, (name, image) in enumerate(images, 1):
+            png = self._file(os.path.join(NEW_IMAGES_DIR, f"{number:02d}_{os.path.basename(name)}.png"))
+            explained = visualize.explain(self.model, image, name, png)
+            self._written(f"{NEW_IMAGES_DIR}/{os.path.basename(png)}", png)
+            caption = prediction_caption(explained.class_name, explained.class_id, explained.probability)
+            blocks.append(html_report.paragraph(f"{name}: predicted {caption}"))
+            blocks.append(html_report.image(png, f"{name}: Grad-CAM", width_px=360))
+        return blocks
+
     def internals(self) -> List[str]:
         worst = evaluation.hardest(self.predictions, 1)[0].example
         seen = visualize.visualize(self.model, worst.image_raw, worst.filename, self.report_dir)
@@ -182,13 +242,40 @@ class _RunReport:
         return [
             html_report.paragraph(
                 f"The hardest validation image, {worst.filename} (true class {self.class_names[worst.label]}), "
-                f"predicted {seen.class_name} with P({self.class_names[1]}) = {seen.probability:.2f}. "
+                f"predicted {prediction_caption(seen.class_name, seen.class_id, seen.probability)}. "
                 "Grad-CAM: where the last convolution found evidence for the predicted class (red: most)."
             ),
             html_report.image(seen.gradcam_png, "Grad-CAM heat map", width_px=300),
             html_report.paragraph("What each convolution and pooling layer makes of it, channel by channel:"),
             *(html_report.image(path, os.path.basename(path)) for path in seen.feature_maps),
         ]
+
+
+def _read_image(path: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise InsightError(f"{path}: cannot read ({e.strerror or e})") from e
+
+
+def _effective_settings(record) -> List[List[str]]:
+    """(setting, value) rows: the flags as given, the preset's recipe where a flag was left out (None)."""
+    recipe = record.get("recipe", {})
+    rows = []
+    for name, value in sorted(record["config"].items()):
+        if value is None and name in recipe:
+            rows.append([name, f"{recipe[name]} (the preset's recipe)"])
+        else:
+            rows.append([name, str(value)])
+    return rows
+
+
+def _data_form(data_uri: str) -> str:
+    """What --data named, in words: a zip, a folder or an object-store prefix."""
+    if data_uri.lower().split("?")[0].endswith(".zip"):
+        return "zip"
+    return "folder" if "://" not in data_uri or data_uri.startswith("file://") else "prefix"
 
 
 def _duplicates(found) -> List[str]:
@@ -222,10 +309,11 @@ def _section(title: str, build: Callable[[], List[str]]) -> str:
     return html_report.section(title, blocks)
 
 
-def write_run_outputs(output_dir: str) -> Dict[str, str]:
-    """Writes <output_dir>/report/ and returns {name: path} of what it wrote; "html" is the page with it all."""
+def write_run_outputs(output_dir: str, new_image_files: Sequence[str] = ()) -> Dict[str, str]:
+    """Writes <output_dir>/report/ and returns {name: path} of what it wrote; "html" is the page with it all.
+    new_image_files: images to predict and explain in the New images section (default: a few validation ones)."""
     report_dir = os.path.join(output_dir, REPORT_SUBDIR)
-    report = _RunReport(output_dir, report_dir)
+    report = _RunReport(output_dir, report_dir, new_image_files)
     # Generated files only: cleared so a report never mixes in files of an earlier model.
     shutil.rmtree(report_dir, ignore_errors=True)
     os.makedirs(report_dir)
@@ -235,6 +323,7 @@ def write_run_outputs(output_dir: str) -> Dict[str, str]:
         _section("Model", report.model_summary),
         _section("Training", report.training),
         _section("Evaluation", report.evaluation),
+        _section("New images", report.new_images),
         _section("What the model looks at", report.internals),
     ]
     html_path = os.path.join(report_dir, HTML_FILE)

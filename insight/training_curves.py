@@ -32,6 +32,9 @@ def save_training_curves(record: Dict[str, Any], path: str) -> str:
         # Markers keep a one-epoch run visible as points.
         axes.plot(epochs, history[key], "o-", label="training")
         axes.plot(epochs, history[f"val_{key}"], "s-", label="validation")
+        phase_epochs = record.get("phase_epochs", [])
+        if len(phase_epochs) > 1:  # a pretrained preset: the second phase fine-tunes the backbone's top
+            axes.axvline(phase_epochs[0] + 0.5, color="tab:red", linestyle="--", label="fine-tuning starts")
         if "kept_epoch" in record:
             axes.axvline(record["kept_epoch"], color="gray", linestyle=":", label="kept epoch")
         axes.set_title(title)

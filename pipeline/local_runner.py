@@ -8,7 +8,7 @@ from tfx import v1 as tfx
 
 from components import contract
 from components.ingest import fetch, sources
-from pipeline import configs
+from pipeline import configs, progress
 from pipeline.pipeline import create_pipeline
 from pipeline.run_summary import RunSummary, find_artifacts, summarize
 from components.scores import export_scores
@@ -77,10 +77,12 @@ def run(settings: LocalRunSettings) -> RunSummary:
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata_path),
         score_data_key=data_key(score_data_uri) if score_data_uri else ("", ""),
     )
-    tfx.orchestration.LocalDagRunner().run(pipeline)
+    with progress.reported(len(pipeline.components)) as stages:
+        tfx.orchestration.LocalDagRunner().run(pipeline)
     if not schema_file:
         _keep_reference_schema(metadata_path, reference)
     summary = summarize(metadata_path)
+    summary.stages = stages
     if score_data_uri:
         artifacts = find_artifacts(metadata_path)
         summary.scores = export_scores(artifacts.examples, artifacts.score_examples, artifacts.scores,

@@ -3,6 +3,8 @@
 import dataclasses
 import json
 import os
+import shutil
+import sys
 from typing import Dict, List, Optional
 
 import tensorflow_model_analysis as tfma
@@ -14,8 +16,9 @@ from tfx.types import standard_artifacts
 
 from components import contract, evaluation, trainer
 from components.ingest import duplicates
-from pipeline import configs
 from components.scores import Scores
+from pipeline import configs
+from pipeline.progress import StageTime
 
 
 @dataclasses.dataclass
@@ -30,6 +33,7 @@ class RunSummary:
     model_run: str  # the Trainer's ModelRun folder: history.json, model_summary.txt, logs/
     scores: Optional[Scores] = None  # with --score-data: what BulkInferrer scored, written where
     trainer_input: str = ""  # how the Trainer read its examples (cached or streamed) and why
+    stages: List[StageTime] = dataclasses.field(default_factory=list)  # this run's, in order (local runs)
 
 
 def _latest(store: metadata_store.MetadataStore, type_name: str):
@@ -155,6 +159,31 @@ def _summary(destination: str, evaluation_uri: str, examples_uri: str, dropped_d
         model_run=model_run_uri,
         trainer_input=_trainer_input(model_run_uri) if model_run_uri else "",
     )
+
+
+def stage_table(stages: List[StageTime]) -> str:
+    """Stage and seconds, one row each, and the total: where a run's time went."""
+    width = max([len("Total"), *(len(stage.name) for stage in stages)])
+    rows = [f"{'Stage':<{width}}  {'Seconds':>8}"]
+    rows += [f"{stage.name:<{width}}  {'cached' if stage.cached else f'{stage.seconds:.1f}':>8}" for stage in stages]
+    rows.append(f"{'Total':<{width}}  {sum(stage.seconds for stage in stages):>8.1f}")
+    return "\n".join(rows)
+
+
+def _shown(path: str) -> str:
+    """A path under the current folder as a relative one (shorter to read and to paste), others as they are."""
+    relative = os.path.relpath(path)
+    return path if relative.startswith("..") else relative
+
+
+def where_to_look(summary: RunSummary, report_html: str) -> str:
+    """The lines after the verdict: the report, and TensorBoard's logs with the command that opens them."""
+    lines = [f"Report: {_shown(report_html)}"] if report_html else []
+    logs = os.path.join(summary.model_run, "logs") if summary.model_run else ""
+    if logs and os.path.isdir(logs):
+        tensorboard = shutil.which("tensorboard", path=os.path.dirname(sys.executable)) or "tensorboard"
+        lines.append(f"TensorBoard: {_shown(tensorboard)} --logdir {_shown(logs)}")
+    return "\n".join(lines)
 
 
 def describe(summary: RunSummary) -> str:

@@ -49,6 +49,7 @@ def reference_predictions(model_dir, images: List[bytes]) -> List[dict]:
         outputs = signature(**{contract.IMAGE_BYTES_INPUT: tf.constant([image])})
         answers.append({
             "class_name": outputs[contract.CLASS_NAME_OUTPUT].numpy()[0].decode(),
+            "class_id": int(outputs[contract.CLASS_ID_OUTPUT].numpy()[0]),
             "probability": float(outputs[contract.PROBABILITY_OUTPUT].numpy()[0]),
         })
     return answers

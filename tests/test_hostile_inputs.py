@@ -196,7 +196,7 @@ def test_predict_prints_what_it_classified_and_lists_the_failures(server, tmp_pa
     bomb.write_bytes(png_bomb)
     result = run_catdog("predict", "--server", target, good, bomb, missing)
     assert result.returncode == 1
-    assert result.stdout.startswith(f"{good}\t")
+    assert result.stdout.splitlines()[1].startswith(f"{good}\t")  # under the header
     assert f"catdog: error: {bomb}: INVALID_ARGUMENT" in result.stderr and "20000x20000" in result.stderr
     assert f"catdog: error: {missing}: cannot read image file" in result.stderr
     assert "2 of 3 files not classified" in result.stderr

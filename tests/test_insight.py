@@ -14,7 +14,7 @@ from PIL import Image
 import imagegen
 from conftest import CommandResult
 from ingest_runs import record_as_ingestion_output
-from insight import evaluation, feature_maps, figures, image_grid, training_curves
+from insight import evaluation, feature_maps, figures, gradcam, image_grid, training_curves
 from insight.data_samples import SAMPLES_PER_CLASS
 from cli import main as cli
 from pipeline import run_summary
@@ -111,14 +111,15 @@ def _panel_pixel_size(channel_count: int):
     return figures.pixel_size(*inches)
 
 
-def test_visualize_draws_one_panel_per_stage_and_a_gradcam_of_the_image_size(pipeline_run, model_layers, tmp_path):
+def test_visualize_draws_one_panel_per_stage_and_a_captioned_gradcam(pipeline_run, model_layers, tmp_path):
     image = tmp_path / "odd size.png"
     image.write_bytes(imagegen.image_bytes(1, size=(173, 91), fmt="png"))
     # The serving folder, not a version: the newest version is used.
     result = catdog("visualize", image, "--model", pipeline_run.serving_dir, "--out", tmp_path / "out")
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"{image}: " in result.stdout and ("cats" in result.stdout or "dogs" in result.stdout)
-    assert_png(tmp_path / "out" / "gradcam.png", (173, 91))
+    assert ", probability " in result.stdout  # the predicted class's own probability
+    assert_png(tmp_path / "out" / "gradcam.png", figures.pixel_size(*gradcam.FIGURE_INCHES))  # title and colour bar
     panels = sorted((tmp_path / "out" / "feature_maps").iterdir())
     assert [p.name for p in panels] == [f"{i:02d}_{l.name}.png" for i, l in enumerate(model_layers, start=1)]
     for panel, layer in zip(panels, model_layers):
@@ -175,10 +176,9 @@ def test_report_writes_every_figure_at_its_size(report):
     assert "conv_pw_13" in (out / "model_summary.txt").read_text()  # the default preset's backbone
 
 
-def test_report_gradcam_has_the_size_of_a_validation_image(report):
+def test_report_gradcam_is_captioned(report):
     run, _ = report
-    # conftest's validation images come in these sizes.
-    assert assert_png(run / "report" / "gradcam.png").size in {(96, 80), (64, 64), (120, 90)}
+    assert_png(run / "report" / "gradcam.png", figures.pixel_size(*gradcam.FIGURE_INCHES))
 
 
 def test_report_shows_one_feature_map_panel_per_backbone_stage(report, model_layers):

@@ -33,17 +33,23 @@ def expected(pipeline_run, image_files):
 
 
 def assert_matches(results, image_files, expected):
+    """results: what `catdog predict` printed (the probability of the predicted class); expected: the model's
+    outputs in process (the probability of the second class)."""
     assert [r["file"] for r in results] == [str(f) for f in image_files]
     for r, e in zip(results, expected):
         assert r["class_name"] == e["class_name"]
-        assert r["probability"] == pytest.approx(e["probability"], abs=1e-6)
+        of_its_class = e["probability"] if e["class_id"] == 1 else 1 - e["probability"]
+        assert r["probability"] == pytest.approx(of_its_class, abs=1e-6)
 
 
 @pytest.mark.parametrize("folder", ["latest_model", "serving_dir"])  # a version, or the folder of versions
 def test_predict_with_a_model_folder_prints_json(pipeline_run, image_files, expected, folder):
     result = run_catdog("predict", "--model", getattr(pipeline_run, folder), *image_files, "--json")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert_matches(json.loads(result.stdout), image_files, expected)
+    rows = json.loads(result.stdout)
+    assert_matches(rows, image_files, expected)
+    for row, e in zip(rows, expected):  # both classes' probabilities, by class id
+        assert row["probabilities"] == pytest.approx([1 - e["probability"], e["probability"]], abs=1e-6)
 
 
 def test_predict_names_a_file_it_cannot_read(tmp_path):
@@ -85,7 +91,9 @@ def test_predict_against_catdog_serve_prints_file_class_probability(served, imag
     grpc_target, rest_url = served
     result = run_catdog("predict", transport, grpc_target if transport == "--server" else rest_url, *image_files)
     assert result.returncode == 0, result.stderr[-3000:]
-    rows = [line.split("\t") for line in result.stdout.splitlines()]
+    header, *lines = result.stdout.splitlines()
+    assert header == "file\tclass\tprobability"
+    rows = [line.split("\t") for line in lines]
     # Probabilities are printed with 6 decimals, within the 1e-6 the comparison allows.
     assert_matches([{"file": f, "class_name": c, "probability": float(p)} for f, c, p in rows], image_files, expected)
 
@@ -97,4 +105,4 @@ def test_predict_names_a_file_that_is_not_an_image(served, image_files, tmp_path
     assert result.returncode == 1
     assert f"catdog: error: {not_image}: INVALID_ARGUMENT" in result.stderr
     # The good file is still classified.
-    assert result.stdout.startswith(f"{image_files[0]}\t")
+    assert result.stdout.splitlines()[1].startswith(f"{image_files[0]}\t")

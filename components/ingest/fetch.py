@@ -144,6 +144,13 @@ def local_path(data_uri: str) -> Optional[str]:
     return None
 
 
+def check_local_exists(data_uri: str) -> None:
+    """A plain path or file:// URL must name something here: the one-line error, before anything slow runs."""
+    local = local_path(data_uri)
+    if local is not None and not os.path.exists(local):
+        raise DatasetError(f"{data_uri}: no such zip, folder or object-store prefix")
+
+
 def fetch(
     data_uri: str,
     cache_dir: str = "",

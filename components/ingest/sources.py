@@ -45,7 +45,7 @@ class UnreadableMember(DatasetError):
 def _files_under(root: str, limit: Optional[int] = None) -> list:
     """Beam's metadata (path, size, modification time) of every file under root, from one listing: an object
     store answers a thousand at a time, where a stat a file would be a request each."""
-    literal = re.sub(r"([[*?])", r"[\1]", root)  # Beam's patterns have no escape: [ * ? as one-character classes
+    literal = re.sub(r"([\[*?])", r"[\1]", root)  # Beam's patterns have no escape: [ * ? as one-character classes
     return FileSystems.match([FileSystems.join(literal, "**")], limits=[limit])[0].metadata_list
 
 
@@ -215,8 +215,7 @@ def resolve(
     if local is not None and os.path.isdir(local):
         source = Source(os.path.abspath(local), is_zip=False, shown_as=data_uri)
     elif local is not None or scheme in ("http", "https"):
-        if local is not None and not os.path.exists(local):
-            raise DatasetError(f"{data_uri}: no such zip, folder or object-store prefix")
+        fetch.check_local_exists(data_uri)
         return Source(fetch.fetch(data_uri, sha256=sha256, progress=progress, timeout_seconds=timeout_seconds),
                       is_zip=True, shown_as=data_uri)
     else:

@@ -3,10 +3,8 @@
 from typing import List, Optional, Sequence
 
 import grpc
-import tensorflow as tf
-from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-from components import contract, limits
+from components import contract, limits, protos
 from serving.client.image_inputs import check_signature, predictions, signature_inputs
 from serving.status import ServingError
 
@@ -47,16 +45,18 @@ class PredictClient:
             if credentials
             else grpc.insecure_channel(target, options=options)
         )
+        self._predict_pb2, prediction_service_pb2_grpc = protos.serving_apis()  # without TensorFlow's runtime
         self._stub = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
 
     def predict(self, images: Sequence[bytes]) -> List[dict]:
-        """One {class_name, probability} per encoded image file (JPEG, PNG, GIF or BMP), in order."""
+        """One {class_name, class_id, probability (of the second class)} per encoded image file (JPEG, PNG, GIF
+        or BMP), in order."""
         response = self.predict_response(images)
-        return predictions({key: tf.make_ndarray(proto) for key, proto in response.outputs.items()})
+        return predictions({key: protos.to_ndarray(proto) for key, proto in response.outputs.items()})
 
-    def predict_response(self, images: Sequence[bytes]) -> predict_pb2.PredictResponse:
+    def predict_response(self, images: Sequence[bytes]):
         """The raw PredictResponse; its model_spec says which version answered."""
-        request = predict_pb2.PredictRequest()
+        request = self._predict_pb2.PredictRequest()
         request.model_spec.name = self.model_name
         request.model_spec.signature_name = self.signature_name
         if self.version is not None:
@@ -64,7 +64,7 @@ class PredictClient:
         elif self.version_label:
             request.model_spec.version_label = self.version_label
         for key, values in signature_inputs(self.signature_name, images).items():
-            request.inputs[key].CopyFrom(tf.make_tensor_proto(values, dtype=tf.string))
+            request.inputs[key].CopyFrom(protos.string_tensor(values))
         try:
             return self._stub.Predict(request, timeout=self.timeout_seconds)
         except grpc.RpcError as e:

@@ -28,10 +28,12 @@ def signature_inputs(signature_name: str, images: Sequence[bytes]) -> Dict[str, 
 
 
 def predictions(outputs: Mapping[str, np.ndarray]) -> List[dict]:
-    """[{class_name, probability}] per image from a signature's outputs."""
+    """[{class_name, class_id, probability (of the second class, as served)}] per image from a signature's
+    outputs."""
     names = outputs[contract.CLASS_NAME_OUTPUT]
+    class_ids = outputs[contract.CLASS_ID_OUTPUT]
     probabilities = outputs[contract.PROBABILITY_OUTPUT]
     return [
-        {"class_name": name.decode(), "probability": float(probability)}
-        for name, probability in zip(names, probabilities)
+        {"class_name": name.decode(), "class_id": int(class_id), "probability": float(probability)}
+        for name, class_id, probability in zip(names, class_ids, probabilities)
     ]

@@ -50,10 +50,10 @@ class RestPredictClient:
         self._tls = {"verify": verify, "cert": cert}
 
     def predict(self, images: Sequence[bytes]) -> List[dict]:
-        """One {class_name, probability} per encoded image file, in order."""
+        """One {class_name, class_id, probability (of the second class)} per encoded image file, in order."""
         return [
             # Through float32, as the gRPC client reads it: the same image gets the same number either way.
-            {"class_name": row[contract.CLASS_NAME_OUTPUT],
+            {"class_name": row[contract.CLASS_NAME_OUTPUT], "class_id": int(row[contract.CLASS_ID_OUTPUT]),
              "probability": float(np.float32(row[contract.PROBABILITY_OUTPUT]))}
             for row in self.predict_json(images)["predictions"]
         ]

@@ -133,6 +133,7 @@ class ModelRegistry:
         self._states: Dict[int, VersionStatus] = {}
         self._failed: Dict[int, _FailedLoad] = {}  # only the poll thread touches it
         self._reported_names: Set[str] = set()
+        self._reported_empty = False  # "no versions" is said once, until a version appears
         self._stop = threading.Event()
         self._watcher: Optional[threading.Thread] = None
         self.poll_seconds = 2.0  # start() sets how often it looks
@@ -175,6 +176,12 @@ class ModelRegistry:
 
     def _poll(self) -> None:
         ready = ready_versions(self.base_path, self._reported_names)
+        if not ready and not self._reported_empty:
+            # TF Serving's words for it, and what a version looks like: it keeps watching, as TF Serving does.
+            log.warning("No versions of servable %s found under base path %s; watching it for one (a numbered "
+                        "folder holding saved_model.pb, e.g. %s, as `catdog run` pushes)", self.model_name,
+                        self.base_path, os.path.join(self.base_path, "1", SAVED_MODEL_FILE))
+        self._reported_empty = not ready
         self._failed = {v: f for v, f in self._failed.items() if v in ready}  # a removed version is forgotten
         held_back = self._held_back()
         # One load at a time, then look again: a version that fails makes an older one wanted instead.

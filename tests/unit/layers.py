@@ -9,6 +9,7 @@ from typing import Dict, Set
 PACKAGES = ("components", "serving", "scoring", "pipeline", "insight", "cli")
 # TF-free modules at the bottom of components/: what serving, clients and the command line may import.
 BOTTOM = ("components.contract", "components.errors", "components.files", "components.limits", "components.names",
+            "components.protos",
           "components.settings_core")
 MAY_IMPORT = {
     "components": (),

@@ -11,7 +11,7 @@ from PIL import Image
 
 import imagegen
 from components import models
-from insight import data_samples, feature_maps, gradcam, image_grid, saved_model
+from insight import data_samples, feature_maps, figures, gradcam, image_grid, saved_model
 from insight.errors import InsightError
 from insight.images import decode_rgb
 from insight.json_files import read_json_object
@@ -160,3 +160,29 @@ def test_feature_maps_and_gradcam_see_the_image_not_an_augmented_copy(preset):
     assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(first, again))
     cams = [gradcam.class_activation_map(model, image, class_id=1) for _ in range(2)]
     np.testing.assert_array_equal(*cams)
+
+
+def test_report_settings_show_the_recipe_where_a_flag_was_left_out():
+    from insight.run_report import _effective_settings
+
+    record = {"config": {"epochs": None, "learning_rate": 0.01, "seed": 42},
+              "recipe": {"epochs": 5, "learning_rate": 0.01}}
+    assert _effective_settings(record) == [["epochs", "5 (the preset's recipe)"], ["learning_rate", "0.01"],
+                                           ["seed", "42"]]
+
+
+@pytest.mark.parametrize("uri, form", [("/data/pets.zip", "zip"), ("https://host/pets.zip", "zip"),
+                                       ("/data/pets", "folder"), ("file:///data/pets/", "folder"),
+                                       ("gs://bucket/pets/", "prefix")])
+def test_report_names_the_form_of_the_data(uri, form):
+    from insight.run_report import _data_form
+
+    assert _data_form(uri) == form
+
+
+def test_captioned_gradcam_has_the_figure_size(tmp_path):
+    photo = np.zeros((40, 60, 3), np.uint8)
+    cam = np.linspace(0, 1, 16).reshape(4, 4)
+    path = gradcam.save_captioned(photo, cam, "cat.jpg\npredicted cats, probability 0.9000", "cats",
+                                  str(tmp_path / "g.png"))
+    assert Image.open(path).size == figures.pixel_size(*gradcam.FIGURE_INCHES)

@@ -116,3 +116,15 @@ def test_start_on_a_missing_folder_names_it(tmp_path):
     r = ModelRegistry("m", str(tmp_path / "nowhere"), load=FakeServable)
     with pytest.raises(FileNotFoundError, match="nowhere"):
         r.start(poll_seconds=1)
+
+
+def test_a_folder_without_versions_is_said_once_and_watched(base, caplog):
+    r = ModelRegistry("m", str(base), load=FakeServable)
+    r.poll()
+    r.poll()
+    said = [m for m in caplog.messages if m.startswith("No versions of servable m found under base path")]
+    assert len(said) == 1 and str(base / "1" / "saved_model.pb") in said[0]
+    add_version(base, 1)
+    r.poll()
+    assert loaded(r) == [1]
+    assert len([m for m in caplog.messages if m.startswith("No versions")]) == 1
