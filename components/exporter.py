@@ -6,7 +6,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras as keras
 
-from components import features, warmup_requests
+from components import features, models, ood, warmup_requests
 
 # serving_default takes what clients have: encoded image files.
 IMAGE_BYTES_SIGNATURE = "serving_default"
@@ -24,13 +24,30 @@ TRANSFORMED_IMAGE_OUTPUT = "image"
 PROBABILITY_OUTPUT = "probability"  # probability of the second class name (dogs, by default)
 CLASS_ID_OUTPUT = "class_id"
 CLASS_NAME_OUTPUT = "class_name"
+# components/ood.py: the image's distance to the training images' features, and whether it is within the threshold
+# that holds 99% of them (False: neither class, whatever class_name says).
+OOD_SCORE_OUTPUT = "ood_score"
+IN_DISTRIBUTION_OUTPUT = "in_distribution"
+
+
+def ood_scores(ood_fit: ood.OodFit, pooled: tf.Tensor) -> tf.Tensor:
+    """ood.scores in the graph: the distance to the nearest class mean under the shared precision."""
+    means = tf.constant(ood_fit.means, tf.float32)
+    precision = tf.constant(ood_fit.precision, tf.float32)
+    centered = pooled[:, None, :] - means[None, :, :]  # [batch, classes, features]
+    squared = tf.einsum("bcd,de,bce->bc", centered, precision, centered)
+    return tf.sqrt(tf.maximum(tf.reduce_min(squared, axis=1), 0.0))
 
 
 def export(
-    model: keras.Model, tf_transform_output: tft.TFTransformOutput, class_names: Sequence[str], export_dir: str
+    model: keras.Model, tf_transform_output: tft.TFTransformOutput, class_names: Sequence[str], export_dir: str,
+    ood_fit: ood.OodFit,
 ) -> None:
-    """Saves the model with the Transform graph inside, so serving decodes and resizes as training did."""
+    """Saves the model with the Transform graph inside, so serving decodes and resizes as training did, and
+    the out-of-distribution fit, so every prediction also says whether the image is like the training images."""
     model.tft_layer = tf_transform_output.transform_features_layer()
+    # The same layers, also giving the features the sigmoid unit reads (what ood_fit was fitted on).
+    with_features = keras.Model(model.inputs, [model.output, models.features_tensor(model)])
     raw_image_spec = {features.IMAGE_RAW_KEY: tf_transform_output.raw_feature_spec()[features.IMAGE_RAW_KEY]}
     names = tf.constant(list(class_names))
 
@@ -39,8 +56,11 @@ def export(
         return model.tft_layer({features.IMAGE_RAW_KEY: tf.reshape(image_bytes, [-1, 1])})[features.IMAGE_KEY]
 
     def score(images):
-        probability = tf.reshape(model(images, training=False), [-1])  # augmentation layers off
-        return {PROBABILITY_OUTPUT: probability, CLASS_ID_OUTPUT: tf.cast(probability >= 0.5, tf.int64)}
+        probability, pooled = with_features(images, training=False)  # augmentation layers off
+        probability = tf.reshape(probability, [-1])
+        ood_score = ood_scores(ood_fit, tf.cast(pooled, tf.float32))
+        return {PROBABILITY_OUTPUT: probability, CLASS_ID_OUTPUT: tf.cast(probability >= 0.5, tf.int64),
+                OOD_SCORE_OUTPUT: ood_score, IN_DISTRIBUTION_OUTPUT: ood_score <= ood_fit.threshold}
 
     def predict(images):
         scores = score(images)

@@ -7,7 +7,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 import imagegen
-from components import exporter, models, trainer
+from components import activation_cache, exporter, models, trainer
 from conftest import run_catdog
 from insight import gradcam, saved_model
 
@@ -43,6 +43,50 @@ def test_phase_one_trains_the_head_and_phase_two_the_top_blocks_without_batch_no
     assert _trainable(model) == {"conv_dw_12", "conv_pw_12", "conv_dw_13", "conv_pw_13", "probability"}
     batch_norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
     assert len(batch_norms) == 27 and not any(layer.trainable for layer in batch_norms)
+
+
+def _train_both_phases(model, inputs):
+    """The Trainer's own fit over its two phases, one step each (the batch holds every example)."""
+    config = trainer.TrainConfig(model_preset="mobilenet", epochs=1, fine_tune_epochs=1, batch_size=8)
+    return trainer.fit(model, models.preset("mobilenet"), config, inputs, steps_per_epoch=1, callbacks=[])
+
+
+def test_training_on_cached_activations_gives_the_model_training_on_images_gives(backbone_weights):
+    """Same initial weights, no augmentation, no dropout (its masks are random): one step of each phase on the
+    images through the whole network, and on the frozen part's activations computed once, end on the same
+    weights, within what float16 storage of the activations moves them."""
+    preset = models.preset("mobilenet")
+    rng = np.random.default_rng(3)
+    images = rng.random((8, *SHAPE), dtype=np.float32)
+    labels = np.array([0, 1] * 4, np.float32)
+    direct = models.mobilenet(SHAPE, str(backbone_weights), augment=False, dropout=0.0)
+    cached = models.mobilenet(SHAPE, str(backbone_weights), augment=False, dropout=0.0)
+    cached.set_weights(direct.get_weights())
+
+    initial = {layer: direct.get_layer(layer).get_weights()[0] for layer in ("probability", "conv_pw_13", "conv_dw_12")}
+    batches = tf.data.Dataset.from_tensor_slices((images, labels)).batch(8)
+    direct_record = _train_both_phases(direct, trainer.images_in_every_phase(direct, batches, batches))
+    frozen = keras.Model(cached.input, cached.get_layer(preset.frozen_through).output)
+    activations = activation_cache.compute(frozen, batches, 8, copies=1)
+    assert activations[0].shape == (8, 1, 14, 14, 512) and activations[0].dtype == np.float16
+    cached_record = _train_both_phases(
+        cached, trainer.CachedActivations(cached, preset, activations, activations, batch_size=8, seed=1))
+
+    for layer, start in initial.items():
+        trained = direct.get_layer(layer).get_weights()
+        assert not np.allclose(trained[0], start)  # both phases took their step
+        for weights, also in zip(trained, cached.get_layer(layer).get_weights()):
+            np.testing.assert_allclose(also, weights, atol=1e-4, err_msg=layer)
+    np.testing.assert_allclose(cached_record["history"]["loss"], direct_record["history"]["loss"], rtol=1e-3)
+    np.testing.assert_allclose(cached_record["history"]["val_loss"], direct_record["history"]["val_loss"], rtol=1e-3)
+
+
+@pytest.mark.parametrize("share, fits", [(0.5, True), (0.1, False)])
+def test_activations_are_cached_when_they_fit_the_share_of_memory(share, fits):
+    # 2,000 training images (two copies) + 1,000 eval of 14x14x512 float16 activations: 1.0 GB; 4 GB of memory.
+    plan = activation_cache.plan("conv_pw_11_relu", (14, 14, 512), 2000, 1000, share, memory_bytes=4 * 10**9)
+    assert plan.total_bytes == 5000 * 14 * 14 * 512 * 2 and plan.fits is fits
+    assert ("fit the budget" if fits else "exceed the budget") in plan.reason()
 
 
 def test_images_in_0_1_reach_the_backbone_in_minus_1_1_at_its_input_size(mobilenet):
