@@ -93,8 +93,22 @@ def apply(model: keras.Model, activations: np.ndarray) -> np.ndarray:
     return np.concatenate(outputs).astype(STORED_DTYPE).reshape((examples, copies, *outputs[0].shape[1:]))
 
 
-def _gather(data, indices):
-    return tf.cast(tf.gather_nd(data, indices), tf.float32)
+def _batches(activations: np.ndarray, labels: np.ndarray, examples_and_copies: tf.data.Dataset, batch_size: int
+             ) -> tf.data.Dataset:
+    """(activations as float32, labels) batches of the (example, copy) pairs, gathered from the arrays where they
+    are: a tf.data constant of them would copy them twice over."""
+
+    def gather(examples, copies):
+        return activations[examples, copies], labels[examples]
+
+    def gathered(examples, copies):
+        batch, batch_labels = tf.numpy_function(gather, [examples, copies], (activations.dtype, labels.dtype),
+                                                stateful=False)
+        batch.set_shape((None, *activations.shape[2:]))
+        batch_labels.set_shape((None, *labels.shape[1:]))
+        return tf.cast(batch, tf.float32), batch_labels
+
+    return examples_and_copies.batch(batch_size).map(gathered).prefetch(tf.data.AUTOTUNE)
 
 
 def training_batches(activations: np.ndarray, labels: np.ndarray, batch_size: int, seed: int) -> tf.data.Dataset:
@@ -102,16 +116,11 @@ def training_batches(activations: np.ndarray, labels: np.ndarray, batch_size: in
     examples, copies = activations.shape[:2]
     order = tf.data.Dataset.range(examples).shuffle(examples, seed=seed, reshuffle_each_iteration=True)
     copy = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).map(lambda r: tf.math.floormod(r, copies))
-    # The arrays enter as one dataset element (as Keras' own adapter for arrays does), gathered from by index.
-    data = tf.data.Dataset.from_tensors((activations, labels)).repeat()
-    return (
-        tf.data.Dataset.zip(tf.data.Dataset.zip(order, copy).batch(batch_size), data)
-        .map(lambda ic, d: (_gather(d[0], tf.stack(ic, axis=1)), tf.gather(d[1], ic[0])))
-        .prefetch(tf.data.AUTOTUNE)
-    )
+    return _batches(activations, labels, tf.data.Dataset.zip(order, copy), batch_size)
 
 
 def eval_batches(activations: np.ndarray, labels: np.ndarray, batch_size: int) -> tf.data.Dataset:
     """Copy 0 of every example, in order."""
-    return tf.data.Dataset.from_tensor_slices((activations[:, 0], labels)).batch(batch_size).map(
-        lambda a, y: (tf.cast(a, tf.float32), y)).prefetch(tf.data.AUTOTUNE)
+    order = tf.data.Dataset.range(len(activations))
+    return _batches(activations, labels, tf.data.Dataset.zip(order, order.map(lambda _: tf.constant(0, tf.int64))),
+                    batch_size)

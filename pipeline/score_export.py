@@ -1,5 +1,5 @@
 """BulkInferrer's scores of --score-data written as `catdog score` writes its own: one JSON line per file,
-{file, class_name, probability}, or {file, error} for a file ingestion skipped (it does not decode)."""
+{file, class_name, probability, in_distribution, ood_score}, or {file, error} for a file ingestion skipped (it does not decode)."""
 
 import dataclasses
 import json
@@ -35,7 +35,7 @@ def _value(example: tf.train.Example, key: str):
 
 
 def score_rows(scores_uri: str, class_names: List[str]) -> List[dict]:
-    """{file, class_name, probability} for each example BulkInferrer wrote."""
+    """{file, class_name, probability, in_distribution, ood_score} for each example BulkInferrer wrote."""
     files = tf.io.gfile.glob(os.path.join(scores_uri, "Split-*", "*"))
     rows = []
     for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
@@ -44,6 +44,8 @@ def score_rows(scores_uri: str, class_names: List[str]) -> List[dict]:
             "file": _value(example, features.FILENAME_KEY).decode(),
             "class_name": class_names[_value(example, exporter.CLASS_ID_OUTPUT)],
             "probability": _value(example, exporter.PROBABILITY_OUTPUT),
+            "in_distribution": bool(_value(example, exporter.IN_DISTRIBUTION_OUTPUT)),
+            "ood_score": _value(example, exporter.OOD_SCORE_OUTPUT),
         })
     return rows
 

@@ -1,6 +1,6 @@
 """Batch scoring on Beam: every image of a zip, a folder or an object-store prefix through the exported
-model, one JSON line per image ({file, class_name, probability}, or {file, error} for a file that does
-not decode). The notebook's "predict new images", at scale; the job goes on past bad files."""
+model, one JSON line per image ({file, class_name, probability, in_distribution, ood_score}, or {file, error} for
+a file that does not decode). The notebook's "predict new images", at scale; the job goes on past bad files."""
 
 import json
 from typing import Iterable, List, Sequence, Tuple

@@ -34,10 +34,13 @@ def signature_inputs(signature_name: str, images: Sequence[bytes]) -> Dict[str, 
 
 
 def predictions(outputs: Mapping[str, np.ndarray]) -> List[dict]:
-    """[{class_name, probability}] per image from a signature's outputs."""
+    """[{class_name, probability, in_distribution, ood_score}] per image from a signature's outputs (the last two
+    from models exported with them)."""
     names = outputs[exporter.CLASS_NAME_OUTPUT]
     probabilities = outputs[exporter.PROBABILITY_OUTPUT]
-    return [
-        {"class_name": name.decode(), "probability": float(probability)}
-        for name, probability in zip(names, probabilities)
-    ]
+    rows = [{"class_name": name.decode(), "probability": float(probability)}
+            for name, probability in zip(names, probabilities)]
+    if exporter.OOD_SCORE_OUTPUT in outputs:
+        for row, flag, score in zip(rows, outputs[exporter.IN_DISTRIBUTION_OUTPUT], outputs[exporter.OOD_SCORE_OUTPUT]):
+            row.update(in_distribution=bool(flag), ood_score=float(score))
+    return rows

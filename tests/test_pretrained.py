@@ -1,5 +1,7 @@
 """The pretrained preset: its weights, its two training phases, its input mapping, and a float32 export."""
 
+import dataclasses
+
 import h5py
 import numpy as np
 import pytest
@@ -7,7 +9,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 import imagegen
-from components import activation_cache, exporter, models, trainer
+from components import activation_cache, exporter, models, ood, trainer, warmup_requests
 from conftest import run_catdog
 from insight import gradcam, saved_model
 
@@ -154,6 +156,48 @@ def saved_model_transform(pipeline_run):
     return tft.TFTransformOutput(str(transform_graph))
 
 
+def _features(model, images):
+    return keras.Model(model.inputs, models.features_tensor(model))(images, training=False).numpy()
+
+
+def _ood_fit(model, threshold=None):
+    """An out-of-distribution fit on 8 random images' features (threshold: instead of the fitted one)."""
+    features = _features(model, np.random.default_rng(1).random((8, *SHAPE), dtype=np.float32))
+    fit = ood.fit(features, np.array([0, 1] * 4), class_count=2)
+    return fit if threshold is None else dataclasses.replace(fit, threshold=threshold)
+
+
+def test_every_signature_says_whether_an_image_is_like_the_training_images(pipeline_run, tmp_path):
+    """The score is the fit's distance of the image's features (numpy and graph agree); the flag is the threshold's
+    verdict on it; `catdog predict` prints `neither` with the score for a flagged image, nothing for the other."""
+    model = models.build("tutorial", SHAPE)
+    images = [imagegen.image_bytes(kind, (120, 90), seed=kind) for kind in (0, 1)]
+    probe = _ood_fit(model)
+    exporter.export(model, saved_model_transform(pipeline_run), ["cats", "dogs"], str(tmp_path / "probe"), probe)
+    loaded = saved_model.load(str(tmp_path / "probe"))
+    expected = ood.scores(probe, _features(model, saved_model.model_input(loaded, images)))
+    fit = dataclasses.replace(probe, threshold=float(expected.mean()))  # the first image in, the other out or back
+    exporter.export(model, saved_model_transform(pipeline_run), ["cats", "dogs"], str(tmp_path / "model"), fit)
+    loaded = saved_model.load(str(tmp_path / "model"))
+    examples = [warmup_requests.image_example(image) for image in images]
+    for name, value in [(exporter.IMAGE_BYTES_SIGNATURE, images), (exporter.TF_EXAMPLE_SIGNATURE, examples),
+                        (exporter.SCORE_TF_EXAMPLE_SIGNATURE, examples)]:
+        outputs = loaded.signatures[name](tf.constant(value))
+        assert outputs[exporter.IN_DISTRIBUTION_OUTPUT].dtype == tf.bool, name
+        np.testing.assert_allclose(outputs[exporter.OOD_SCORE_OUTPUT].numpy(), expected, rtol=1e-3, err_msg=name)
+        assert outputs[exporter.IN_DISTRIBUTION_OUTPUT].numpy().tolist() == (expected <= fit.threshold).tolist()
+    assert sorted((expected <= fit.threshold).tolist()) == [False, True]
+
+    paths = []
+    for kind, image in enumerate(images):
+        paths.append(tmp_path / f"image{kind}.jpg")
+        paths[-1].write_bytes(image)
+    result = run_catdog("predict", "--model", tmp_path / "model", *paths)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for line, score, flag in zip(result.stdout.splitlines(), expected, expected <= fit.threshold):
+        assert ("neither" in line) is not flag and (flag or line.endswith(f"\tneither (ood_score {score:.1f})")), line
+
+
 def test_mixed_precision_training_exports_a_float32_model(pipeline_run, tmp_path):
     """As on a GPU: the policy is mixed_float16 while the model trains; the export computes in float32.
     (The tutorial's preset: CPUs have no float16 kernel for the others' random-contrast augmentation.)"""
@@ -166,7 +210,7 @@ def test_mixed_precision_training_exports_a_float32_model(pipeline_run, tmp_path
         model.fit(np.random.default_rng(0).random((4, *SHAPE), dtype=np.float32), np.array([0, 1, 0, 1]), verbose=0)
         exported = trainer.float32_copy(model, "tutorial", SHAPE)
         assert keras.mixed_precision.global_policy().name == "float32"  # reset for whatever runs next
-        exporter.export(exported, transform_output, ["cats", "dogs"], str(tmp_path / "model"))
+        exporter.export(exported, transform_output, ["cats", "dogs"], str(tmp_path / "model"), _ood_fit(exported))
     finally:
         keras.mixed_precision.set_global_policy("float32")
 

@@ -27,12 +27,18 @@ def add_parser(sub) -> None:
                         "when self-signed)")
     p.add_argument("--ssl-cert", default="", metavar="PEM", help="client certificate, for a server that asks (mTLS)")
     p.add_argument("--ssl-key", default="", metavar="PEM", help="the client certificate's private key")
-    p.add_argument("--json", action="store_true", help="print a JSON list of {file, class_name, probability}")
+    p.add_argument("--json", action="store_true", help="print a JSON list of {file, class_name, probability, in_distribution, "
+                                                       "ood_score}")
     p.set_defaults(func=_predict)
 
 
 # Exit codes: 0 every file classified, 1 some files failed (the others are printed), 2 nothing could run.
 SOME_FAILED = 1
+
+
+def neither_column(result: dict) -> str:
+    """A last column for an image the model finds like neither class (components/ood.py), with its score."""
+    return "" if result.get("in_distribution", True) else f"\tneither (ood_score {result['ood_score']:.1f})"
 
 
 def _read(path: str) -> bytes:
@@ -58,7 +64,7 @@ def _predict(args) -> int:
         print(json.dumps(results + [{"file": path, "error": reason} for path, reason in failures], indent=2))
     else:
         for r in results:
-            print(f"{r['file']}\t{r['class_name']}\t{r['probability']:.6f}")
+            print(f"{r['file']}\t{r['class_name']}\t{r['probability']:.6f}{neither_column(r)}")
     for path, reason in failures:
         print(f"catdog: error: {path}: {reason}", file=sys.stderr)
     if failures:
