@@ -6,7 +6,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras as keras
 
-from components import features, models, ood, warmup_requests
+from components import features, ood, warmup_requests
 
 # serving_default takes what clients have: encoded image files.
 IMAGE_BYTES_SIGNATURE = "serving_default"
@@ -46,8 +46,8 @@ def export(
     """Saves the model with the Transform graph inside, so serving decodes and resizes as training did, and
     the out-of-distribution fit, so every prediction also says whether the image is like the training images."""
     model.tft_layer = tf_transform_output.transform_features_layer()
-    # The same layers, also giving the features the sigmoid unit reads (what ood_fit was fitted on).
-    with_features = keras.Model(model.inputs, [model.output, models.features_tensor(model)])
+    # The same layers, also giving the layer's output ood_fit was fitted on.
+    with_features = keras.Model(model.inputs, [model.output, model.get_layer(ood_fit.layer).output])
     raw_image_spec = {features.IMAGE_RAW_KEY: tf_transform_output.raw_feature_spec()[features.IMAGE_RAW_KEY]}
     names = tf.constant(list(class_names))
 
@@ -56,8 +56,9 @@ def export(
         return model.tft_layer({features.IMAGE_RAW_KEY: tf.reshape(image_bytes, [-1, 1])})[features.IMAGE_KEY]
 
     def score(images):
-        probability, pooled = with_features(images, training=False)  # augmentation layers off
+        probability, features_out = with_features(images, training=False)  # augmentation layers off
         probability = tf.reshape(probability, [-1])
+        pooled = tf.reduce_mean(features_out, axis=list(range(1, features_out.shape.rank - 1)))  # ood.pooled
         ood_score = ood_scores(ood_fit, tf.cast(pooled, tf.float32))
         return {PROBABILITY_OUTPUT: probability, CLASS_ID_OUTPUT: tf.cast(probability >= 0.5, tf.int64),
                 OOD_SCORE_OUTPUT: ood_score, IN_DISTRIBUTION_OUTPUT: ood_score <= ood_fit.threshold}

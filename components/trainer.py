@@ -246,16 +246,21 @@ def cached_activations(model: keras.Model, preset: models.Preset, fn_args, tf_tr
     return CachedActivations(model, preset, train, val, batch_size, seed)
 
 
-def training_features(model: keras.Model, preset: models.Preset, inputs: PhaseInputs, fn_args, tf_transform_output
+def ood_layer(model: keras.Model, preset: models.Preset) -> str:
+    """The layer whose features components/ood.py fits: a pretrained preset's frozen part, else what the sigmoid
+    unit reads."""
+    return preset.frozen_through or models.features_layer(model)
+
+
+def training_features(model: keras.Model, layer: str, inputs: PhaseInputs, fn_args, tf_transform_output
                       ) -> Tuple[np.ndarray, np.ndarray]:
-    """(features the sigmoid unit reads, labels) of the training images as they are (no augmentation): from the
-    cached activations when there are some, else one pass over the images."""
-    if isinstance(inputs, CachedActivations):
-        below = models.chain(model, preset.frozen_through, models.features_layer(model))
+    """(pooled features of layer, labels) of the training images as they are (no augmentation): from the cached
+    activations when they are the layer's, else one pass over the images."""
+    if isinstance(inputs, CachedActivations) and layer == inputs.preset.frozen_through:
         activations, labels = inputs.train
-        return activation_cache.apply(below, activations[:, :1])[:, 0].astype(np.float32), labels.ravel()
-    extractor = keras.Model(model.inputs, models.features_tensor(model))
-    batches = [(extractor(images, training=False).numpy(), labels.numpy()) for images, labels in
+        return ood.pooled(activations[:, 0]), labels.ravel()
+    extractor = keras.Model(model.inputs, model.get_layer(layer).output)
+    batches = [(ood.pooled(extractor(images, training=False).numpy()), labels.numpy()) for images, labels in
                train_input.read_once(fn_args.train_files, fn_args.data_accessor, tf_transform_output,
                                      activation_cache.FORWARD_BATCH)]
     return (np.concatenate([f for f, _ in batches]).astype(np.float32),
@@ -303,8 +308,9 @@ def run_fn(fn_args) -> None:
     with strategy.scope():
         tensorboard = keras.callbacks.TensorBoard(log_dir=os.path.join(fn_args.model_run_dir, "logs"))
         record = fit(model, preset, config, inputs, steps_per_epoch, [tensorboard], strategy.num_replicas_in_sync)
-    train_features, train_labels = training_features(model, preset, inputs, fn_args, tf_transform_output)
-    ood_fit = ood.fit(train_features, train_labels, len(class_names))
+    layer = ood_layer(model, preset)
+    train_features, train_labels = training_features(model, layer, inputs, fn_args, tf_transform_output)
+    ood_fit = ood.fit(layer, train_features, train_labels, len(class_names), config.seed)
     record["class_names"] = class_names
     record["input"] = input_record
     record["ood"] = ood_fit.summary(ood.scores(ood_fit, train_features))

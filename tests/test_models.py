@@ -90,12 +90,12 @@ def test_the_ood_fit_flags_what_lies_away_from_both_training_clusters():
         return np.concatenate([c + rng.normal(0, 1, (per_class, 32)) for c in centers]), np.repeat([0, 1], per_class)
 
     features, labels = clusters(1000)
-    fit = ood.fit(features, labels, class_count=2)
-    assert np.mean(ood.scores(fit, features) <= fit.threshold) == pytest.approx(ood.IN_DISTRIBUTION_SHARE, abs=0.002)
-    fresh, _ = clusters(500)  # new draws of the training distribution: about 1% flagged
-    assert np.mean(ood.scores(fit, fresh) > fit.threshold) < 0.03
+    fit = ood.fit("pool", features, labels, class_count=2)
+    assert np.mean(ood.scores(fit, features) <= fit.threshold) >= ood.IN_DISTRIBUTION_SHARE  # in-sample: shorter
+    fresh, _ = clusters(2000)  # new draws of the training distribution: about 1% flagged (out-of-fold threshold)
+    assert 0.002 < np.mean(ood.scores(fit, fresh) > fit.threshold) < 0.025
     noise = rng.uniform(-8, 8, (500, 32))  # neither cluster
     midway = np.repeat(centers.mean(axis=0, keepdims=True), 10, axis=0)  # between the clusters, far from both
     assert np.all(ood.scores(fit, noise) > fit.threshold) and np.all(ood.scores(fit, midway) > fit.threshold)
     with pytest.raises(ValueError, match="class \\[1\\]"):
-        ood.fit(features[labels == 0], labels[labels == 0], class_count=2)
+        ood.fit("pool", features[labels == 0], labels[labels == 0], class_count=2)
