@@ -80,13 +80,13 @@ def validation_images(zip_path: str) -> dict:
 def predict(model_dir: str, images: dict) -> dict:
     import tensorflow as tf
 
-    from components import exporter
+    from components import contract
 
-    signature = tf.saved_model.load(model_dir).signatures[exporter.IMAGE_BYTES_SIGNATURE]
+    signature = tf.saved_model.load(model_dir).signatures[contract.IMAGE_BYTES_SIGNATURE]
     names, outputs = list(images), []
     for start in range(0, len(names), BATCH):
         batch = tf.constant([images[n] for n in names[start:start + BATCH]])
-        outputs.append({k: v.numpy() for k, v in signature(**{exporter.IMAGE_BYTES_INPUT: batch}).items()})
+        outputs.append({k: v.numpy() for k, v in signature(**{contract.IMAGE_BYTES_INPUT: batch}).items()})
     columns = {k: np.concatenate([o[k] for o in outputs]) for k in outputs[0]}
     return {"names": names, **columns}
 
@@ -99,19 +99,19 @@ def energy_ood_score(probability: np.ndarray) -> np.ndarray:
 
 
 def summary(result: dict, per_image: bool) -> dict:
-    from components import exporter
+    from components import contract
 
-    flagged = ~result[exporter.IN_DISTRIBUTION_OUTPUT]
+    flagged = ~result[contract.IN_DISTRIBUTION_OUTPUT]
     out = {"images": len(result["names"]), "flagged": int(flagged.sum()),
            "flagged_share": round(float(flagged.mean()), 4),
-           "ood_score_quantiles": {f"p{q}": round(float(np.percentile(result[exporter.OOD_SCORE_OUTPUT], q)), 2)
+           "ood_score_quantiles": {f"p{q}": round(float(np.percentile(result[contract.OOD_SCORE_OUTPUT], q)), 2)
                                    for q in (1, 50, 99)}}
     if per_image:
         out["per_image"] = {n: {"class_name": c.decode(), "probability": round(float(p), 3),
                                 "ood_score": round(float(s), 2), "neither": bool(f)}
-                            for n, c, p, s, f in zip(result["names"], result[exporter.CLASS_NAME_OUTPUT],
-                                                     result[exporter.PROBABILITY_OUTPUT],
-                                                     result[exporter.OOD_SCORE_OUTPUT], flagged)}
+                            for n, c, p, s, f in zip(result["names"], result[contract.CLASS_NAME_OUTPUT],
+                                                     result[contract.PROBABILITY_OUTPUT],
+                                                     result[contract.OOD_SCORE_OUTPUT], flagged)}
     return out
 
 
@@ -124,7 +124,7 @@ def main() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from sklearn.metrics import roc_auc_score
 
-    from components import exporter
+    from components import contract
 
     sets = {"validation": validation_images(args.data), "skimage_photos": skimage_photos(),
             "generated": generated_images()}
@@ -140,8 +140,8 @@ def main() -> None:
         "model": os.path.abspath(args.model_dir),
         "sets": {name: summary(result, per_image=name != "validation") for name, result in results.items()},
         "roc_auc_validation_vs_neither": {
-            "mahalanobis_ood_score": auc(lambda r: r[exporter.OOD_SCORE_OUTPUT]),
-            "energy_of_the_logit": auc(lambda r: energy_ood_score(r[exporter.PROBABILITY_OUTPUT])),
+            "mahalanobis_ood_score": auc(lambda r: r[contract.OOD_SCORE_OUTPUT]),
+            "energy_of_the_logit": auc(lambda r: energy_ood_score(r[contract.PROBABILITY_OUTPUT])),
         },
     })
 

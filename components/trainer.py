@@ -13,9 +13,9 @@ import tensorflow_transform as tft
 import tf_keras as keras
 from absl import logging
 
-from components import activation_cache, exporter, features, models, ood, train_input
-from pipeline import settings
-from pipeline.settings import LR_SCHEDULES, TrainingSettings
+from components import activation_cache, contract, exporter, models, ood, train_input
+from components import settings_core
+from components.training_settings import LR_SCHEDULES, TrainingSettings
 
 
 HISTORY_FILE = "history.json"
@@ -28,7 +28,7 @@ class TrainConfig(TrainingSettings):
 
     @classmethod
     def from_custom_config(cls, config: Dict[str, Any]) -> "TrainConfig":
-        kinds = {f.name: settings.value_type(f) for f in dataclasses.fields(cls)}
+        kinds = {f.name: settings_core.value_type(f) for f in dataclasses.fields(cls)}
         return cls(**{k: None if v is None else kinds[k](v) for k, v in (config or {}).items() if k in kinds})
 
     def recipe(self) -> models.Recipe:
@@ -47,26 +47,17 @@ def distribution_strategy() -> tf.distribute.Strategy:
     return tf.distribute.get_strategy()
 
 
-def _read_examples_json(train_files: List[str], name: str):
-    """A file ImageExampleGen writes at the root of its Examples artifact (train_files: <root>/Split-train/*)."""
-    examples_root = os.path.dirname(os.path.dirname(train_files[0]))
-    with tf.io.gfile.GFile(os.path.join(examples_root, name)) as f:
-        return json.load(f)
-
-
-def read_label_names(train_files: List[str]) -> List[str]:
-    return _read_examples_json(train_files, features.LABEL_NAMES_FILE)
-
-
-def count_examples(train_files: List[str], split: str = "train") -> int:
-    return sum(_read_examples_json(train_files, features.INGEST_REPORT_FILE)["counts"][split].values())
+def ingest_report(train_files: List[str]) -> contract.IngestReport:
+    """The report ImageExampleGen wrote at the root of its Examples artifact (train_files: <root>/Split-train/*)."""
+    return contract.IngestReport.read(os.path.dirname(os.path.dirname(train_files[0])))
 
 
 def input_plan(memory_share: float, train_files: List[str], tf_transform_output) -> train_input.InputPlan:
     """Cache or stream, decided from the counts of examples before any is read; logged with its reason."""
-    train_examples = count_examples(train_files)
+    report = ingest_report(train_files)
+    train_examples = report.images("train")
     chosen = train_input.plan(
-        train_examples, count_examples(train_files, "eval"),
+        train_examples, report.images("eval"),
         train_input.decoded_example_bytes(tf_transform_output),
         train_input.encoded_example_bytes(train_files, train_examples),
         memory_share, train_input.machine_memory_bytes(),
@@ -219,27 +210,27 @@ def float32_copy(model: keras.Model, preset_name: str, input_shape) -> keras.Mod
     return copy
 
 
-def activation_plan(model: keras.Model, preset: models.Preset, config: TrainConfig, train_files: List[str]
-                    ) -> Optional[activation_cache.ActivationPlan]:
+def activation_plan(model: keras.Model, preset: models.Preset, config: TrainConfig,
+                    report: contract.IngestReport) -> Optional[activation_cache.ActivationPlan]:
     """Whether the preset's frozen part's activations fit the memory budget (None: it has no frozen part)."""
     if not preset.frozen_through:
         return None
     chosen = activation_cache.plan(
-        preset.frozen_through, model.get_layer(preset.frozen_through).output.shape[1:], count_examples(train_files),
-        count_examples(train_files, "eval"), config.train_cache_memory_share, train_input.machine_memory_bytes())
+        preset.frozen_through, model.get_layer(preset.frozen_through).output.shape[1:], report.images("train"),
+        report.images("eval"), config.train_cache_memory_share, train_input.machine_memory_bytes())
     logging.info("Trainer input: %s", chosen.reason())
     return chosen
 
 
-def cached_activations(model: keras.Model, preset: models.Preset, fn_args, tf_transform_output, batch_size: int,
-                       seed: int) -> CachedActivations:
+def cached_activations(model: keras.Model, preset: models.Preset, fn_args, tf_transform_output,
+                       report: contract.IngestReport, batch_size: int, seed: int) -> CachedActivations:
     """One forward pass of the frozen part over both splits (training images in both orientations)."""
     frozen = keras.Model(model.input, model.get_layer(preset.frozen_through).output)
 
     def computed(files, split, copies):
         images = train_input.read_once(files, fn_args.data_accessor, tf_transform_output,
                                        activation_cache.FORWARD_BATCH)
-        return activation_cache.compute(frozen, images, count_examples(fn_args.train_files, split), copies)
+        return activation_cache.compute(frozen, images, report.images(split), copies)
 
     train = computed(fn_args.train_files, "train", activation_cache.TRAINING_COPIES)
     val = computed(fn_args.eval_files, "eval", 1)
@@ -273,20 +264,21 @@ def run_fn(fn_args) -> None:
     weights = backbone_weights(preset, config)  # first: a missing file fails the run before any work
     seed_and_determinism(config)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
-    class_names = read_label_names(fn_args.train_files)
+    report = ingest_report(fn_args.train_files)
+    class_names = report.class_names
     strategy = distribution_strategy()
     batch_size = config.batch_size * strategy.num_replicas_in_sync
-    image_shape = tf_transform_output.transformed_feature_spec()[features.IMAGE_KEY].shape
-    steps_per_epoch = math.ceil(count_examples(fn_args.train_files) / batch_size)
+    image_shape = tf_transform_output.transformed_feature_spec()[contract.IMAGE_KEY].shape
+    steps_per_epoch = math.ceil(report.images("train") / batch_size)
 
     with strategy.scope():
         model = preset.build(image_shape, weights)
-    cache_plan = activation_plan(model, preset, config, fn_args.train_files)
+    cache_plan = activation_plan(model, preset, config, report)
     if cache_plan and cache_plan.fits:
         with strategy.scope():
             # Only the flip can be cached; the model is built without the augmentation layers that would not act.
             model = preset.build(image_shape, weights, augment=False)
-            inputs = cached_activations(model, preset, fn_args, tf_transform_output, batch_size, config.seed)
+            inputs = cached_activations(model, preset, fn_args, tf_transform_output, report, batch_size, config.seed)
         input_record = {"path": activation_cache.ACTIVATIONS, **dataclasses.asdict(cache_plan),
                         "reason": cache_plan.reason()}
     else:

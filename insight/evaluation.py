@@ -12,7 +12,7 @@ import tensorflow as tf
 import tf_keras as keras
 from tqdm import tqdm
 
-from components import exporter, features
+from components import contract
 from insight import figures, image_grid
 from insight.errors import InsightError
 from insight.images import decode_rgb
@@ -48,9 +48,9 @@ def read_examples(examples_uri: str, split: str) -> Iterator[ImageExample]:
         feature = tf.train.Example.FromString(serialized).features.feature
         yield ImageExample(
             serialized=serialized,
-            image_raw=feature[features.IMAGE_RAW_KEY].bytes_list.value[0],
-            label=int(feature[features.LABEL_KEY].int64_list.value[0]),
-            filename=feature[features.FILENAME_KEY].bytes_list.value[0].decode(),
+            image_raw=feature[contract.IMAGE_RAW_KEY].bytes_list.value[0],
+            label=int(feature[contract.LABEL_KEY].int64_list.value[0]),
+            filename=feature[contract.FILENAME_KEY].bytes_list.value[0].decode(),
         )
 
 
@@ -70,17 +70,17 @@ class Prediction:
 
 def predict(model: keras.Model, examples: Iterable[ImageExample]) -> List[Prediction]:
     """Scores with the serving_tf_example signature, the one TFMA evaluated."""
-    signature = model.signatures[exporter.TF_EXAMPLE_SIGNATURE]
+    signature = model.signatures[contract.TF_EXAMPLE_SIGNATURE]
     predictions: List[Prediction] = []
     examples = iter(examples)
     # disable=None: a bar on terminals only, not in logs.
     with tqdm(desc="Scoring validation images", unit="image", disable=None) as bar:
         while batch := list(itertools.islice(examples, PREDICT_BATCH_SIZE)):
-            outputs = signature(**{exporter.TF_EXAMPLE_INPUT: tf.constant([e.serialized for e in batch])})
-            probabilities = outputs[exporter.PROBABILITY_OUTPUT].numpy()
-            class_ids = outputs[exporter.CLASS_ID_OUTPUT].numpy()
-            scores = outputs[exporter.OOD_SCORE_OUTPUT].numpy() if exporter.OOD_SCORE_OUTPUT in outputs else None
-            flags = outputs[exporter.IN_DISTRIBUTION_OUTPUT].numpy() if scores is not None else None
+            outputs = signature(**{contract.TF_EXAMPLE_INPUT: tf.constant([e.serialized for e in batch])})
+            probabilities = outputs[contract.PROBABILITY_OUTPUT].numpy()
+            class_ids = outputs[contract.CLASS_ID_OUTPUT].numpy()
+            scores = outputs[contract.OOD_SCORE_OUTPUT].numpy() if contract.OOD_SCORE_OUTPUT in outputs else None
+            flags = outputs[contract.IN_DISTRIBUTION_OUTPUT].numpy() if scores is not None else None
             predictions.extend(
                 Prediction(e, float(p), int(c), *((float(scores[i]), bool(flags[i])) if scores is not None else ()))
                 for i, (e, p, c) in enumerate(zip(batch, probabilities, class_ids)))

@@ -9,7 +9,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 import imagegen
-from components import activation_cache, exporter, models, ood, trainer, warmup_requests
+from components import activation_cache, contract, exporter, models, ood, trainer
 from conftest import run_catdog
 from insight import gradcam, saved_model
 
@@ -179,13 +179,13 @@ def test_every_signature_says_whether_an_image_is_like_the_training_images(pipel
     fit = dataclasses.replace(probe, threshold=float(expected.mean()))  # the first image in, the other out or back
     exporter.export(model, saved_model_transform(pipeline_run), ["cats", "dogs"], str(tmp_path / "model"), fit)
     loaded = saved_model.load(str(tmp_path / "model"))
-    examples = [warmup_requests.image_example(image) for image in images]
-    for name, value in [(exporter.IMAGE_BYTES_SIGNATURE, images), (exporter.TF_EXAMPLE_SIGNATURE, examples),
-                        (exporter.SCORE_TF_EXAMPLE_SIGNATURE, examples)]:
+    examples = [contract.tf_example(image) for image in images]
+    for name, value in [(contract.IMAGE_BYTES_SIGNATURE, images), (contract.TF_EXAMPLE_SIGNATURE, examples),
+                        (contract.SCORE_TF_EXAMPLE_SIGNATURE, examples)]:
         outputs = loaded.signatures[name](tf.constant(value))
-        assert outputs[exporter.IN_DISTRIBUTION_OUTPUT].dtype == tf.bool, name
-        np.testing.assert_allclose(outputs[exporter.OOD_SCORE_OUTPUT].numpy(), expected, rtol=1e-3, err_msg=name)
-        assert outputs[exporter.IN_DISTRIBUTION_OUTPUT].numpy().tolist() == (expected <= fit.threshold).tolist()
+        assert outputs[contract.IN_DISTRIBUTION_OUTPUT].dtype == tf.bool, name
+        np.testing.assert_allclose(outputs[contract.OOD_SCORE_OUTPUT].numpy(), expected, rtol=1e-3, err_msg=name)
+        assert outputs[contract.IN_DISTRIBUTION_OUTPUT].numpy().tolist() == (expected <= fit.threshold).tolist()
     assert sorted((expected <= fit.threshold).tolist()) == [False, True]
 
     paths = []
@@ -218,12 +218,12 @@ def test_mixed_precision_training_exports_a_float32_model(pipeline_run, tmp_path
     loaded = saved_model.load(str(tmp_path / "model"))
     assert {layer.dtype_policy.name for layer in loaded.layers} == {"float32"}
     assert all(v.dtype == tf.float32 for v in loaded.variables)
-    serve = loaded.signatures[exporter.IMAGE_BYTES_SIGNATURE]
+    serve = loaded.signatures[contract.IMAGE_BYTES_SIGNATURE]
     assert tf.float16 not in _graph_dtypes(serve)
-    outputs = serve(**{exporter.IMAGE_BYTES_INPUT: tf.constant([image])})
-    assert outputs[exporter.PROBABILITY_OUTPUT].dtype == tf.float32
+    outputs = serve(**{contract.IMAGE_BYTES_INPUT: tf.constant([image])})
+    assert outputs[contract.PROBABILITY_OUTPUT].dtype == tf.float32
     np.testing.assert_allclose(  # the same weights: the export answers as the trained model does
-        outputs[exporter.PROBABILITY_OUTPUT].numpy(),
+        outputs[contract.PROBABILITY_OUTPUT].numpy(),
         model(saved_model.model_input(loaded, [image])).numpy().ravel(), atol=5e-3,
     )
     cam = gradcam.class_activation_map(loaded, saved_model.model_input(loaded, [image]), class_id=1)
