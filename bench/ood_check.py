@@ -111,7 +111,7 @@ def summary(result: dict, per_image: bool) -> dict:
                                 "ood_score": round(float(s), 2), "neither": bool(f)}
                             for n, c, p, s, f in zip(result["names"], result[contract.CLASS_NAME_OUTPUT],
                                                      result[contract.PROBABILITY_OUTPUT],
-                                                     result[contract.OOD_SCORE_OUTPUT], flagged)}
+                                                     result[contract.OOD_SCORE_OUTPUT], flagged, strict=True)}
     return out
 
 

@@ -32,7 +32,6 @@ def main() -> None:
     parser.add_argument("--name", default="ood_fit_choice")
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
     import tf_keras as keras
     from sklearn.metrics import roc_auc_score
 
@@ -41,7 +40,8 @@ def main() -> None:
 
     loaded = saved_model.load(args.model_dir)
     outputs = {"top": models.features_tensor(loaded),
-               "frozen": keras.layers.GlobalAveragePooling2D()(loaded.get_layer(models.MOBILENET_FROZEN_THROUGH).output)}
+               "frozen": keras.layers.GlobalAveragePooling2D()(
+                   loaded.get_layer(models.MOBILENET_FROZEN_THROUGH).output)}
     extractor = keras.Model(loaded.inputs, outputs)
 
     def features(images):

@@ -57,7 +57,8 @@ def inference_pass(data: str, weights: str) -> dict:
     forward(tf.zeros([BATCH, SIZE, SIZE, 3]))  # traced before the clock starts
     wall, cpu = time.perf_counter(), time.process_time()
     count = sum(int(forward(batch).shape[0]) for batch in images)
-    return {"images": count, "wall_s": round(time.perf_counter() - wall, 1), "cpu_s": round(time.process_time() - cpu, 1)}
+    return {"images": count, "wall_s": round(time.perf_counter() - wall, 1),
+            "cpu_s": round(time.process_time() - cpu, 1)}
 
 
 def catdog_run(data: str, weights: str, output: str, seed: int, extra) -> dict:
@@ -76,7 +77,10 @@ def catdog_run(data: str, weights: str, output: str, seed: int, extra) -> dict:
     histories = sorted(
         (os.path.join(root, "history.json") for root, _, files in os.walk(output) if "history.json" in files),
         key=os.path.getmtime)
-    history = json.load(open(histories[-1])) if histories else {}
+    history = {}
+    if histories:
+        with open(histories[-1]) as f:
+            history = json.load(f)
     return {
         "seed": seed,
         "wall_s": round(wall, 1),

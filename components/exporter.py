@@ -39,8 +39,10 @@ def export(
         probability = tf.reshape(probability, [-1])
         pooled = tf.reduce_mean(features_out, axis=list(range(1, features_out.shape.rank - 1)))  # ood.pooled
         ood_score = ood_scores(ood_fit, tf.cast(pooled, tf.float32))
-        return {contract.PROBABILITY_OUTPUT: probability, contract.CLASS_ID_OUTPUT: tf.cast(probability >= 0.5, tf.int64),
-                contract.OOD_SCORE_OUTPUT: ood_score, contract.IN_DISTRIBUTION_OUTPUT: ood_score <= ood_fit.threshold}
+        return {
+            contract.PROBABILITY_OUTPUT: probability, contract.CLASS_ID_OUTPUT: tf.cast(probability >= 0.5, tf.int64),
+            contract.OOD_SCORE_OUTPUT: ood_score, contract.IN_DISTRIBUTION_OUTPUT: ood_score <= ood_fit.threshold,
+        }
 
     def predict(images):
         scores = score(images)

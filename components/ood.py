@@ -46,7 +46,8 @@ class OodFit:
     def summary(self, training_scores: np.ndarray) -> dict:  # in-sample: shorter than new images' (see above)
         """For history.json and the report."""
         return {
-            "method": METHOD, "layer": self.layer, "threshold": self.threshold, "in_distribution_share": self.in_distribution_share,
+            "method": METHOD, "layer": self.layer, "threshold": self.threshold,
+            "in_distribution_share": self.in_distribution_share,
             "shrinkage": self.shrinkage, "features": int(self.means.shape[1]),
             "training_score_quantiles": quantiles(training_scores),
         }
