@@ -80,6 +80,7 @@ def test_a_blessed_model_scores_every_image_as_serving_default_does(scoring_runs
         assert 0 <= row["probability"] <= 1
         assert row["class_name"] == ("dogs" if row["probability"] >= 0.5 else "cats") == reference["class_name"]
         assert row["probability"] == pytest.approx(reference["probability"], abs=1e-6)
+        assert isinstance(row["in_distribution"], bool) and row["ood_score"] >= 0  # BulkInferrer's columns too
     assert (f"Scored 4 images of --score-data, 1 files could not be (their lines give the reason): "
             f"{output / configs.SCORES_FILE}") in blessed.stdout
 
