@@ -174,7 +174,7 @@ class _RunReport:
     def _ood(self) -> List[str]:
         """The out-of-distribution scores of the validation images against the threshold fitted on training's."""
         fitted = training_curves.load_history(self._model_run()).get("ood")
-        if not fitted or self.predictions[0].ood_score is None:
+        if not fitted or not self.predictions or self.predictions[0].ood_score is None:
             return [html_report.note("The model has no out-of-distribution score.")]
         flagged = sum(not p.in_distribution for p in self.predictions)
         png = evaluation.save_ood_histogram(self.predictions, fitted["threshold"], self._file(OOD_FILE))
