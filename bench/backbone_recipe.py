@@ -52,7 +52,7 @@ def main() -> None:
         keras.utils.set_random_seed(config.seed)
         model = models.mobilenet(data.image_shape, args.weights, input_size=size, augment=bool(augment))
         wall, cpu = time.perf_counter(), _cpu_seconds()
-        record = trainer.fit(model, preset, config, train, val, steps, [])
+        record = trainer.fit(model, preset, config, trainer.images_in_every_phase(model, train, val), steps, [])
         wall, cpu = time.perf_counter() - wall, _cpu_seconds() - cpu
         epochs = len(record["history"]["loss"])
         results.append({

@@ -33,7 +33,7 @@ class PredictSettings(settings_core.Checked):
     ssl_cert: str = setting("", "client certificate, for a server that asks (mutual TLS)", metavar="PEM", group="TLS")
     ssl_key: str = setting("", "the client certificate's private key", metavar="PEM", group="TLS")
     json: bool = setting(False, "print a JSON list of {file, class_name, class_id, probability (of that class), "
-                                "probabilities (both, by class id)}")
+                                "probabilities (both, by class id), in_distribution, ood_score}")
 
     def __post_init__(self):
         super().__post_init__()

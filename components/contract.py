@@ -50,6 +50,10 @@ SCORES_OUTPUT = "scores"
 PROBABILITY_OUTPUT = "probability"  # probability of the second class name (dogs, by default)
 CLASS_ID_OUTPUT = "class_id"  # the index of the predicted class in the sorted class names
 CLASS_NAME_OUTPUT = "class_name"
+# components/ood.py: the image's distance to the training images' features, and whether it is within the threshold
+# that holds 99% of them (False: neither class, whatever class_name says). On every classifying signature.
+OOD_SCORE_OUTPUT = "ood_score"
+IN_DISTRIBUTION_OUTPUT = "in_distribution"
 
 # The signatures that classify images, and the one input each takes.
 SIGNATURE_INPUTS = {IMAGE_BYTES_SIGNATURE: IMAGE_BYTES_INPUT, TF_EXAMPLE_SIGNATURE: TF_EXAMPLE_INPUT}

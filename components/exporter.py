@@ -6,14 +6,27 @@ import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras as keras
 
-from components import contract, warmup_requests
+from components import contract, ood, warmup_requests
+
+
+def ood_scores(ood_fit: ood.OodFit, pooled: tf.Tensor) -> tf.Tensor:
+    """ood.scores in the graph: the distance to the nearest class mean under the shared precision."""
+    means = tf.constant(ood_fit.means, tf.float32)
+    precision = tf.constant(ood_fit.precision, tf.float32)
+    centered = pooled[:, None, :] - means[None, :, :]  # [batch, classes, features]
+    squared = tf.einsum("bcd,de,bce->bc", centered, precision, centered)
+    return tf.sqrt(tf.maximum(tf.reduce_min(squared, axis=1), 0.0))
 
 
 def export(
-    model: keras.Model, tf_transform_output: tft.TFTransformOutput, class_names: Sequence[str], export_dir: str
+    model: keras.Model, tf_transform_output: tft.TFTransformOutput, class_names: Sequence[str], export_dir: str,
+    ood_fit: ood.OodFit,
 ) -> None:
-    """Saves the model with the Transform graph inside, so serving decodes and resizes as training did."""
+    """Saves the model with the Transform graph inside, so serving decodes and resizes as training did, and
+    the out-of-distribution fit, so every prediction also says whether the image is like the training images."""
     model.tft_layer = tf_transform_output.transform_features_layer()
+    # The same layers, also giving the layer's output ood_fit was fitted on.
+    with_features = keras.Model(model.inputs, [model.output, model.get_layer(ood_fit.layer).output])
     raw_image_spec = {contract.IMAGE_RAW_KEY: tf_transform_output.raw_feature_spec()[contract.IMAGE_RAW_KEY]}
     names = tf.constant(list(class_names))
 
@@ -22,8 +35,14 @@ def export(
         return model.tft_layer({contract.IMAGE_RAW_KEY: tf.reshape(image_bytes, [-1, 1])})[contract.IMAGE_KEY]
 
     def score(images):
-        probability = tf.reshape(model(images, training=False), [-1])  # augmentation layers off
-        return {contract.PROBABILITY_OUTPUT: probability, contract.CLASS_ID_OUTPUT: tf.cast(probability >= 0.5, tf.int64)}
+        probability, features_out = with_features(images, training=False)  # augmentation layers off
+        probability = tf.reshape(probability, [-1])
+        pooled = tf.reduce_mean(features_out, axis=list(range(1, features_out.shape.rank - 1)))  # ood.pooled
+        ood_score = ood_scores(ood_fit, tf.cast(pooled, tf.float32))
+        return {
+            contract.PROBABILITY_OUTPUT: probability, contract.CLASS_ID_OUTPUT: tf.cast(probability >= 0.5, tf.int64),
+            contract.OOD_SCORE_OUTPUT: ood_score, contract.IN_DISTRIBUTION_OUTPUT: ood_score <= ood_fit.threshold,
+        }
 
     def predict(images):
         scores = score(images)

@@ -40,11 +40,27 @@ class Preset:
     # Pretrained presets: where Keras downloads their backbone's weights, and what the second phase unfreezes.
     weights_origin: Optional[str] = None
     unfreeze_top: Optional[Callable[[keras.Model], None]] = None
+    # Pretrained presets whose layers up to frozen_through stay frozen in every phase (components/activation_cache.py
+    # computes them once): head_after is where the first phase's head starts (the layers after it learn).
+    frozen_through: Optional[str] = None
+    head_after: Optional[str] = None
+
+
+PROBABILITY_LAYER = "probability"  # every preset's output: one sigmoid unit
 
 
 def _probability(x):
     # float32 output even under mixed precision, so the sigmoid and the loss stay stable.
-    return keras.layers.Dense(1, activation="sigmoid", dtype="float32", name="probability")(x)
+    return keras.layers.Dense(1, activation="sigmoid", dtype="float32", name=PROBABILITY_LAYER)(x)
+
+
+def features_layer(model: keras.Model) -> str:
+    """The layer whose output the sigmoid unit reads (the features components/ood.py scores)."""
+    return model.get_layer(PROBABILITY_LAYER)._inbound_nodes[0].inbound_layers.name
+
+
+def features_tensor(model: keras.Model):
+    return model.get_layer(features_layer(model)).output
 
 
 def _classifier_head(x, dropout: float = 0.0):
@@ -110,6 +126,7 @@ MOBILENET_WEIGHTS_FILE = "mobilenet_1_0_224_tf_no_top.h5"  # Keras' own name for
 MOBILENET_INPUT_SIZE = 224  # the backbone's input side (bench/backbone_recipe.py measured 150 and 224)
 MOBILENET_AUGMENT = True  # bench/backbone_recipe.py measured with and without: steadier in the second phase
 MOBILENET_FINE_TUNE_FROM = "conv_dw_12"  # the last two of its 13 blocks, at the 7x7 resolution
+MOBILENET_FROZEN_THROUGH = "conv_pw_11_relu"  # the input of the top blocks (before conv_dw_12's padding: 14x14x512)
 
 
 def mobilenet(
@@ -117,6 +134,7 @@ def mobilenet(
     weights_path: Optional[str] = None,
     input_size: int = MOBILENET_INPUT_SIZE,
     augment: bool = MOBILENET_AUGMENT,
+    dropout: float = 0.2,
 ) -> keras.Model:
     """MobileNet v1 (alpha 1.0) with ImageNet weights, frozen, under a small head: global average pooling,
     dropout and the sigmoid unit. The model maps Transform's [0, 1] images to the backbone's [-1, 1] at its
@@ -135,7 +153,7 @@ def mobilenet(
         # Frozen BatchNormalization runs in inference mode: ImageNet's statistics, not a batch's.
         layer.trainable = False
     x = keras.layers.GlobalAveragePooling2D(name="pool")(backbone.output)
-    x = keras.layers.Dropout(0.2)(x)
+    x = keras.layers.Dropout(dropout)(x)
     return keras.Model(inputs, _probability(x), name="mobilenet")
 
 
@@ -157,8 +175,26 @@ PRESETS: Dict[str, Preset] = {
         Recipe(epochs=5, fine_tune_epochs=5, keep_best_epoch=False),
         weights_origin=_KERAS_MOBILENET_URL + MOBILENET_WEIGHTS_FILE,
         unfreeze_top=unfreeze_mobilenet_top,
+        frozen_through=MOBILENET_FROZEN_THROUGH,
+        head_after="pool",
     ),
 }
+
+
+def chain(model: keras.Model, after: str, through: Optional[str] = None) -> keras.Model:
+    """The layers of model after the layer named after, up to the one named through (default: the output), as a
+    model of their own that shares their weights: they must form a chain, each layer fed by the one before."""
+    start = model.layers.index(model.get_layer(after)) + 1
+    end = model.layers.index(model.get_layer(through)) + 1 if through else len(model.layers)
+    previous = model.layers[start - 1]
+    x = inputs = keras.Input(shape=previous.output.shape[1:], name=after)
+    for layer in model.layers[start:end]:
+        feeding = [node.inbound_layers for node in layer._inbound_nodes[:1]]  # its node in model's own graph
+        if feeding != [previous]:
+            raise ValueError(f"{model.name}: {layer.name} is not fed by {previous.name} alone; not a chain")
+        x = layer(x)
+        previous = layer
+    return keras.Model(inputs, x, name=f"{model.name}_after_{after}")
 
 
 def preset(name: str) -> Preset:

@@ -1,5 +1,6 @@
-"""Scores of new images as JSON lines, one per file: {file, class_name, probability}, or {file, error} for a
-file that could not be scored. `catdog score` (scoring/batch.py) and the pipeline's BulkInferrer
+"""Scores of new images as JSON lines, one per file: {file, class_name, probability, in_distribution, ood_score}
+(the last two from models exported with them: `in_distribution` false is "neither", components/ood.py), or
+{file, error} for a file that could not be scored. `catdog score` (scoring/batch.py) and the pipeline's BulkInferrer
 (export_scores, after `catdog run --score-data`) both write them through here."""
 
 import dataclasses
@@ -10,9 +11,13 @@ from typing import Iterable, List, Tuple
 from components import contract
 
 
-def scored_row(file: str, class_name: str, probability: float) -> dict:
-    """probability: of the second class name, the exported model's `probability` output."""
-    return {"file": file, "class_name": class_name, "probability": float(probability)}
+def scored_row(file: str, class_name: str, probability: float, in_distribution=None, ood_score=None) -> dict:
+    """probability: of the second class name, the exported model's `probability` output; in_distribution and
+    ood_score: its outputs of those names, when it has them."""
+    row = {"file": file, "class_name": class_name, "probability": float(probability)}
+    if ood_score is not None:
+        row.update(in_distribution=bool(in_distribution), ood_score=float(ood_score))
+    return row
 
 
 def failed_row(file: str, reason: str) -> dict:
@@ -60,6 +65,8 @@ def bulk_inferrer_rows(scores_uri: str, class_names: List[str]) -> List[dict]:
             _value(example, contract.FILENAME_KEY).decode(),
             class_names[_value(example, contract.CLASS_ID_OUTPUT)],
             _value(example, contract.PROBABILITY_OUTPUT),
+            _value(example, contract.IN_DISTRIBUTION_OUTPUT),
+            _value(example, contract.OOD_SCORE_OUTPUT),
         ))
     return rows
 

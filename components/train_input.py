@@ -101,26 +101,37 @@ def make_dataset(
     decoded anew every epoch, batches in parallel. The same seed gives both the same order of examples
     when their shuffle buffers are the same size (the shuffle draws positions, whatever the elements hold).
     """
-    raw = data_accessor.tf_dataset_factory(
+    raw = _raw_examples(file_pattern, data_accessor, tf_transform_output)
+    examples = _decode(raw, tf_transform_output).unbatch().cache() if input_plan.cache else raw.unbatch()
+    if shuffle_seed is not None:
+        examples = examples.shuffle(input_plan.shuffle_buffer, seed=shuffle_seed, reshuffle_each_iteration=True)
+    batches = examples.batch(batch_size)
+    if not input_plan.cache:
+        batches = _decode(batches, tf_transform_output)
+    return batches.prefetch(tf.data.AUTOTUNE)
+
+
+def read_once(file_pattern: List[str], data_accessor, tf_transform_output: tft.TFTransformOutput, batch_size: int
+              ) -> tf.data.Dataset:
+    """(image, label) batches in the files' order, decoded in parallel and kept nowhere: for a single pass."""
+    raw = _raw_examples(file_pattern, data_accessor, tf_transform_output).unbatch().batch(batch_size)
+    return _decode(raw, tf_transform_output).prefetch(tf.data.AUTOTUNE)
+
+
+def _raw_examples(file_pattern: List[str], data_accessor, tf_transform_output: tft.TFTransformOutput):
+    return data_accessor.tf_dataset_factory(
         file_pattern,
         # The reads interleave the files in parallel (tfxio's default); the order stays deterministic.
         tfxio.TensorFlowDatasetOptions(batch_size=_READ_BATCH, num_epochs=1, shuffle=False),
         tf_transform_output.raw_metadata.schema,
     )
 
-    def decode(batches: tf.data.Dataset) -> tf.data.Dataset:
-        return batches.map(
-            lambda f: _image_and_label(tf_transform_output.transform_raw_features(f)),
-            num_parallel_calls=tf.data.AUTOTUNE,
-        )
 
-    examples = decode(raw).unbatch().cache() if input_plan.cache else raw.unbatch()
-    if shuffle_seed is not None:
-        examples = examples.shuffle(input_plan.shuffle_buffer, seed=shuffle_seed, reshuffle_each_iteration=True)
-    batches = examples.batch(batch_size)
-    if not input_plan.cache:
-        batches = decode(batches)
-    return batches.prefetch(tf.data.AUTOTUNE)
+def _decode(batches: tf.data.Dataset, tf_transform_output: tft.TFTransformOutput) -> tf.data.Dataset:
+    return batches.map(
+        lambda f: _image_and_label(tf_transform_output.transform_raw_features(f)),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
 
 
 def _image_and_label(transformed):

@@ -5,14 +5,15 @@ import json
 import math
 import os
 import sys
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras as keras
 from absl import logging
 
-from components import contract, exporter, models, train_input
+from components import activation_cache, contract, exporter, models, ood, train_input
 from components import settings_core
 from components.training_settings import LR_SCHEDULES, TrainingSettings
 
@@ -125,8 +126,42 @@ def _compile(model: keras.Model, rate) -> None:
     )
 
 
+# What a phase trains, on which input: (model, training batches, validation batches) from the phase's index.
+PhaseInputs = Callable[[int], Tuple[keras.Model, tf.data.Dataset, tf.data.Dataset]]
+
+
+def images_in_every_phase(model: keras.Model, train: tf.data.Dataset, val: tf.data.Dataset) -> PhaseInputs:
+    """The whole model trains on the images in every phase (what its layers' trainable flags let learn)."""
+    return lambda phase: (model, train, val)
+
+
+class CachedActivations:
+    """The phases of a preset with a frozen part (Preset.frozen_through) on its activations, computed once
+    (components/activation_cache.py): the head on the pooled features (the whole backbone is frozen), then the
+    layers above the frozen part (the top blocks being fine-tuned and the head). They share the model's weights."""
+
+    def __init__(self, model: keras.Model, preset: models.Preset, train: Tuple[Any, Any], val: Tuple[Any, Any],
+                 batch_size: int, seed: int):
+        self.model, self.preset, self.train, self.val = model, preset, train, val
+        self.batch_size, self.seed = batch_size, seed
+
+    def _inputs(self, trained: keras.Model, train, val, seed: int):
+        return (trained, activation_cache.training_batches(*train, self.batch_size, seed),
+                activation_cache.eval_batches(*val, self.batch_size))
+
+    def __call__(self, phase: int):
+        frozen_through, head_after = self.preset.frozen_through, self.preset.head_after
+        if phase == 0:
+            below_head = models.chain(self.model, frozen_through, head_after)
+            pooled = [(activation_cache.apply(below_head, activations), labels) for activations, labels in
+                      (self.train, self.val)]
+            return self._inputs(models.chain(self.model, head_after), *pooled, self.seed)
+        return self._inputs(models.chain(self.model, frozen_through), self.train, self.val, self.seed + phase)
+
+
 def fit(
-    model, preset: models.Preset, config: TrainConfig, train, val, steps_per_epoch: int, callbacks, replicas: int = 1
+    model, preset: models.Preset, config: TrainConfig, inputs: PhaseInputs, steps_per_epoch: int, callbacks,
+    replicas: int = 1,
 ) -> Dict[str, Any]:
     """Trains phase after phase (compiling anew: the trainable set changes) and returns the history record."""
     recipe = config.recipe()
@@ -138,9 +173,10 @@ def fit(
         last_phase = phase == len(phases) - 1
         if phase:
             preset.unfreeze_top(model)
-        _compile(model, learning_rate(initial_rate, recipe.lr_schedule, epochs, steps_per_epoch, replicas))
+        trained, train, val = inputs(phase)
+        _compile(trained, learning_rate(initial_rate, recipe.lr_schedule, epochs, steps_per_epoch, replicas))
         kept = keep_weights_callbacks(config, recipe, epochs) if last_phase else []
-        result = model.fit(
+        result = trained.fit(
             train, validation_data=val, initial_epoch=done, epochs=done + epochs,
             callbacks=callbacks + kept, verbose=1 if sys.stdout.isatty() else 2,
         )
@@ -174,6 +210,54 @@ def float32_copy(model: keras.Model, preset_name: str, input_shape) -> keras.Mod
     return copy
 
 
+def activation_plan(model: keras.Model, preset: models.Preset, config: TrainConfig,
+                    report: contract.IngestReport) -> Optional[activation_cache.ActivationPlan]:
+    """Whether the preset's frozen part's activations fit the memory budget (None: it has no frozen part)."""
+    if not preset.frozen_through:
+        return None
+    chosen = activation_cache.plan(
+        preset.frozen_through, model.get_layer(preset.frozen_through).output.shape[1:], report.images("train"),
+        report.images("eval"), config.train_cache_memory_share, train_input.machine_memory_bytes())
+    logging.info("Trainer input: %s", chosen.reason())
+    return chosen
+
+
+def cached_activations(model: keras.Model, preset: models.Preset, fn_args, tf_transform_output,
+                       report: contract.IngestReport, batch_size: int, seed: int) -> CachedActivations:
+    """One forward pass of the frozen part over both splits (training images in both orientations)."""
+    frozen = keras.Model(model.input, model.get_layer(preset.frozen_through).output)
+
+    def computed(files, split, copies):
+        images = train_input.read_once(files, fn_args.data_accessor, tf_transform_output,
+                                       activation_cache.FORWARD_BATCH)
+        return activation_cache.compute(frozen, images, report.images(split), copies)
+
+    train = computed(fn_args.train_files, "train", activation_cache.TRAINING_COPIES)
+    val = computed(fn_args.eval_files, "eval", 1)
+    return CachedActivations(model, preset, train, val, batch_size, seed)
+
+
+def ood_layer(model: keras.Model, preset: models.Preset) -> str:
+    """The layer whose features components/ood.py fits: a pretrained preset's frozen part, else what the sigmoid
+    unit reads."""
+    return preset.frozen_through or models.features_layer(model)
+
+
+def training_features(model: keras.Model, layer: str, inputs: PhaseInputs, fn_args, tf_transform_output
+                      ) -> Tuple[np.ndarray, np.ndarray]:
+    """(pooled features of layer, labels) of the training images as they are (no augmentation): from the cached
+    activations when they are the layer's, else one pass over the images."""
+    if isinstance(inputs, CachedActivations) and layer == inputs.preset.frozen_through:
+        activations, labels = inputs.train
+        return ood.pooled(activations[:, 0]), labels.ravel()
+    extractor = keras.Model(model.inputs, model.get_layer(layer).output)
+    batches = [(ood.pooled(extractor(images, training=False).numpy()), labels.numpy()) for images, labels in
+               train_input.read_once(fn_args.train_files, fn_args.data_accessor, tf_transform_output,
+                                     activation_cache.FORWARD_BATCH)]
+    return (np.concatenate([f for f, _ in batches]).astype(np.float32),
+            np.concatenate([labels for _, labels in batches]).ravel())
+
+
 def run_fn(fn_args) -> None:
     config = TrainConfig.from_custom_config(fn_args.custom_config)
     preset = models.preset(config.model_preset)
@@ -184,27 +268,45 @@ def run_fn(fn_args) -> None:
     class_names = report.class_names
     strategy = distribution_strategy()
     batch_size = config.batch_size * strategy.num_replicas_in_sync
-    plan = input_plan(config.train_cache_memory_share, fn_args.train_files, tf_transform_output)
-    train = train_input.make_dataset(
-        fn_args.train_files, fn_args.data_accessor, tf_transform_output, batch_size, plan, config.seed)
-    val = train_input.make_dataset(fn_args.eval_files, fn_args.data_accessor, tf_transform_output, batch_size, plan)
     image_shape = tf_transform_output.transformed_feature_spec()[contract.IMAGE_KEY].shape
     steps_per_epoch = math.ceil(report.images("train") / batch_size)
 
     with strategy.scope():
         model = preset.build(image_shape, weights)
+    cache_plan = activation_plan(model, preset, config, report)
+    if cache_plan and cache_plan.fits:
+        with strategy.scope():
+            # Only the flip can be cached; the model is built without the augmentation layers that would not act.
+            model = preset.build(image_shape, weights, augment=False)
+            inputs = cached_activations(model, preset, fn_args, tf_transform_output, report, batch_size, config.seed)
+        input_record = {"path": activation_cache.ACTIVATIONS, **dataclasses.asdict(cache_plan),
+                        "reason": cache_plan.reason()}
+    else:
+        plan = input_plan(config.train_cache_memory_share, fn_args.train_files, tf_transform_output)
+        train = train_input.make_dataset(
+            fn_args.train_files, fn_args.data_accessor, tf_transform_output, batch_size, plan, config.seed)
+        val = train_input.make_dataset(fn_args.eval_files, fn_args.data_accessor, tf_transform_output, batch_size, plan)
+        inputs = images_in_every_phase(model, train, val)
+        input_record = {**dataclasses.asdict(plan), "reason": plan.reason()}
+        if cache_plan:
+            input_record["activations"] = {**dataclasses.asdict(cache_plan), "reason": cache_plan.reason()}
     tf.io.gfile.makedirs(fn_args.model_run_dir)
 
     with strategy.scope():
         tensorboard = keras.callbacks.TensorBoard(log_dir=os.path.join(fn_args.model_run_dir, "logs"))
-        record = fit(model, preset, config, train, val, steps_per_epoch, [tensorboard], strategy.num_replicas_in_sync)
+        record = fit(model, preset, config, inputs, steps_per_epoch, [tensorboard], strategy.num_replicas_in_sync)
     # After the last phase: its trainable parameters are the ones that were trained last (fine-tuning's).
     summary: List[str] = []
     model.summary(print_fn=summary.append)
     logging.info("\n".join(summary))
     _write_text(os.path.join(fn_args.model_run_dir, SUMMARY_FILE), "\n".join(summary) + "\n")
+    layer = ood_layer(model, preset)
+    train_features, train_labels = training_features(model, layer, inputs, fn_args, tf_transform_output)
+    ood_fit = ood.fit(layer, train_features, train_labels, len(class_names), config.seed)
     record["class_names"] = class_names
-    record["input"] = {**dataclasses.asdict(plan), "reason": plan.reason()}
+    record["input"] = input_record
+    record["ood"] = ood_fit.summary(ood.scores(ood_fit, train_features))
+    logging.info("Out-of-distribution threshold: %s", record["ood"])
     _write_text(os.path.join(fn_args.model_run_dir, HISTORY_FILE), json.dumps(record, indent=2))
     exporter.export(float32_copy(model, config.model_preset, image_shape), tf_transform_output, class_names,
-                    fn_args.serving_model_dir)
+                    fn_args.serving_model_dir, ood_fit)

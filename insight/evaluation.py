@@ -5,7 +5,7 @@ import dataclasses
 import glob
 import itertools
 import os
-from typing import Iterable, Iterator, List, Sequence
+from typing import Iterable, Iterator, List, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -22,6 +22,8 @@ PREDICT_BATCH_SIZE = 32
 CONFUSION_WIDTH_INCHES, CONFUSION_HEIGHT_INCHES = 5.5, 4.5
 HARDEST_COUNT = 12
 HARDEST_COLUMNS = 6
+OOD_WIDTH_INCHES, OOD_HEIGHT_INCHES = 7.0, 3.5
+OOD_BINS = 50
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,6 +60,8 @@ class Prediction:
     example: ImageExample
     probability: float  # of the second class
     class_id: int
+    ood_score: Optional[float] = None  # components/ood.py (models exported without it: None)
+    in_distribution: Optional[bool] = None
 
     @property
     def error(self) -> float:
@@ -76,7 +80,11 @@ def predict(model: keras.Model, examples: Iterable[ImageExample]) -> List[Predic
             outputs = signature(**{contract.TF_EXAMPLE_INPUT: tf.constant([e.serialized for e in batch])})
             probabilities = outputs[contract.PROBABILITY_OUTPUT].numpy()
             class_ids = outputs[contract.CLASS_ID_OUTPUT].numpy()
-            predictions.extend(Prediction(e, float(p), int(c)) for e, p, c in zip(batch, probabilities, class_ids))
+            scores = outputs[contract.OOD_SCORE_OUTPUT].numpy() if contract.OOD_SCORE_OUTPUT in outputs else None
+            flags = outputs[contract.IN_DISTRIBUTION_OUTPUT].numpy() if scores is not None else None
+            predictions.extend(
+                Prediction(e, float(p), int(c), *((float(scores[i]), bool(flags[i])) if scores is not None else ()))
+                for i, (e, p, c) in enumerate(zip(batch, probabilities, class_ids)))
             bar.update(len(batch))
     return predictions
 
@@ -126,3 +134,19 @@ def save_hardest_grid(predictions: Sequence[Prediction], class_names: Sequence[s
         )
     title = "Hardest validation images (red: misclassified, green: right)"
     return image_grid.save_grid(tiles, path, title, columns=HARDEST_COLUMNS)
+
+
+def save_ood_histogram(predictions: Sequence[Prediction], threshold: float, path: str) -> str:
+    """The validation images' out-of-distribution scores, and the threshold above which an image is "neither"."""
+    scores = [p.ood_score for p in predictions]
+    figure = figures.new_figure(OOD_WIDTH_INCHES, OOD_HEIGHT_INCHES)
+    axes = figure.add_subplot()
+    axes.hist(scores, bins=OOD_BINS, color="tab:blue")
+    axes.axvline(threshold, color="tab:red", linestyle="--", label=f"threshold {threshold:.1f}")
+    flagged = sum(not p.in_distribution for p in predictions)
+    axes.set_title(f"Out-of-distribution score, {len(scores)} validation images ({flagged} above the threshold)")
+    axes.set_xlabel("ood_score (Mahalanobis distance to the nearest class)")
+    axes.set_ylabel("images")
+    axes.legend()
+    figure.tight_layout()
+    return figures.save_png(figure, path)

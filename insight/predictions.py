@@ -12,6 +12,8 @@ COLUMNS = [
     ("file", lambda row: row["file"]),
     ("class", lambda row: row[contract.CLASS_NAME_OUTPUT]),
     ("probability", lambda row: f"{class_probability(row):.6f}"),
+    # components/ood.py: an image the model finds like neither class keeps its class, flagged here.
+    ("neither", lambda row: "" if row.get("in_distribution", True) else f"neither (ood_score {row['ood_score']:.1f})"),
 ]
 
 
@@ -43,11 +45,13 @@ def table(rows: Sequence[Dict]) -> str:
 
 
 def json_row(row: Dict) -> Dict:
-    """{file, class_name, class_id, probability (of class_name), probabilities (both, by class id)}."""
+    """{file, class_name, class_id, probability (of class_name), probabilities (both, by class id)}, and
+    in_distribution and ood_score from models exported with them."""
     return {
         "file": row["file"],
         contract.CLASS_NAME_OUTPUT: row[contract.CLASS_NAME_OUTPUT],
         contract.CLASS_ID_OUTPUT: row[contract.CLASS_ID_OUTPUT],
         contract.PROBABILITY_OUTPUT: class_probability(row),
         "probabilities": probabilities(row[contract.PROBABILITY_OUTPUT]),
+        **{key: row[key] for key in (contract.IN_DISTRIBUTION_OUTPUT, contract.OOD_SCORE_OUTPUT) if key in row},
     }

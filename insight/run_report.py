@@ -32,6 +32,7 @@ HARDEST_FILE = "hardest_validation_images.png"
 NEW_IMAGES_DIR = "new_images"
 NEW_IMAGE_COUNT = 3  # validation images shown as new ones when no --predict image is given
 NEAR_CHANCE = 0.05  # accuracy within this of the commonest class's share is a model that has learnt ~nothing
+OOD_FILE = "ood_scores.png"
 # TFMA's metric names and the words the report uses for them.
 METRICS = (
     ("binary_accuracy", "accuracy"),
@@ -204,7 +205,23 @@ class _RunReport:
         blocks.append(html_report.image(self._written("confusion_matrix", png), "confusion matrix"))
         png = evaluation.save_hardest_grid(self.predictions, self.class_names, self._file(HARDEST_FILE))
         blocks.append(html_report.image(self._written("hardest", png), "hardest validation images"))
-        return blocks
+        return blocks + self._ood()
+
+    def _ood(self) -> List[str]:
+        """The out-of-distribution scores of the validation images against the threshold fitted on training's."""
+        fitted = training_curves.load_history(self._model_run()).get("ood")
+        if not fitted or not self.predictions or self.predictions[0].ood_score is None:
+            return [html_report.note("The model has no out-of-distribution score.")]
+        flagged = sum(not p.in_distribution for p in self.predictions)
+        png = evaluation.save_ood_histogram(self.predictions, fitted["threshold"], self._file(OOD_FILE))
+        return [
+            html_report.paragraph(
+                f"Neither class: {flagged} of {len(self.predictions)} validation images "
+                f"({flagged / len(self.predictions):.1%}) score above the threshold {fitted['threshold']:.2f}, "
+                f"which holds {fitted['in_distribution_share']:.0%} of the training images ({fitted['method']}). "
+                "They keep their class and probability; TFMA evaluated every image."),
+            html_report.image(self._written("ood_scores", png), "out-of-distribution scores"),
+        ]
 
     def new_images(self) -> List[str]:
         """The images given with --predict (or a few validation images): predicted and explained as

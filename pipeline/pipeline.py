@@ -15,7 +15,8 @@ from pipeline.settings import RunSettings
 def bulk_inferrer_specs() -> Tuple[tfx.proto.ModelSpec, tfx.proto.OutputExampleSpec]:
     """BulkInferrer runs the numeric tf.Example signature and adds its outputs to each example as columns."""
     columns = [tfx.proto.PredictOutputCol(output_key=key, output_column=key)
-               for key in (contract.PROBABILITY_OUTPUT, contract.CLASS_ID_OUTPUT)]
+               for key in (contract.PROBABILITY_OUTPUT, contract.CLASS_ID_OUTPUT, contract.IN_DISTRIBUTION_OUTPUT,
+                           contract.OOD_SCORE_OUTPUT)]
     return (
         tfx.proto.ModelSpec(model_signature_name=[contract.SCORE_TF_EXAMPLE_SIGNATURE]),
         tfx.proto.OutputExampleSpec(output_columns_spec=[

@@ -1,6 +1,6 @@
 """Batch scoring on Beam: every image of a zip, a folder or an object-store prefix through the exported
-model, one JSON line per image ({file, class_name, probability}, or {file, error} for a file that does
-not decode). The notebook's "predict new images", at scale; the job goes on past bad files."""
+model, one JSON line per image ({file, class_name, probability, in_distribution, ood_score}, or {file, error} for
+a file that does not decode). The notebook's "predict new images", at scale; the job goes on past bad files."""
 
 from typing import Iterable, List, Sequence, Tuple
 
@@ -47,7 +47,8 @@ class _Score(beam.DoFn):
                 yield from self.process([item])
             return
         for (name, _), answer in zip(batch, answers):
-            yield scores.scored_row(name, answer["class_name"], answer["probability"])
+            yield scores.scored_row(name, answer["class_name"], answer["probability"], answer.get("in_distribution"),
+                                    answer.get("ood_score"))
 
 
 def score(data: str, model: str, output: str, signature_name: str, beam_args: Iterable[str] = ()) -> Tuple[int, int]:

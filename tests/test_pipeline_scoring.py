@@ -80,6 +80,7 @@ def test_a_blessed_model_scores_every_image_as_serving_default_does(scoring_runs
         assert 0 <= row["probability"] <= 1
         assert row["class_name"] == ("dogs" if row["probability"] >= 0.5 else "cats") == reference["class_name"]
         assert row["probability"] == pytest.approx(reference["probability"], abs=1e-6)
+        assert isinstance(row["in_distribution"], bool) and row["ood_score"] >= 0  # BulkInferrer's columns too
     assert (f"Scored 4 images of --score-data, 1 files could not be (their lines give the reason): "
             f"{output / configs.SCORES_FILE}") in blessed.stdout
 
@@ -102,9 +103,12 @@ def test_score_signature_gives_serving_defaults_numbers_for_tf_examples(scoring_
         **{contract.TF_EXAMPLE_INPUT: tf.constant([contract.tf_example(image) for image in images])})
     # Numbers only: tfx_bsl's RunInference cannot split a string output per example.
     assert {key: value.dtype for key, value in scores.items()} == {
-        contract.PROBABILITY_OUTPUT: tf.float32, contract.CLASS_ID_OUTPUT: tf.int64}
-    np.testing.assert_allclose(scores[contract.PROBABILITY_OUTPUT], by_bytes[contract.PROBABILITY_OUTPUT], atol=1e-6)
-    np.testing.assert_array_equal(scores[contract.CLASS_ID_OUTPUT], by_bytes[contract.CLASS_ID_OUTPUT])
+        contract.PROBABILITY_OUTPUT: tf.float32, contract.CLASS_ID_OUTPUT: tf.int64,
+        contract.OOD_SCORE_OUTPUT: tf.float32, contract.IN_DISTRIBUTION_OUTPUT: tf.bool}
+    for key in (contract.PROBABILITY_OUTPUT, contract.OOD_SCORE_OUTPUT):
+        np.testing.assert_allclose(scores[key], by_bytes[key], rtol=1e-5, atol=1e-6)
+    for key in (contract.CLASS_ID_OUTPUT, contract.IN_DISTRIBUTION_OUTPUT):
+        np.testing.assert_array_equal(scores[key], by_bytes[key])
 
 
 def test_no_scores_leave_no_earlier_runs_file_to_pass_for_this_ones(tmp_path):

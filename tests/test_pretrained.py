@@ -1,5 +1,7 @@
 """The pretrained preset: its weights, its two training phases, its input mapping, and a float32 export."""
 
+import dataclasses
+
 import h5py
 import numpy as np
 import pytest
@@ -7,7 +9,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 import imagegen
-from components import contract, exporter, models, trainer
+from components import activation_cache, contract, exporter, models, ood, trainer
 from conftest import run_catdog
 from insight import gradcam, saved_model
 
@@ -43,6 +45,50 @@ def test_phase_one_trains_the_head_and_phase_two_the_top_blocks_without_batch_no
     assert _trainable(model) == {"conv_dw_12", "conv_pw_12", "conv_dw_13", "conv_pw_13", "probability"}
     batch_norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
     assert len(batch_norms) == 27 and not any(layer.trainable for layer in batch_norms)
+
+
+def _train_both_phases(model, inputs):
+    """The Trainer's own fit over its two phases, one step each (the batch holds every example)."""
+    config = trainer.TrainConfig(model_preset="mobilenet", epochs=1, fine_tune_epochs=1, batch_size=8)
+    return trainer.fit(model, models.preset("mobilenet"), config, inputs, steps_per_epoch=1, callbacks=[])
+
+
+def test_training_on_cached_activations_gives_the_model_training_on_images_gives(backbone_weights):
+    """Same initial weights, no augmentation, no dropout (its masks are random): one step of each phase on the
+    images through the whole network, and on the frozen part's activations computed once, end on the same
+    weights, within what float16 storage of the activations moves them."""
+    preset = models.preset("mobilenet")
+    rng = np.random.default_rng(3)
+    images = rng.random((8, *SHAPE), dtype=np.float32)
+    labels = np.array([0, 1] * 4, np.float32)
+    direct = models.mobilenet(SHAPE, str(backbone_weights), augment=False, dropout=0.0)
+    cached = models.mobilenet(SHAPE, str(backbone_weights), augment=False, dropout=0.0)
+    cached.set_weights(direct.get_weights())
+
+    initial = {layer: direct.get_layer(layer).get_weights()[0] for layer in ("probability", "conv_pw_13", "conv_dw_12")}
+    batches = tf.data.Dataset.from_tensor_slices((images, labels)).batch(8)
+    direct_record = _train_both_phases(direct, trainer.images_in_every_phase(direct, batches, batches))
+    frozen = keras.Model(cached.input, cached.get_layer(preset.frozen_through).output)
+    activations = activation_cache.compute(frozen, batches, 8, copies=1)
+    assert activations[0].shape == (8, 1, 14, 14, 512) and activations[0].dtype == np.float16
+    cached_record = _train_both_phases(
+        cached, trainer.CachedActivations(cached, preset, activations, activations, batch_size=8, seed=1))
+
+    for layer, start in initial.items():
+        trained = direct.get_layer(layer).get_weights()
+        assert not np.allclose(trained[0], start)  # both phases took their step
+        for weights, also in zip(trained, cached.get_layer(layer).get_weights()):
+            np.testing.assert_allclose(also, weights, atol=1e-4, err_msg=layer)
+    np.testing.assert_allclose(cached_record["history"]["loss"], direct_record["history"]["loss"], rtol=1e-3)
+    np.testing.assert_allclose(cached_record["history"]["val_loss"], direct_record["history"]["val_loss"], rtol=1e-3)
+
+
+@pytest.mark.parametrize("share, fits", [(0.5, True), (0.1, False)])
+def test_activations_are_cached_when_they_fit_the_share_of_memory(share, fits):
+    # 2,000 training images (two copies) + 1,000 eval of 14x14x512 float16 activations: 1.0 GB; 4 GB of memory.
+    plan = activation_cache.plan("conv_pw_11_relu", (14, 14, 512), 2000, 1000, share, memory_bytes=4 * 10**9)
+    assert plan.total_bytes == 5000 * 14 * 14 * 512 * 2 and plan.fits is fits
+    assert ("fit the budget" if fits else "exceed the budget") in plan.reason()
 
 
 def test_images_in_0_1_reach_the_backbone_in_minus_1_1_at_its_input_size(mobilenet):
@@ -110,6 +156,48 @@ def saved_model_transform(pipeline_run):
     return tft.TFTransformOutput(str(transform_graph))
 
 
+def _features(model, images):
+    """What the Trainer fits a preset without a frozen part on: the features the sigmoid unit reads."""
+    return ood.pooled(keras.Model(model.inputs, models.features_tensor(model))(images, training=False).numpy())
+
+
+def _ood_fit(model):
+    """An out-of-distribution fit on 10 random images' features."""
+    features = _features(model, np.random.default_rng(1).random((10, *SHAPE), dtype=np.float32))
+    return ood.fit(models.features_layer(model), features, np.array([0, 1] * 5), class_count=2)
+
+
+def test_every_signature_says_whether_an_image_is_like_the_training_images(pipeline_run, tmp_path):
+    """The score is the fit's distance of the image's features (numpy and graph agree); the flag is the threshold's
+    verdict on it; `catdog predict` prints `neither` with the score for a flagged image, nothing for the other."""
+    model = models.build("tutorial", SHAPE)
+    images = [imagegen.image_bytes(kind, (120, 90), seed=kind) for kind in (0, 1)]
+    probe = _ood_fit(model)
+    exporter.export(model, saved_model_transform(pipeline_run), ["cats", "dogs"], str(tmp_path / "probe"), probe)
+    loaded = saved_model.load(str(tmp_path / "probe"))
+    expected = ood.scores(probe, _features(model, saved_model.model_input(loaded, images)))
+    fit = dataclasses.replace(probe, threshold=float(expected.mean()))  # the first image in, the other out or back
+    exporter.export(model, saved_model_transform(pipeline_run), ["cats", "dogs"], str(tmp_path / "model"), fit)
+    loaded = saved_model.load(str(tmp_path / "model"))
+    examples = [contract.tf_example(image) for image in images]
+    for name, value in [(contract.IMAGE_BYTES_SIGNATURE, images), (contract.TF_EXAMPLE_SIGNATURE, examples),
+                        (contract.SCORE_TF_EXAMPLE_SIGNATURE, examples)]:
+        outputs = loaded.signatures[name](tf.constant(value))
+        assert outputs[contract.IN_DISTRIBUTION_OUTPUT].dtype == tf.bool, name
+        np.testing.assert_allclose(outputs[contract.OOD_SCORE_OUTPUT].numpy(), expected, rtol=1e-3, err_msg=name)
+        assert outputs[contract.IN_DISTRIBUTION_OUTPUT].numpy().tolist() == (expected <= fit.threshold).tolist()
+    assert sorted((expected <= fit.threshold).tolist()) == [False, True]
+
+    paths = []
+    for kind, image in enumerate(images):
+        paths.append(tmp_path / f"image{kind}.jpg")
+        paths[-1].write_bytes(image)
+    result = run_catdog("predict", "--model", tmp_path / "model", *paths)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for line, score, flag in zip(result.stdout.splitlines(), expected, expected <= fit.threshold):
+        assert ("neither" in line) is not flag and (flag or line.endswith(f"\tneither (ood_score {score:.1f})")), line
+
+
 def test_mixed_precision_training_exports_a_float32_model(pipeline_run, tmp_path):
     """As on a GPU: the policy is mixed_float16 while the model trains; the export computes in float32.
     (The tutorial's preset: CPUs have no float16 kernel for the others' random-contrast augmentation.)"""
@@ -122,7 +210,7 @@ def test_mixed_precision_training_exports_a_float32_model(pipeline_run, tmp_path
         model.fit(np.random.default_rng(0).random((4, *SHAPE), dtype=np.float32), np.array([0, 1, 0, 1]), verbose=0)
         exported = trainer.float32_copy(model, "tutorial", SHAPE)
         assert keras.mixed_precision.global_policy().name == "float32"  # reset for whatever runs next
-        exporter.export(exported, transform_output, ["cats", "dogs"], str(tmp_path / "model"))
+        exporter.export(exported, transform_output, ["cats", "dogs"], str(tmp_path / "model"), _ood_fit(exported))
     finally:
         keras.mixed_precision.set_global_policy("float32")
 

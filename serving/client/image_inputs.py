@@ -28,12 +28,16 @@ def signature_inputs(signature_name: str, images: Sequence[bytes]) -> Dict[str, 
 
 
 def predictions(outputs: Mapping[str, np.ndarray]) -> List[dict]:
-    """[{class_name, class_id, probability (of the second class, as served)}] per image from a signature's
-    outputs."""
+    """[{class_name, class_id, probability (of the second class, as served), in_distribution, ood_score}] per
+    image from a signature's outputs (the last two from models exported with them)."""
     names = outputs[contract.CLASS_NAME_OUTPUT]
     class_ids = outputs[contract.CLASS_ID_OUTPUT]
     probabilities = outputs[contract.PROBABILITY_OUTPUT]
-    return [
+    rows = [
         {"class_name": name.decode(), "class_id": int(class_id), "probability": float(probability)}
         for name, class_id, probability in zip(names, class_ids, probabilities)
     ]
+    if contract.OOD_SCORE_OUTPUT in outputs:
+        for row, flag, score in zip(rows, outputs[contract.IN_DISTRIBUTION_OUTPUT], outputs[contract.OOD_SCORE_OUTPUT]):
+            row.update(in_distribution=bool(flag), ood_score=float(score))
+    return rows

@@ -8,7 +8,7 @@ import numpy as np
 import requests
 
 from components import contract
-from serving.client.image_inputs import check_signature, signature_inputs
+from serving.client.image_inputs import check_signature, predictions, signature_inputs
 from serving.status import ServingError
 
 # TF Serving's HTTP statuses back to the status codes they stand for (400 is ambiguous: INVALID_ARGUMENT).
@@ -50,13 +50,15 @@ class RestPredictClient:
         self._tls = {"verify": verify, "cert": cert}
 
     def predict(self, images: Sequence[bytes]) -> List[dict]:
-        """One {class_name, class_id, probability (of the second class)} per encoded image file, in order."""
-        return [
-            # Through float32, as the gRPC client reads it: the same image gets the same number either way.
-            {"class_name": row[contract.CLASS_NAME_OUTPUT], "class_id": int(row[contract.CLASS_ID_OUTPUT]),
-             "probability": float(np.float32(row[contract.PROBABILITY_OUTPUT]))}
-            for row in self.predict_json(images)["predictions"]
-        ]
+        """One {class_name, class_id, probability (of the second class), in_distribution, ood_score} per encoded image file, in order."""
+        rows = self.predict_json(images)["predictions"]
+        # Columns as the gRPC client reads them (floats through float32): the same image, the same answer either way.
+        columns = {key: np.array([row[key] for row in rows]) for key in rows[0]}
+        columns[contract.CLASS_NAME_OUTPUT] = np.char.encode(columns[contract.CLASS_NAME_OUTPUT].astype(str))
+        for key in (contract.PROBABILITY_OUTPUT, contract.OOD_SCORE_OUTPUT):
+            if key in columns:
+                columns[key] = columns[key].astype(np.float32)
+        return predictions(columns)
 
     def predict_json(self, images: Sequence[bytes]) -> dict:
         """The server's JSON answer to a row-format request of base64 images."""

@@ -78,3 +78,24 @@ def test_deterministic_turns_on_op_determinism():
 def test_config_from_custom_config_keeps_the_new_settings():
     config = trainer.TrainConfig.from_custom_config({"deterministic": True, "backbone_weights": "gs://w.h5"})
     assert config.deterministic is True and config.backbone_weights == "gs://w.h5"
+
+
+def test_the_ood_fit_flags_what_lies_away_from_both_training_clusters():
+    from components import ood
+
+    rng = np.random.default_rng(0)
+    centers = rng.normal(0, 3, (2, 32))
+
+    def clusters(per_class):
+        return np.concatenate([c + rng.normal(0, 1, (per_class, 32)) for c in centers]), np.repeat([0, 1], per_class)
+
+    features, labels = clusters(1000)
+    fit = ood.fit("pool", features, labels, class_count=2)
+    assert np.mean(ood.scores(fit, features) <= fit.threshold) >= ood.IN_DISTRIBUTION_SHARE  # in-sample: shorter
+    fresh, _ = clusters(2000)  # new draws of the training distribution: about 1% flagged (out-of-fold threshold)
+    assert 0.002 < np.mean(ood.scores(fit, fresh) > fit.threshold) < 0.025
+    noise = rng.uniform(-8, 8, (500, 32))  # neither cluster
+    midway = np.repeat(centers.mean(axis=0, keepdims=True), 10, axis=0)  # between the clusters, far from both
+    assert np.all(ood.scores(fit, noise) > fit.threshold) and np.all(ood.scores(fit, midway) > fit.threshold)
+    with pytest.raises(ValueError, match="class \\[1\\]"):
+        ood.fit("pool", features[labels == 0], labels[labels == 0], class_count=2)
