@@ -12,7 +12,7 @@ import tensorflow_transform as tft
 import tf_keras as keras
 from absl import logging
 
-from components import exporter, features, models, train_input
+from components import distribution, exporter, features, models, train_input
 from pipeline import settings
 from pipeline.settings import LR_SCHEDULES, TrainingSettings
 
@@ -36,14 +36,6 @@ class TrainConfig(TrainingSettings):
         overrides = {f.name: getattr(self, f.name) for f in dataclasses.fields(models.Recipe)
                      if getattr(self, f.name, None) is not None}
         return dataclasses.replace(preset_recipe, **overrides)
-
-
-def distribution_strategy() -> tf.distribute.Strategy:
-    """All local GPUs with float16 compute when there are any, the default (CPU) strategy otherwise."""
-    if tf.config.list_physical_devices("GPU"):
-        keras.mixed_precision.set_global_policy("mixed_float16")
-        return tf.distribute.MirroredStrategy()
-    return tf.distribute.get_strategy()
 
 
 def _read_examples_json(train_files: List[str], name: str):
@@ -96,6 +88,12 @@ def learning_rate(initial: float, schedule: str, epochs: int, steps_per_epoch: i
     if schedule != "constant":
         raise ValueError(f"unknown lr_schedule {schedule!r}; choose from {', '.join(LR_SCHEDULES)}")
     return initial
+
+
+def initial_learning_rate(optimizer: keras.optimizers.Optimizer) -> float:
+    """The rate an optimizer started from, constant or the start of its schedule."""
+    rate = optimizer.get_config()["learning_rate"]
+    return float(rate["config"]["initial_learning_rate"] if isinstance(rate, dict) else rate)
 
 
 def keep_weights_callbacks(config: TrainConfig, recipe: models.Recipe, epochs: int) -> List[keras.callbacks.Callback]:
@@ -185,33 +183,42 @@ def float32_copy(model: keras.Model, preset_name: str, input_shape) -> keras.Mod
 
 def run_fn(fn_args) -> None:
     config = TrainConfig.from_custom_config(fn_args.custom_config)
+    placement = distribution.place(config.distribution_strategy)  # first: it may configure collective ops
     preset = models.preset(config.model_preset)
     weights = backbone_weights(preset, config)  # first: a missing file fails the run before any work
     seed_and_determinism(config)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
     class_names = read_label_names(fn_args.train_files)
-    strategy = distribution_strategy()
-    batch_size = config.batch_size * strategy.num_replicas_in_sync
+    strategy = placement.strategy
+    batch_size = placement.global_batch(config.batch_size)
     plan = input_plan(config.train_cache_memory_share, fn_args.train_files, tf_transform_output)
-    train = train_input.make_dataset(
-        fn_args.train_files, fn_args.data_accessor, tf_transform_output, batch_size, plan, config.seed)
-    val = train_input.make_dataset(fn_args.eval_files, fn_args.data_accessor, tf_transform_output, batch_size, plan)
+    train = placement.shard(train_input.make_dataset(
+        fn_args.train_files, fn_args.data_accessor, tf_transform_output, batch_size, plan, config.seed))
+    val = placement.shard(
+        train_input.make_dataset(fn_args.eval_files, fn_args.data_accessor, tf_transform_output, batch_size, plan))
     image_shape = tf_transform_output.transformed_feature_spec()[features.IMAGE_KEY].shape
-    steps_per_epoch = math.ceil(count_examples(fn_args.train_files) / batch_size)
+    train_examples = count_examples(fn_args.train_files)
+    steps_per_epoch = math.ceil(train_examples / batch_size)
+    model_run_dir = placement.output_dir(fn_args.model_run_dir)  # the chief's: TFX's; other workers': their own
 
     with strategy.scope():
         model = preset.build(image_shape, weights)
     summary: List[str] = []
     model.summary(print_fn=summary.append)
     logging.info("\n".join(summary))
-    tf.io.gfile.makedirs(fn_args.model_run_dir)
-    _write_text(os.path.join(fn_args.model_run_dir, SUMMARY_FILE), "\n".join(summary) + "\n")
+    tf.io.gfile.makedirs(model_run_dir)
+    _write_text(os.path.join(model_run_dir, SUMMARY_FILE), "\n".join(summary) + "\n")
 
     with strategy.scope():
-        tensorboard = keras.callbacks.TensorBoard(log_dir=os.path.join(fn_args.model_run_dir, "logs"))
-        record = fit(model, preset, config, train, val, steps_per_epoch, [tensorboard], strategy.num_replicas_in_sync)
+        tensorboard = keras.callbacks.TensorBoard(log_dir=os.path.join(model_run_dir, "logs"))
+        steps = distribution.StepCounter()
+        record = fit(model, preset, config, train, val, steps_per_epoch, [tensorboard, steps],
+                     strategy.num_replicas_in_sync)
     record["class_names"] = class_names
     record["input"] = {**dataclasses.asdict(plan), "reason": plan.reason()}
-    _write_text(os.path.join(fn_args.model_run_dir, HISTORY_FILE), json.dumps(record, indent=2))
+    record["distribution"] = {**placement.record(config.batch_size, train_examples, steps_per_epoch, steps.steps),
+                              "last_phase_learning_rate": initial_learning_rate(model.optimizer)}
+    _write_text(os.path.join(model_run_dir, HISTORY_FILE), json.dumps(record, indent=2))
     exporter.export(float32_copy(model, config.model_preset, image_shape), tf_transform_output, class_names,
-                    fn_args.serving_model_dir)
+                    placement.output_dir(fn_args.serving_model_dir))
+    placement.finish(fn_args.model_run_dir, fn_args.serving_model_dir)

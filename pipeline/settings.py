@@ -24,6 +24,8 @@ MODEL_PRESETS = ("tutorial", "augmented", "residual", "mobilenet")
 # best from scratch, 0.906 after 80 epochs.
 DEFAULT_PRESET = "mobilenet"
 LR_SCHEDULES = ("constant", "cosine")
+# components/distribution.py STRATEGIES (tests/test_distribution.py checks the two agree).
+DISTRIBUTION_STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
 # Accuracy a retrained model may lose against the latest blessed one and still be pushed: the default
 # recipe's seeds spread over 0.4 points (bench/results/seed_spread.json) and one standard error on the
 # 1,000 validation images about 0.0045, so 0.01 passes an equally good retrain and stops a worse one.
@@ -119,14 +121,18 @@ class TrainingSettings(_Checked):
     epochs: Optional[int] = setting(None, "training epochs (pretrained presets: of the first phase, the head on "
                                           "the frozen backbone)", check=at_least(1))
     learning_rate: Optional[float] = setting(None, "Adam's initial learning rate for one replica; scaled by the "
-                                                   "number of GPUs", check=above(0))
+                                                   "number of replicas", check=above(0))
     lr_schedule: Optional[str] = setting(None, "learning rate over each phase's epochs: cosine decays it to 0",
                                          choices=LR_SCHEDULES)
     fine_tune_epochs: Optional[int] = setting(None, "pretrained presets: epochs of the second phase, which also trains "
                                                     "the backbone's top blocks (0: none)", check=at_least(0))
     fine_tune_learning_rate: Optional[float] = setting(None, "pretrained presets: the second phase's initial "
                                                              "learning rate", check=above(0))
-    batch_size: int = setting(20, "images a step on each GPU (or the CPU)", check=at_least(1))
+    batch_size: int = setting(20, "images a step on each replica (a GPU, or the CPU)", check=at_least(1))
+    distribution_strategy: str = setting(
+        "auto", "how the Trainer spreads its steps (docs/gpu.md): auto takes TF_CONFIG's cluster (multi_worker), "
+                "else every local GPU (mirrored), else one device (default); mirrored named explicitly takes every "
+                "logical CPU device when there is no GPU", flag="--distribution", choices=DISTRIBUTION_STRATEGIES)
     seed: int = setting(42, "seed of weights, shuffling and augmentation")
     early_stopping_patience: int = setting(
         0, "stop after N epochs without a lower validation loss and keep the best-loss weights (0: the preset's "
@@ -197,6 +203,13 @@ class KubeflowSettings(RunSettings):
                                 f"Vertex AI a model name (default {DEFAULT_GPU_TYPE[VERTEX_JSON]})")
     cpus: float = setting(4.0, "CPUs for the Trainer", check=above(0))
     memory_gb: float = setting(16.0, "memory for the Trainer, GB", check=above(0))
+    workers: int = setting(1, "machines the Trainer trains on together (MultiWorkerMirroredStrategy, docs/gpu.md): "
+                              "above 1, Vertex AI Training runs a chief and workers-1 workers, each with --gpus "
+                              f"(--format {VERTEX_JSON} only: open-source KFP runs the Trainer in one pod)",
+                           check=at_least(1))
+    vertex_project: str = setting("", "--workers above 1: the Google Cloud project Vertex AI Training runs them in")
+    vertex_region: str = setting("us-central1", "--workers above 1: the region of Vertex AI Training")
+    machine_type: str = setting("n1-standard-8", "--workers above 1: each worker's Compute Engine machine type")
 
     def __post_init__(self):
         super().__post_init__()
@@ -215,6 +228,12 @@ class KubeflowSettings(RunSettings):
                                 "(or s3://... with tensorflow-io in the image)")
         if self.gpus:
             check_gpu_type(self.accelerator_type, self.format)
+        if self.workers > 1 and self.format != VERTEX_JSON:
+            raise SettingsError(f"--workers {self.workers}: open-source Kubeflow Pipelines runs the Trainer in one "
+                                f"pod; several machines train on Vertex AI Training (--format {VERTEX_JSON})")
+        if self.workers > 1 and not self.vertex_project:
+            raise SettingsError(f"--workers {self.workers}: give --vertex-project, the Google Cloud project whose "
+                                "Vertex AI Training runs the workers")
 
     @property
     def accelerator_type(self) -> str:
