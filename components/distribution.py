@@ -9,7 +9,8 @@ tests run two replicas on one CPU). Mixed precision is for GPUs only: CPUs have 
 
 import dataclasses
 import os
-from typing import Any, Dict, Optional, Tuple
+import time
+from typing import Any, Dict, List, Optional, Tuple
 
 import tensorflow as tf
 import tf_keras as keras
@@ -36,6 +37,27 @@ def cluster_task() -> Tuple[Optional[str], int, int, bool]:
 def is_chief(task_type: Optional[str], index: int, has_chief: bool) -> bool:
     """The worker that writes the model: the chief, else worker 0 of a cluster without one (TensorFlow's rule)."""
     return task_type is None or task_type == CHIEF or (task_type == WORKER and index == 0 and not has_chief)
+
+
+class StepCounter(keras.callbacks.Callback):
+    """The training steps each epoch ran, and its seconds (validation included): with the examples and the global
+    batch the steps show how the replicas and workers split the data (each worker taking every example would
+    double them)."""
+
+    def __init__(self):
+        super().__init__()
+        self.steps: List[int] = []
+        self.seconds: List[float] = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.steps.append(0)
+        self.seconds.append(-time.perf_counter())
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps[-1] += 1
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds[-1] += time.perf_counter()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,29 +108,15 @@ class Placement:
             if own != path and tf.io.gfile.exists(os.path.dirname(own)):
                 tf.io.gfile.rmtree(os.path.dirname(own))
 
-    def record(self, per_replica_batch: int, examples: int, steps_per_epoch: int, steps_run) -> Dict[str, Any]:
+    def record(self, per_replica_batch: int, examples: int, steps_per_epoch: int, run: StepCounter) -> Dict[str, Any]:
         return {
             "strategy": self.name, "reason": self.reason, "replicas": self.replicas, "workers": self.workers,
             "task": {"type": self.task_type, "index": self.task_index, "chief": self.chief},
             "devices": list(self.devices), "mixed_precision": self.mixed_precision,
             "per_replica_batch": per_replica_batch, "global_batch": self.global_batch(per_replica_batch),
-            "train_examples": examples, "steps_per_epoch": steps_per_epoch, "steps_run": list(steps_run),
+            "train_examples": examples, "steps_per_epoch": steps_per_epoch, "steps_run": run.steps,
+            "epoch_seconds": [round(seconds, 3) for seconds in run.seconds],
         }
-
-
-class StepCounter(keras.callbacks.Callback):
-    """The training steps each epoch ran: with the examples and the global batch they show how the replicas and
-    workers split the data (each worker taking every example would double them)."""
-
-    def __init__(self):
-        super().__init__()
-        self.steps = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.steps.append(0)
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.steps[-1] += 1
 
 
 def _resolve(name: str, gpus: int, machines: int) -> Tuple[str, str]:

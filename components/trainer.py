@@ -216,7 +216,7 @@ def run_fn(fn_args) -> None:
                      strategy.num_replicas_in_sync)
     record["class_names"] = class_names
     record["input"] = {**dataclasses.asdict(plan), "reason": plan.reason()}
-    record["distribution"] = {**placement.record(config.batch_size, train_examples, steps_per_epoch, steps.steps),
+    record["distribution"] = {**placement.record(config.batch_size, train_examples, steps_per_epoch, steps),
                               "last_phase_learning_rate": initial_learning_rate(model.optimizer)}
     _write_text(os.path.join(model_run_dir, HISTORY_FILE), json.dumps(record, indent=2))
     exporter.export(float32_copy(model, config.model_preset, image_shape), tf_transform_output, class_names,

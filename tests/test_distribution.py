@@ -154,7 +154,8 @@ def one_replica_tutorial(pipeline_run, tmp_path_factory):
     """The tutorial preset on one device at the two replicas' global batch and (scaled) learning rate."""
     out_dir = tmp_path_factory.mktemp("one-replica")
     rate = 2 * models.preset("tutorial").recipe.learning_rate
-    config = {**TUTORIAL, "batch_size": GLOBAL_BATCH, "learning_rate": rate, "distribution_strategy": distribution.DEFAULT}
+    config = {**TUTORIAL, "batch_size": GLOBAL_BATCH, "learning_rate": rate,
+              "distribution_strategy": distribution.DEFAULT}
     history = _train(pipeline_run.output, out_dir, config, "--memory-bytes", STREAMING_MACHINE_BYTES)
     assert history["distribution"]["replicas"] == 1 and history["distribution"]["steps_run"] == [STEPS_PER_EPOCH] * 2
     return history
