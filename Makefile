@@ -6,7 +6,7 @@ SHARED_WEIGHTS := ../shared/weights/mobilenet_1_0_224_tf_no_top.h5
 WEIGHTS ?= $(if $(wildcard $(SHARED_WEIGHTS)),--backbone-weights $(SHARED_WEIGHTS),)
 ARGS ?=
 
-.PHONY: setup run test lock
+.PHONY: setup run test unit lint format lock
 setup:
 	@bash scripts/setup.sh
 
@@ -15,6 +15,19 @@ run: setup
 
 test: setup
 	.venv/bin/python -m pytest $(ARGS)
+
+# The fast set: no trained model, about a minute.
+unit: setup
+	.venv/bin/python -m pytest tests/unit $(ARGS)
+
+# What CI checks before the tests; `make format` fixes what it can.
+lint: setup
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+
+format: setup
+	.venv/bin/ruff check --fix .
+	.venv/bin/ruff format .
 
 # Re-resolve the lock files after changing dependencies in pyproject.toml: requirements.lock for
 # development and CI (with the test tools), requirements-runtime.lock, the same versions without them,

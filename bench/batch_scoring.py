@@ -26,9 +26,9 @@ def main() -> None:
     parser.add_argument("--beam-arg", action="append", default=[], dest="beam_args")
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from components import exporter
+    from components import contract
     from components.ingest.sources import UnreadableMember
-    from serving.batch_scoring import list_images, score
+    from scoring.batch import list_images, score
     from serving.in_process import InProcessPredictor
     from serving.status import ServingError
 
@@ -36,7 +36,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="catdog-score-") as work:
         start = time.perf_counter()
         scored, failed = score(args.data, args.model, os.path.join(work, "out.jsonl"),
-                               exporter.IMAGE_BYTES_SIGNATURE, args.beam_args)
+                               contract.IMAGE_BYTES_SIGNATURE, args.beam_args)
         beam_seconds = time.perf_counter() - start
 
     source, members = list_images(args.data)

@@ -73,9 +73,9 @@ def main() -> None:
     parser.add_argument("--beam-arg", action="append", default=[], dest="beam_args")
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from components import exporter
-    from pipeline.score_export import score_rows
-    from serving.batch_scoring import score
+    from components import contract
+    from components.scores import bulk_inferrer_rows
+    from scoring.batch import score
 
     load_before = round(os.getloadavg()[0], 2)
     with tempfile.TemporaryDirectory(prefix="catdog-bulk-") as work:
@@ -86,10 +86,10 @@ def main() -> None:
             out = os.path.join(work, f"pass{i}")
             if side == "A":
                 seconds["A"].append(_bulk_infer(examples, model, out, args.beam_args))
-                bulk = {r["file"]: r for r in score_rows(out, ["cats", "dogs"])}  # the tutorial zip's classes
+                bulk = {r["file"]: r for r in bulk_inferrer_rows(out, ["cats", "dogs"])}  # the tutorial zip's classes
             else:
                 start = time.perf_counter()
-                scored, failed = score(args.data, args.model, out, exporter.IMAGE_BYTES_SIGNATURE, args.beam_args)
+                scored, failed = score(args.data, args.model, out, contract.IMAGE_BYTES_SIGNATURE, args.beam_args)
                 seconds["B"].append(time.perf_counter() - start)
                 with open(out) as f:
                     by_score = {r["file"]: r for r in map(json.loads, f)}

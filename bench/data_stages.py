@@ -34,6 +34,7 @@ def run_stages(data: str, beam_args: list, root: str) -> int:
     from tfx import v1 as tfx
     from tfx.orchestration.pipeline import RunOptions
 
+    from components import contract
     from pipeline.pipeline import create_pipeline
     from pipeline.settings import LocalRunSettings
 
@@ -45,9 +46,9 @@ def run_stages(data: str, beam_args: list, root: str) -> int:
             os.path.join(root, "metadata.sqlite")),
     )
     tfx.orchestration.LocalDagRunner().run(pipeline, run_options=RunOptions(to_nodes=[LAST_STAGE]))
-    [report] = glob.glob(os.path.join(root, "pipeline", "ImageExampleGen", "examples", "*", "ingest_report.json"))
-    with open(report) as f:
-        return sum(n for per_class in json.load(f)["counts"].values() for n in per_class.values())
+    [examples] = glob.glob(os.path.join(root, "pipeline", "ImageExampleGen", "examples", "*"))
+    report = contract.IngestReport.read(examples)
+    return sum(report.images(split) for split in report.counts)
 
 
 def measure(data: str, runner: str) -> dict:

@@ -51,9 +51,9 @@ def _start(run: str, out_dir: Path, config: dict, *options, tf_config=None) -> s
     if tf_config:
         env["TF_CONFIG"] = json.dumps(tf_config)
     out_dir.mkdir(parents=True, exist_ok=True)
-    log = open(out_dir / f"log-{tf_config['task']['type'] if tf_config else 'alone'}.txt", "w")
-    return subprocess.Popen([sys.executable, str(TRAINER_RUNS), run, str(out_dir), json.dumps(config), *options],
-                            stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO)
+    with open(out_dir / f"log-{tf_config['task']['type'] if tf_config else 'alone'}.txt", "w") as log:
+        return subprocess.Popen([sys.executable, str(TRAINER_RUNS), run, str(out_dir), json.dumps(config), *options],
+                                stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO)
 
 
 def _wait(processes) -> None:

@@ -34,7 +34,7 @@ def main() -> None:
     start = time.monotonic()
     with open(output + ".log", "w") as log:
         returncode = subprocess.run(
-            [sys.executable, "-m", "pipeline.cli", "run", "--data", os.path.abspath(args.data), "--output", output,
+            [sys.executable, "-m", "cli.main", "run", "--data", os.path.abspath(args.data), "--output", output,
              *args.run_flags], stdout=log, stderr=subprocess.STDOUT, cwd=REPO).returncode
     wall = time.monotonic() - start
     children = resource.getrusage(resource.RUSAGE_CHILDREN)  # ru_maxrss: the largest process of the tree

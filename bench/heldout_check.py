@@ -24,7 +24,7 @@ from typing import Dict, List
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
-from components.ingest import layout  # noqa: E402
+from components.ingest import layout, sources  # noqa: E402
 import record  # noqa: E402  bench/record.py: a script's own folder is on sys.path
 
 DEFAULT_DATA = os.path.join(os.path.dirname(REPO), "shared", "datasets", "cats_and_dogs_filtered.zip")
@@ -35,7 +35,7 @@ MODEL_NAME = "catdog"  # what `catdog run` pushes and `catdog serve` serves by d
 def hold_out(zip_path: str, per_class: int, seed: int, kept_zip: str, heldout_dir: str) -> Dict[str, List[str]]:
     """Writes kept_zip without per_class training images of each class, and those images under
     heldout_dir/<class>/; returns {class name: [held-out file paths]}."""
-    found = layout.read_layout(zip_path)
+    found = layout.place(sources.resolve(zip_path).list_files(), 20)
     rng = random.Random(seed)
     shutil.rmtree(heldout_dir, ignore_errors=True)  # a previous draw's images must not mix in
     held = set()
@@ -62,7 +62,7 @@ def hold_out(zip_path: str, per_class: int, seed: int, kept_zip: str, heldout_di
 
 def served_accuracy(target: str, model_name: str, heldout: Dict[str, List[str]]) -> Dict[str, float]:
     """Accuracy per class and overall of the served model's class_name answers."""
-    from serving.client import PredictClient
+    from serving.client.grpc_client import PredictClient
 
     correct: Dict[str, int] = {}
     with PredictClient(target, model_name) as client:
@@ -96,14 +96,14 @@ def main() -> None:
     started = time.monotonic()
     with open(os.path.join(args.output, "run.log"), "w") as log:
         subprocess.run(
-            [sys.executable, "-m", "pipeline.cli", "run", "--data", kept_zip, "--output", run_dir,
+            [sys.executable, "-m", "cli.main", "run", "--data", kept_zip, "--output", run_dir,
              *args.run_flags],
             cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
         )  # its exit code says pushed (0) or not (3): the summary below says why
     run_seconds = time.monotonic() - started
 
     from pipeline import run_summary
-    from serving.model_registry import resolve_model_dir
+    from serving.server.model_registry import resolve_model_dir
     from serving_latency import start_server  # bench/ is this script's folder
 
     summary = run_summary.summarize(os.path.join(run_dir, "metadata.sqlite"))
@@ -120,7 +120,7 @@ def main() -> None:
     record.save("heldout_check", {
         "data": args.data,
         "run_flags": args.run_flags,
-        "train_images": sum(1 for e in layout.read_layout(kept_zip).entries if e.split == layout.TRAIN),
+        "train_images": sum(1 for e in layout.place(sources.resolve(kept_zip).list_files(), 20).entries if e.split == layout.TRAIN),
         "heldout_images": {name: len(paths) for name, paths in heldout.items()},
         "validation_accuracy": summary.accuracy,
         "heldout_accuracy": accuracy,

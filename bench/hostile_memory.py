@@ -52,7 +52,7 @@ def _amplified_request(declared: int) -> predict_pb2.PredictRequest:
 
 def serve_peaks(model_base_path: str) -> dict:
     process = subprocess.Popen(
-        [sys.executable, "-m", "pipeline.cli", "serve", "--model-base-path", model_base_path, "--port", "0"],
+        [sys.executable, "-m", "cli.main", "serve", "--model-base-path", model_base_path, "--port", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
     )
     try:
@@ -98,7 +98,7 @@ def run_peak(workdir: str) -> dict:
     print(f"made {data}: {os.path.getsize(data):,} bytes in {time.monotonic() - started:.0f} s", flush=True)
     started = time.monotonic()
     proc = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "run", "--data", data, "--output", os.path.join(workdir, "out"),
+        [sys.executable, "-m", "cli.main", "run", "--data", data, "--output", os.path.join(workdir, "out"),
          "--epochs", "1", "--min-accuracy", "0", "--no-cache"],
         capture_output=True, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
     )

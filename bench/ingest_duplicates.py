@@ -24,7 +24,7 @@ def _ingest(data: str, work: str, keep_cross_split: bool):
     """(seconds, ingest_report.json) of one executor run."""
     from tfx.types import standard_artifacts
 
-    from components import features
+    from components import contract
     from components.ingest import executor
     from pipeline.settings import RunSettings
 
@@ -35,8 +35,7 @@ def _ingest(data: str, work: str, keep_cross_split: bool):
     start = time.perf_counter()
     executor.Executor().Do({}, {executor.EXAMPLES_KEY: [examples]}, props)
     seconds = time.perf_counter() - start
-    with open(os.path.join(examples.uri, features.INGEST_REPORT_FILE)) as f:
-        return seconds, json.load(f)
+    return seconds, contract.IngestReport.read(examples.uri)
 
 
 def main() -> None:
@@ -55,12 +54,12 @@ def main() -> None:
             took, reports[keep] = _ingest(data, os.path.join(work, str(i)), keep_cross_split=keep)
             seconds[keep].append(round(took, 1))
     report = reports[False]  # the default's
-    found = report["duplicates"]
+    found = report.duplicates
     record.save("ingest_duplicates", {
         "data": data,
-        "images": sum(n for per_class in report["counts"].values() for n in per_class.values()),
-        "counts_after_dropping": report["counts"],
-        "skipped_files": len(report["skipped"]),
+        "images": sum(report.images(split) for split in report.counts),
+        "counts_after_dropping": report.counts,
+        "skipped_files": len(report.skipped),
         **{name: found[name] for name in duplicates.COUNTS},
         "groups": found["groups"],
         "load_average_1min_before_after": [load_before, round(os.getloadavg()[0], 2)],

@@ -44,7 +44,7 @@ def main() -> None:
         result = {"data": args.data}
         for name, data in (("zip", args.data), ("folder", folder)):
             source = sources.resolve(data)
-            names = [e.member for e in layout.place(source.list_files()).entries]
+            names = [e.member for e in layout.place(source.list_files(), 20).entries]
             seconds, _ = _timed(lambda: staging.reachable(source, names, os.path.join(tmp, "staged", name)))
             result[f"staging_{name}_seconds"] = round(seconds, 2)
         runs = [("zip", args.data, ()), ("folder", folder, ()), ("zip_multi_processing", args.data, MULTI_PROCESSING)]

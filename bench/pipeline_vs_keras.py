@@ -15,7 +15,8 @@ import tempfile
 import time
 
 from components.trainer import HISTORY_FILE
-from pipeline import configs, settings
+from components import training_settings
+from pipeline import configs
 from pipeline.run_summary import summarize
 import record  # noqa: E402  bench/record.py: a script's own folder is on sys.path
 
@@ -41,7 +42,7 @@ def main() -> None:
     parser.add_argument("--data", default=SHARED_ZIP)
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--batch-size", type=int, default=20)
-    parser.add_argument("--model", default=settings.DEFAULT_PRESET)
+    parser.add_argument("--model", default=training_settings.DEFAULT_PRESET)
     parser.add_argument("--out", default=None, help="where to keep the pipeline run (default: a temp dir)")
     args = parser.parse_args()
     args.data = os.path.abspath(args.data)
@@ -54,7 +55,7 @@ def main() -> None:
     )
     keras = json.loads(keras_out.strip().splitlines()[-1])
     pipeline_out, pipeline_wall, pipeline_cpu = timed(
-        [sys.executable, "-m", "pipeline.cli", "run", "--data", args.data, "--output", os.path.join(out, "run"),
+        [sys.executable, "-m", "cli.main", "run", "--data", args.data, "--output", os.path.join(out, "run"),
          "--no-cache", *common],
         os.path.join(out, "pipeline.log"),
     )

@@ -14,7 +14,7 @@ import tf_keras as keras
 
 from components import models
 from components.ingest import layout
-from pipeline import settings
+from components import training_settings
 
 
 def _split_dirs(root: str):
@@ -34,7 +34,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--batch-size", type=int, default=20)
     parser.add_argument("--image-size", type=int, default=150)
-    parser.add_argument("--model", default=settings.DEFAULT_PRESET)
+    parser.add_argument("--model", default=training_settings.DEFAULT_PRESET)
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args()
     keras.utils.set_random_seed(args.seed)

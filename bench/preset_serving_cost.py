@@ -30,8 +30,8 @@ def main() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
 
-    from components import exporter
-    from serving.client import PredictClient
+    from components import contract
+    from serving.client.grpc_client import PredictClient
 
     models = dict(item.split("=", 1) for item in args.models)
     images = [serving_latency.imagegen.image_bytes(i % 2, (150, 150), "jpg", seed=i) for i in range(IMAGES)]
@@ -39,9 +39,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="catdog-preset-cost-") as work:
         try:
             for name, model_dir in models.items():
-                signature = tf.saved_model.load(model_dir).signatures[exporter.IMAGE_BYTES_SIGNATURE]
+                signature = tf.saved_model.load(model_dir).signatures[contract.IMAGE_BYTES_SIGNATURE]
                 sides[f"{name} in-process"] = (
-                    lambda image, s=signature: s(**{exporter.IMAGE_BYTES_INPUT: tf.constant([image])}))
+                    lambda image, s=signature: s(**{contract.IMAGE_BYTES_INPUT: tf.constant([image])}))
                 process, target, _ = start_server(model_dir, work)
                 servers.append(process)
                 client = PredictClient(target, "catdog")

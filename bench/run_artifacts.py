@@ -10,7 +10,7 @@ from tfx.components.util import tfxio_utils
 from tfx.orchestration import metadata
 from tfx.types import artifact_utils, standard_artifacts
 
-from components import features, train_input, trainer
+from components import contract, train_input, trainer
 from pipeline import configs
 from pipeline.run_summary import latest_output
 
@@ -31,14 +31,13 @@ class RunArtifacts:
 
     @property
     def image_shape(self):
-        return self.transform_output.transformed_feature_spec()[features.IMAGE_KEY].shape
+        return self.transform_output.transformed_feature_spec()[contract.IMAGE_KEY].shape
 
     def files(self, split: str):
         return [os.path.join(artifact_utils.get_split_uri([self.examples], split), "*")]
 
     def count(self, split: str) -> int:
-        with open(os.path.join(self.examples.uri, features.INGEST_REPORT_FILE)) as f:
-            return sum(json.load(f)["counts"][split].values())
+        return contract.IngestReport.read(self.examples.uri).images(split)
 
     def input_plan(self, memory_share: float) -> train_input.InputPlan:
         """Cache or stream, as the Trainer would decide with --train-cache-memory-share memory_share."""

@@ -32,7 +32,7 @@ def main() -> None:
         os.makedirs(run_dir, exist_ok=True)
         start = time.monotonic()
         with open(os.path.join(run_dir, "run.log"), "w") as log:
-            subprocess.run([sys.executable, "-m", "pipeline.cli", "run", "--data", os.path.abspath(args.data),
+            subprocess.run([sys.executable, "-m", "cli.main", "run", "--data", os.path.abspath(args.data),
                             "--output", run_dir, "--seed", str(seed), "--min-accuracy", "0", *args.run_flags],
                            stdout=log, stderr=subprocess.STDOUT, cwd=REPO, check=True)
         summary = summarize(os.path.join(run_dir, configs.METADATA_FILE))

@@ -41,7 +41,7 @@ def build_model(work: str) -> str:
     data = imagegen.split_dataset(os.path.join(work, "data.zip"), train_per_class=40, eval_per_class=10)
     output = os.path.join(work, "run")
     subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "run", "--data", data, "--output", output, "--epochs", "1",
+        [sys.executable, "-m", "cli.main", "run", "--data", data, "--output", output, "--epochs", "1",
          "--min-accuracy", "0"],
         check=True, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
@@ -109,7 +109,7 @@ def start_server(model_dir: str, work: str, *serve_args: str):
 def serve(base_path: str, *serve_args: str):
     """`catdog serve` on free 127.0.0.1 ports over base_path: (process, gRPC HOST:PORT, REST URL)."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "pipeline.cli", "serve", "--model-base-path", base_path, "--port", "0",
+        [sys.executable, "-m", "cli.main", "serve", "--model-base-path", base_path, "--port", "0",
          "--rest-port", "0", *serve_args],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
@@ -127,16 +127,16 @@ def compare_sides(model_dir: str, work: str, seconds: float):
     """(in-process results, server results) for the model in model_dir."""
     import tensorflow as tf
 
-    from components import exporter
-    from serving.client import PredictClient
+    from components import contract
+    from serving.client.grpc_client import PredictClient
 
     images = [imagegen.image_bytes(i % 2, (150, 150), "jpg", seed=i) for i in range(IMAGES)]
-    signature = tf.saved_model.load(model_dir).signatures[exporter.IMAGE_BYTES_SIGNATURE]
+    signature = tf.saved_model.load(model_dir).signatures[contract.IMAGE_BYTES_SIGNATURE]
     process, target, _ = start_server(model_dir, work)
     try:
         with PredictClient(target, "catdog") as client:
             results = compare({
-                "in_process": lambda image: signature(**{exporter.IMAGE_BYTES_INPUT: tf.constant([image])}),
+                "in_process": lambda image: signature(**{contract.IMAGE_BYTES_INPUT: tf.constant([image])}),
                 "server": lambda image: client.predict([image]),
             }, images, seconds)
     finally:
@@ -145,7 +145,7 @@ def compare_sides(model_dir: str, work: str, seconds: float):
     # Whether merging requests (TF Serving's --enable_batching) could raise throughput: per-image cost
     # of one call on BATCH images against one image a call.
     batch = tf.constant(images[:BATCH])
-    latencies, _ = timed_calls(lambda _: signature(**{exporter.IMAGE_BYTES_INPUT: batch}), images, 1, seconds / 3)
+    latencies, _ = timed_calls(lambda _: signature(**{contract.IMAGE_BYTES_INPUT: batch}), images, 1, seconds / 3)
     results["in_process"][f"batch_of_{BATCH}_ms_per_image"] = round(statistics.median(latencies) * 1000 / BATCH, 3)
     return results["in_process"], results["server"]
 

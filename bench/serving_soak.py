@@ -70,7 +70,7 @@ def main() -> None:
     from tensorflow_serving.apis import get_model_status_pb2, model_service_pb2_grpc
     import grpc
 
-    from serving.client import PredictClient
+    from serving.client.grpc_client import PredictClient
 
     images = [imagegen.image_bytes(i % 2, (150, 150), "jpg", seed=i) for i in range(IMAGES)]
     load_before = round(os.getloadavg()[0], 2)

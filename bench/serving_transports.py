@@ -49,12 +49,12 @@ def main() -> None:
     import serving_latency
     import tensorflow as tf
 
-    from components import exporter
-    from serving.batching import read_batching_parameters
-    from serving.client import PredictClient
+    from components import contract
+    from serving.server.batching import read_batching_parameters
+    from serving.client.grpc_client import PredictClient
 
     images = [imagegen.image_bytes(i % 2, (150, 150), "jpg", seed=i) for i in range(IMAGES)]
-    signature = tf.saved_model.load(args.model).signatures[exporter.IMAGE_BYTES_SIGNATURE]
+    signature = tf.saved_model.load(args.model).signatures[contract.IMAGE_BYTES_SIGNATURE]
     load_before = round(os.getloadavg()[0], 2)
     with tempfile.TemporaryDirectory(prefix="catdog-transports-") as work:
         plain, plain_grpc, plain_rest = start_server(args.model, work)
@@ -65,7 +65,7 @@ def main() -> None:
                     PredictClient(batched_grpc, "catdog") as batched_client:
                 serving_latency.CONCURRENCY = (1,)
                 one_client = compare({
-                    "in_process": lambda image: signature(**{exporter.IMAGE_BYTES_INPUT: tf.constant([image])}),
+                    "in_process": lambda image: signature(**{contract.IMAGE_BYTES_INPUT: tf.constant([image])}),
                     "grpc": lambda image: plain_client.predict([image]),
                     "rest": rest_call(plain_rest),
                 }, images, args.seconds)

@@ -32,28 +32,28 @@ def main() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
 
-    from components import exporter
-    from components.warmup_requests import WARMUP_DIR, write_warmup_requests
-    from serving.servable import Servable
+    from components import contract
+    from components.warmup_requests import write_warmup_requests
+    from serving.server.servable import Servable
 
     image = imagegen.image_bytes(1, (150, 150), "jpg", seed=7)
-    inputs = {exporter.IMAGE_BYTES_INPUT: tf.constant([image])}
+    inputs = {contract.IMAGE_BYTES_INPUT: tf.constant([image])}
     load_before = round(os.getloadavg()[0], 2)
     with tempfile.TemporaryDirectory(prefix="catdog-warmup-") as work:
         folders = {"warmup_on": os.path.join(work, "on"), "warmup_off": os.path.join(work, "off")}
         for folder in folders.values():
             shutil.copytree(args.model, folder)
-        shutil.rmtree(os.path.join(folders["warmup_off"], WARMUP_DIR), ignore_errors=True)
-        write_warmup_requests(folders["warmup_on"])
+        shutil.rmtree(os.path.join(folders["warmup_off"], contract.WARMUP_DIR), ignore_errors=True)
+        write_warmup_requests(folders["warmup_on"], (150, 150))  # the tutorial size
         runs = {side: [] for side in folders}
         for _ in range(args.trials):
             for side, folder in folders.items():
                 start = time.perf_counter()
                 servable = Servable(folder)
                 loaded = time.perf_counter()
-                servable.run(exporter.IMAGE_BYTES_SIGNATURE, inputs)
+                servable.run(contract.IMAGE_BYTES_SIGNATURE, inputs)
                 first = time.perf_counter()
-                servable.run(exporter.IMAGE_BYTES_SIGNATURE, inputs)
+                servable.run(contract.IMAGE_BYTES_SIGNATURE, inputs)
                 second = time.perf_counter()
                 runs[side].append({"load_s": loaded - start, "first_request_ms": (first - loaded) * 1000,
                                    "second_request_ms": (second - first) * 1000})

@@ -30,7 +30,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 from components import models, train_input
-from pipeline import settings
+from components import training_settings
 import record  # noqa: E402  bench/record.py and bench/run_artifacts.py: a script's own folder is on sys.path
 import run_artifacts  # noqa: E402
 
@@ -160,7 +160,7 @@ def compare_paths(args) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", required=True, help="a `catdog run` output directory")
-    parser.add_argument("--model", default=settings.DEFAULT_PRESET)
+    parser.add_argument("--model", default=training_settings.DEFAULT_PRESET)
     parser.add_argument("--batch-size", type=int, default=20)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--compare", choices=("array", "paths"), default="array")

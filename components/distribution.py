@@ -10,7 +10,7 @@ tests run two replicas on one CPU). Mixed precision is for GPUs only: CPUs have 
 import dataclasses
 import os
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 import tensorflow as tf
 import tf_keras as keras
@@ -20,12 +20,12 @@ AUTO = "auto"
 DEFAULT = "default"
 MIRRORED = "mirrored"
 MULTI_WORKER = "multi_worker"
-STRATEGIES = (AUTO, DEFAULT, MIRRORED, MULTI_WORKER)  # pipeline/settings.py names them too (no TensorFlow there)
+STRATEGIES = (AUTO, DEFAULT, MIRRORED, MULTI_WORKER)  # components/training_settings.py names them too
 CHIEF = "chief"
 WORKER = "worker"
 
 
-def cluster_task() -> Tuple[Optional[str], int, int, bool]:
+def cluster_task() -> tuple[str | None, int, int, bool]:
     """(task type, index, machines, whether the cluster has a chief) from TF_CONFIG: (None, 0, 1, False) outside
     a cluster."""
     resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
@@ -34,7 +34,7 @@ def cluster_task() -> Tuple[Optional[str], int, int, bool]:
     return (resolver.task_type or None), int(resolver.task_id or 0), max(machines, 1), CHIEF in jobs
 
 
-def is_chief(task_type: Optional[str], index: int, has_chief: bool) -> bool:
+def is_chief(task_type: str | None, index: int, has_chief: bool) -> bool:
     """The worker that writes the model: the chief, else worker 0 of a cluster without one (TensorFlow's rule)."""
     return task_type is None or task_type == CHIEF or (task_type == WORKER and index == 0 and not has_chief)
 
@@ -46,8 +46,8 @@ class StepCounter(keras.callbacks.Callback):
 
     def __init__(self):
         super().__init__()
-        self.steps: List[int] = []
-        self.seconds: List[float] = []
+        self.steps: list[int] = []
+        self.seconds: list[float] = []
 
     def on_epoch_begin(self, epoch, logs=None):
         self.steps.append(0)
@@ -67,9 +67,9 @@ class Placement:
     strategy: tf.distribute.Strategy
     name: str  # a name of STRATEGIES other than auto
     reason: str
-    devices: Tuple[str, ...]  # this worker's
+    devices: tuple[str, ...]  # this worker's
     workers: int
-    task_type: Optional[str]
+    task_type: str | None
     task_index: int
     chief: bool
     mixed_precision: bool
@@ -108,7 +108,7 @@ class Placement:
             if own != path and tf.io.gfile.exists(os.path.dirname(own)):
                 tf.io.gfile.rmtree(os.path.dirname(own))
 
-    def record(self, per_replica_batch: int, examples: int, steps_per_epoch: int, run: StepCounter) -> Dict[str, Any]:
+    def record(self, per_replica_batch: int, examples: int, steps_per_epoch: int, run: StepCounter) -> dict[str, Any]:
         return {
             "strategy": self.name, "reason": self.reason, "replicas": self.replicas, "workers": self.workers,
             "task": {"type": self.task_type, "index": self.task_index, "chief": self.chief},
@@ -119,7 +119,7 @@ class Placement:
         }
 
 
-def _resolve(name: str, gpus: int, machines: int) -> Tuple[str, str]:
+def _resolve(name: str, gpus: int, machines: int) -> tuple[str, str]:
     if name == AUTO:
         if machines > 1:
             return MULTI_WORKER, f"auto: TF_CONFIG names a cluster of {machines} workers"

@@ -2,7 +2,7 @@
 
 import tensorflow_model_analysis as tfma
 
-from components import exporter, features
+from components import contract
 
 GATED_METRIC = "BinaryAccuracy"
 GATED_METRIC_KEY = "binary_accuracy"  # the name TFMA stores its value under
@@ -22,9 +22,9 @@ def eval_config(min_accuracy: float, max_regression: float) -> tfma.EvalConfig:
     return tfma.EvalConfig(
         model_specs=[
             tfma.ModelSpec(
-                signature_name=exporter.TF_EXAMPLE_SIGNATURE,
-                label_key=features.LABEL_KEY,
-                prediction_key=exporter.PROBABILITY_OUTPUT,
+                signature_name=contract.TF_EXAMPLE_SIGNATURE,
+                label_key=contract.LABEL_KEY,
+                prediction_key=contract.PROBABILITY_OUTPUT,
             )
         ],
         slicing_specs=[tfma.SlicingSpec()],

@@ -10,7 +10,7 @@ import tensorflow as tf
 import tf_keras as keras
 from tf_keras.src.applications.mobilenet import BASE_WEIGHT_PATH as _KERAS_MOBILENET_URL
 
-from components import features
+from components import contract
 from components.errors import CatdogError
 
 
@@ -57,7 +57,7 @@ def _classifier_head(x, dropout: float = 0.0):
 
 def tutorial(input_shape: Sequence[int], weights_path: Optional[str] = None) -> keras.Model:
     """The tutorial's CNN: four Conv2D/MaxPooling2D blocks, Dense(512), a sigmoid unit."""
-    inputs = keras.Input(shape=input_shape, name=features.IMAGE_KEY)
+    inputs = keras.Input(shape=input_shape, name=contract.IMAGE_KEY)
     x = inputs
     for filters in (64, 64, 128, 128):
         x = keras.layers.Conv2D(filters, 3, activation="relu")(x)
@@ -76,7 +76,7 @@ def _augmentation(x):
 def augmented(input_shape: Sequence[int], weights_path: Optional[str] = None) -> keras.Model:
     """The tutorial's blocks with augmentation, batch normalization and dropout: the usual cures for a
     small dataset's overfitting."""
-    inputs = keras.Input(shape=input_shape, name=features.IMAGE_KEY)
+    inputs = keras.Input(shape=input_shape, name=contract.IMAGE_KEY)
     x = _augmentation(inputs)
     for filters in (64, 64, 128, 128):
         x = keras.layers.Conv2D(filters, 3, use_bias=False)(x)
@@ -90,7 +90,7 @@ def residual(input_shape: Sequence[int], weights_path: Optional[str] = None) -> 
     """A small Xception-style network: augmentation, then residual blocks of depthwise-separable
     convolutions with batch normalization, global average pooling and dropout. Separable convolutions
     cost about what the tutorial's blocks cost, and the residual links let it be twice as deep."""
-    inputs = keras.Input(shape=input_shape, name=features.IMAGE_KEY)
+    inputs = keras.Input(shape=input_shape, name=contract.IMAGE_KEY)
     x = _augmentation(inputs)
     x = keras.layers.Conv2D(32, 5, use_bias=False)(x)
     for filters in (32, 64, 128, 256, 512):
@@ -107,7 +107,7 @@ def residual(input_shape: Sequence[int], weights_path: Optional[str] = None) -> 
 
 
 MOBILENET_WEIGHTS_FILE = "mobilenet_1_0_224_tf_no_top.h5"  # Keras' own name for alpha 1.0, no top
-MOBILENET_INPUT_SIZE = 224  # the backbone's input side (bench/backbone_input_size.py measured 150 and 224)
+MOBILENET_INPUT_SIZE = 224  # the backbone's input side (bench/backbone_recipe.py measured 150 and 224)
 MOBILENET_AUGMENT = True  # bench/backbone_recipe.py measured with and without: steadier in the second phase
 MOBILENET_FINE_TUNE_FROM = "conv_dw_12"  # the last two of its 13 blocks, at the 7x7 resolution
 
@@ -125,7 +125,7 @@ def mobilenet(
     The backbone is built into this model's graph (not nested), so feature maps and Grad-CAM reach its
     layers by name like any other preset's.
     """
-    inputs = keras.Input(shape=input_shape, name=features.IMAGE_KEY)
+    inputs = keras.Input(shape=input_shape, name=contract.IMAGE_KEY)
     x = _augmentation(inputs) if augment else inputs
     if tuple(input_shape[:2]) != (input_size, input_size):
         x = keras.layers.Resizing(input_size, input_size, name="backbone_resize")(x)

@@ -8,8 +8,7 @@ from typing import Any, Dict, Optional, Tuple
 
 import tensorflow as tf
 
-from components import features, limits
-from pipeline.settings import RunSettings
+from components import contract, limits
 
 IMAGE_SIZE_KEY = "image_size"  # custom_config key: the side of the square model input
 _HEADER_BYTES = 32  # enough for every format's width and height fields
@@ -152,8 +151,8 @@ def decode_and_resize(image_bytes: tf.Tensor, size: int) -> tf.Tensor:
 
 
 def preprocessing_fn(inputs: Dict[str, tf.Tensor], custom_config: Optional[Dict[str, Any]] = None):
-    size = int((custom_config or {}).get(IMAGE_SIZE_KEY, RunSettings.image_size))
+    size = int((custom_config or {}).get(IMAGE_SIZE_KEY, contract.DEFAULT_IMAGE_SIZE))
     return {
-        features.IMAGE_KEY: decode_and_resize(tf.reshape(inputs[features.IMAGE_RAW_KEY], [-1]), size),
-        features.LABEL_KEY: inputs[features.LABEL_KEY],
+        contract.IMAGE_KEY: decode_and_resize(tf.reshape(inputs[contract.IMAGE_RAW_KEY], [-1]), size),
+        contract.LABEL_KEY: inputs[contract.LABEL_KEY],
     }

@@ -15,7 +15,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from tfx_bsl.public import tfxio
 
-from components import features
+from components import contract
 
 CACHE = "cache"
 STREAM = "stream"
@@ -77,7 +77,7 @@ def plan(
 
 
 def decoded_example_bytes(tf_transform_output: tft.TFTransformOutput) -> int:
-    spec = tf_transform_output.transformed_feature_spec()[features.IMAGE_KEY]
+    spec = tf_transform_output.transformed_feature_spec()[contract.IMAGE_KEY]
     return math.prod(spec.shape) * spec.dtype.size
 
 
@@ -124,4 +124,4 @@ def make_dataset(
 
 
 def _image_and_label(transformed):
-    return transformed[features.IMAGE_KEY], tf.cast(transformed[features.LABEL_KEY], tf.float32)
+    return transformed[contract.IMAGE_KEY], tf.cast(transformed[contract.LABEL_KEY], tf.float32)

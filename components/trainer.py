@@ -12,9 +12,9 @@ import tensorflow_transform as tft
 import tf_keras as keras
 from absl import logging
 
-from components import distribution, exporter, features, models, train_input
-from pipeline import settings
-from pipeline.settings import LR_SCHEDULES, TrainingSettings
+from components import contract, distribution, exporter, models, train_input
+from components import settings_core
+from components.training_settings import LR_SCHEDULES, TrainingSettings
 
 
 HISTORY_FILE = "history.json"
@@ -27,7 +27,7 @@ class TrainConfig(TrainingSettings):
 
     @classmethod
     def from_custom_config(cls, config: Dict[str, Any]) -> "TrainConfig":
-        kinds = {f.name: settings.value_type(f) for f in dataclasses.fields(cls)}
+        kinds = {f.name: settings_core.value_type(f) for f in dataclasses.fields(cls)}
         return cls(**{k: None if v is None else kinds[k](v) for k, v in (config or {}).items() if k in kinds})
 
     def recipe(self) -> models.Recipe:
@@ -38,26 +38,17 @@ class TrainConfig(TrainingSettings):
         return dataclasses.replace(preset_recipe, **overrides)
 
 
-def _read_examples_json(train_files: List[str], name: str):
-    """A file ImageExampleGen writes at the root of its Examples artifact (train_files: <root>/Split-train/*)."""
-    examples_root = os.path.dirname(os.path.dirname(train_files[0]))
-    with tf.io.gfile.GFile(os.path.join(examples_root, name)) as f:
-        return json.load(f)
-
-
-def read_label_names(train_files: List[str]) -> List[str]:
-    return _read_examples_json(train_files, features.LABEL_NAMES_FILE)
-
-
-def count_examples(train_files: List[str], split: str = "train") -> int:
-    return sum(_read_examples_json(train_files, features.INGEST_REPORT_FILE)["counts"][split].values())
+def ingest_report(train_files: List[str]) -> contract.IngestReport:
+    """The report ImageExampleGen wrote at the root of its Examples artifact (train_files: <root>/Split-train/*)."""
+    return contract.IngestReport.read(os.path.dirname(os.path.dirname(train_files[0])))
 
 
 def input_plan(memory_share: float, train_files: List[str], tf_transform_output) -> train_input.InputPlan:
     """Cache or stream, decided from the counts of examples before any is read; logged with its reason."""
-    train_examples = count_examples(train_files)
+    report = ingest_report(train_files)
+    train_examples = report.images("train")
     chosen = train_input.plan(
-        train_examples, count_examples(train_files, "eval"),
+        train_examples, report.images("eval"),
         train_input.decoded_example_bytes(tf_transform_output),
         train_input.encoded_example_bytes(train_files, train_examples),
         memory_share, train_input.machine_memory_bytes(),
@@ -188,7 +179,8 @@ def run_fn(fn_args) -> None:
     weights = backbone_weights(preset, config)  # first: a missing file fails the run before any work
     seed_and_determinism(config)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
-    class_names = read_label_names(fn_args.train_files)
+    report = ingest_report(fn_args.train_files)
+    class_names = report.class_names
     strategy = placement.strategy
     batch_size = placement.global_batch(config.batch_size)
     plan = input_plan(config.train_cache_memory_share, fn_args.train_files, tf_transform_output)
@@ -196,8 +188,8 @@ def run_fn(fn_args) -> None:
         fn_args.train_files, fn_args.data_accessor, tf_transform_output, batch_size, plan, config.seed))
     val = placement.shard(
         train_input.make_dataset(fn_args.eval_files, fn_args.data_accessor, tf_transform_output, batch_size, plan))
-    image_shape = tf_transform_output.transformed_feature_spec()[features.IMAGE_KEY].shape
-    train_examples = count_examples(fn_args.train_files)
+    image_shape = tf_transform_output.transformed_feature_spec()[contract.IMAGE_KEY].shape
+    train_examples = report.images("train")
     steps_per_epoch = math.ceil(train_examples / batch_size)
     model_run_dir = placement.output_dir(fn_args.model_run_dir)  # the chief's: TFX's; other workers': their own
 

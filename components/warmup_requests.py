@@ -6,36 +6,24 @@ The requests carry real encoded images (JPEG and PNG, several sizes, a batch of 
 export needs no data; each classifying signature is warmed."""
 
 import os
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 import numpy as np
 import tensorflow as tf
-from google.protobuf import message
 from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
-from components import exporter, features
+from components import contract
 
-WARMUP_DIR = "assets.extra"
-WARMUP_FILE = "tf_serving_warmup_requests"
-# (height, width, format): the model's input size, a larger photo-like one, a small PNG.
-WARMUP_IMAGES = ((150, 150, "jpeg"), (375, 500, "jpeg"), (48, 64, "png"))
+# (height, width, format) besides the model's own input size: a larger photo-like one, a small PNG.
+OTHER_WARMUP_IMAGES = ((375, 500, "jpeg"), (48, 64, "png"))
 
 
-def warmup_path(model_dir: str) -> str:
-    return os.path.join(model_dir, WARMUP_DIR, WARMUP_FILE)
-
-
-def image_example(image: bytes) -> bytes:
-    """A serialized tf.Example holding an encoded image, as ExampleGen writes it."""
-    feature = tf.train.Feature(bytes_list=tf.train.BytesList(value=[image]))
-    return tf.train.Example(features=tf.train.Features(feature={features.IMAGE_RAW_KEY: feature})).SerializeToString()
-
-
-def warmup_images() -> List[bytes]:
-    """Smooth colour gradients with a little seeded noise, encoded: decodable like any photo."""
+def warmup_images(input_size: Tuple[int, int]) -> List[bytes]:
+    """Smooth colour gradients with a little seeded noise, encoded: decodable like any photo. The first has
+    the model's input size (height, width)."""
     rng = np.random.default_rng(0)
     images = []
-    for height, width, fmt in WARMUP_IMAGES:
+    for height, width, fmt in ((*input_size, "jpeg"), *OTHER_WARMUP_IMAGES):
         y, x = np.mgrid[0:height, 0:width]
         pixels = np.stack([255 * x / width, 255 * y / height, 128 + 0 * x], axis=-1)
         pixels = np.clip(pixels + rng.normal(0, 12, pixels.shape), 0, 255).astype(np.uint8)
@@ -44,12 +32,12 @@ def warmup_images() -> List[bytes]:
     return images
 
 
-def warmup_requests() -> List[prediction_log_pb2.PredictionLog]:
+def warmup_requests(input_size: Tuple[int, int]) -> List[prediction_log_pb2.PredictionLog]:
     """Per classifying signature: one request per image, then one with all of them as a batch."""
-    images = warmup_images()
+    images = warmup_images(input_size)
     inputs: Dict[str, tuple] = {
-        exporter.IMAGE_BYTES_SIGNATURE: (exporter.IMAGE_BYTES_INPUT, images),
-        exporter.TF_EXAMPLE_SIGNATURE: (exporter.TF_EXAMPLE_INPUT, [image_example(image) for image in images]),
+        contract.IMAGE_BYTES_SIGNATURE: (contract.IMAGE_BYTES_INPUT, images),
+        contract.TF_EXAMPLE_SIGNATURE: (contract.TF_EXAMPLE_INPUT, [contract.tf_example(image) for image in images]),
     }
     logs = []
     for signature, (input_name, values) in inputs.items():
@@ -61,21 +49,9 @@ def warmup_requests() -> List[prediction_log_pb2.PredictionLog]:
     return logs
 
 
-def write_warmup_requests(export_dir: str) -> None:
-    path = warmup_path(export_dir)
+def write_warmup_requests(export_dir: str, input_size: Tuple[int, int]) -> None:
+    path = contract.warmup_path(export_dir)
     tf.io.gfile.makedirs(os.path.dirname(path))
     with tf.io.TFRecordWriter(path) as writer:
-        for log in warmup_requests():
+        for log in warmup_requests(input_size):
             writer.write(log.SerializeToString())
-
-
-def read_warmup_requests(model_dir: str) -> List[prediction_log_pb2.PredictionLog]:
-    """The model's warmup records, none if it has no warmup file; ValueError if the file is damaged."""
-    path = warmup_path(model_dir)
-    if not tf.io.gfile.exists(path):
-        return []
-    try:
-        return [prediction_log_pb2.PredictionLog.FromString(record.numpy())
-                for record in tf.data.TFRecordDataset(path)]
-    except (tf.errors.OpError, message.DecodeError) as e:  # truncated record, bad checksum, not a PredictionLog
-        raise ValueError(f"{path}: not a file of PredictionLog records: {e}") from e

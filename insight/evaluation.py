@@ -12,7 +12,7 @@ import tensorflow as tf
 import tf_keras as keras
 from tqdm import tqdm
 
-from components import exporter, features
+from components import contract
 from insight import figures, image_grid
 from insight.errors import InsightError
 from insight.images import decode_rgb
@@ -46,9 +46,9 @@ def read_examples(examples_uri: str, split: str) -> Iterator[ImageExample]:
         feature = tf.train.Example.FromString(serialized).features.feature
         yield ImageExample(
             serialized=serialized,
-            image_raw=feature[features.IMAGE_RAW_KEY].bytes_list.value[0],
-            label=int(feature[features.LABEL_KEY].int64_list.value[0]),
-            filename=feature[features.FILENAME_KEY].bytes_list.value[0].decode(),
+            image_raw=feature[contract.IMAGE_RAW_KEY].bytes_list.value[0],
+            label=int(feature[contract.LABEL_KEY].int64_list.value[0]),
+            filename=feature[contract.FILENAME_KEY].bytes_list.value[0].decode(),
         )
 
 
@@ -66,15 +66,15 @@ class Prediction:
 
 def predict(model: keras.Model, examples: Iterable[ImageExample]) -> List[Prediction]:
     """Scores with the serving_tf_example signature, the one TFMA evaluated."""
-    signature = model.signatures[exporter.TF_EXAMPLE_SIGNATURE]
+    signature = model.signatures[contract.TF_EXAMPLE_SIGNATURE]
     predictions: List[Prediction] = []
     examples = iter(examples)
     # disable=None: a bar on terminals only, not in logs.
     with tqdm(desc="Scoring validation images", unit="image", disable=None) as bar:
         while batch := list(itertools.islice(examples, PREDICT_BATCH_SIZE)):
-            outputs = signature(**{exporter.TF_EXAMPLE_INPUT: tf.constant([e.serialized for e in batch])})
-            probabilities = outputs[exporter.PROBABILITY_OUTPUT].numpy()
-            class_ids = outputs[exporter.CLASS_ID_OUTPUT].numpy()
+            outputs = signature(**{contract.TF_EXAMPLE_INPUT: tf.constant([e.serialized for e in batch])})
+            probabilities = outputs[contract.PROBABILITY_OUTPUT].numpy()
+            class_ids = outputs[contract.CLASS_ID_OUTPUT].numpy()
             predictions.extend(Prediction(e, float(p), int(c)) for e, p, c in zip(batch, probabilities, class_ids))
             bar.update(len(batch))
     return predictions

@@ -46,12 +46,6 @@ def _for_display(channel: np.ndarray) -> np.ndarray:
     return np.clip(centered / std * 64 + 128 if std > 0 else centered + 128, 0, 255)
 
 
-def panel_pixel_size(channel_count: int) -> Tuple[int, int]:
-    """(width, height) of the PNG save_panel writes for a layer with this many channels."""
-    shown = min(channel_count, MAX_CHANNELS)
-    return figures.pixel_size(*figures.grid_inches(shown, COLUMNS, (CELL_INCHES, CELL_INCHES), TITLE_INCHES))
-
-
 def save_panel(index: int, name: str, maps: np.ndarray, out_dir: str) -> str:
     """One PNG: a grid of the layer's channels."""
     channels = maps.shape[-1]

@@ -7,7 +7,7 @@ from typing import Callable, Dict, List
 
 from tfx.utils import path_utils
 
-from components import features, trainer
+from components import contract, trainer
 from components.data_gate import read_anomalies
 from components.ingest import duplicates, layout
 from insight import (
@@ -19,7 +19,6 @@ from insight import (
     visualize,
 )
 from insight.errors import InsightError
-from insight.json_files import read_json_object
 from pipeline import configs, run_summary
 
 REPORT_SUBDIR = "report"
@@ -64,9 +63,17 @@ class _RunReport:
         return self.artifacts.examples
 
     @functools.cached_property
+    def ingest(self) -> contract.IngestReport:
+        try:
+            return contract.IngestReport.read(self._examples())
+        except ValueError as e:
+            raise InsightError(str(e)) from e
+        except Exception as e:  # noqa: BLE001 - tf.errors.NotFoundError and the like, without importing TensorFlow
+            raise InsightError(f"{self._examples()}: no ingest report ({type(e).__name__}: {e})") from e
+
+    @property
     def class_names(self) -> List[str]:
-        path = os.path.join(self._examples(), features.INGEST_REPORT_FILE)
-        return read_json_object(path, ["class_names"])["class_names"]
+        return self.ingest.class_names
 
     @functools.cached_property
     def model(self):
@@ -89,24 +96,23 @@ class _RunReport:
         ]
 
     def data(self) -> List[str]:
-        path = os.path.join(self._examples(), features.INGEST_REPORT_FILE)
-        ingest = read_json_object(path, ["data_uri", "class_names", "counts", "skipped", "split_by_hash"])
-        how = "by a hash of each file name" if ingest["split_by_hash"] else "by the zip's folders"
+        ingest = self.ingest
+        how = "by a hash of each file name" if ingest.split_by_hash else "by the zip's folders"
         blocks = [
-            html_report.paragraph(f"Images from {ingest['data_uri']}, split into train and eval {how}:"),
-            html_report.table(data_samples.count_rows(ingest["class_names"], ingest["counts"])),
+            html_report.paragraph(f"Images from {ingest.data_uri}, split into train and eval {how}:"),
+            html_report.table(data_samples.count_rows(ingest.class_names, ingest.counts)),
         ]
-        if ingest["skipped"]:
-            blocks.append(html_report.paragraph(f"{len(ingest['skipped'])} file(s) skipped:"))
-            blocks.append(html_report.bullet_list(f"{s['file']}: {s['reason']}" for s in ingest["skipped"]))
+        if ingest.skipped:
+            blocks.append(html_report.paragraph(f"{len(ingest.skipped)} file(s) skipped:"))
+            blocks.append(html_report.bullet_list(f"{s.file}: {s.reason}" for s in ingest.skipped))
         else:
             blocks.append(html_report.paragraph("No file was skipped."))
-        blocks.extend(_duplicates(ingest.get("duplicates")))
+        blocks.extend(_duplicates(ingest.duplicates))
         blocks.extend(self._anomalies())
         train = evaluation.read_examples(self._examples(), layout.TRAIN)
         records = ((e.label, e.filename, lambda e=e: e.image_raw) for e in train)
         samples = self._file(data_samples.SAMPLES_FILE)
-        data_samples.save_sample_grid(records, ingest["class_names"], samples)
+        data_samples.save_sample_grid(records, ingest.class_names, samples)
         blocks.append(html_report.image(self._written("samples", samples), "sample training images"))
         return blocks
 

@@ -6,9 +6,9 @@ from typing import Sequence
 import tensorflow as tf
 import tf_keras as keras
 
-from components import exporter
+from components import contract
 from insight.errors import InsightError
-from serving.model_registry import resolve_model_dir
+from serving.server.model_registry import resolve_model_dir
 from serving.status import ServingError
 
 _KERAS_METADATA_FILE = "keras_metadata.pb"  # only Keras' own save writes it: without it there are no layers
@@ -28,7 +28,7 @@ def load(path: str) -> keras.Model:
     if not os.path.isfile(os.path.join(path, _KERAS_METADATA_FILE)):
         raise InsightError(f"{path}: not saved by Keras ({_KERAS_METADATA_FILE} missing), so it has no layers to show")
     model = keras.models.load_model(path, compile=False)
-    needed = (exporter.IMAGE_BYTES_SIGNATURE, exporter.TF_EXAMPLE_SIGNATURE, exporter.TRANSFORM_SIGNATURE)
+    needed = (contract.IMAGE_BYTES_SIGNATURE, contract.TF_EXAMPLE_SIGNATURE, contract.TRANSFORM_SIGNATURE)
     missing = [name for name in needed if name not in model.signatures]
     if missing:
         raise InsightError(f"{path}: the model has no {', '.join(missing)} signature (exported by an older version?)")
@@ -37,5 +37,5 @@ def load(path: str) -> keras.Model:
 
 def model_input(model: keras.Model, images: Sequence[bytes]) -> tf.Tensor:
     """Encoded images to the exact tensor the model was trained on, by the graph saved with it."""
-    transform = model.signatures[exporter.TRANSFORM_SIGNATURE]
-    return transform(**{exporter.IMAGE_BYTES_INPUT: tf.constant(list(images))})[exporter.TRANSFORMED_IMAGE_OUTPUT]
+    transform = model.signatures[contract.TRANSFORM_SIGNATURE]
+    return transform(**{contract.IMAGE_BYTES_INPUT: tf.constant(list(images))})[contract.TRANSFORMED_IMAGE_OUTPUT]

@@ -7,7 +7,7 @@ from typing import List
 import tensorflow as tf
 import tf_keras as keras
 
-from components import exporter
+from components import contract
 from insight import feature_maps, gradcam, saved_model
 from insight.errors import InsightError
 from insight.images import decode_rgb
@@ -30,15 +30,15 @@ def visualize(model: keras.Model, image: bytes, source: str, out_dir: str) -> Vi
         model_input = saved_model.model_input(model, [image])
     except tf.errors.OpError as e:
         raise InsightError(f"{source}: the model cannot decode it (JPEG, PNG, GIF or BMP only): {e.message}") from e
-    served = model.signatures[exporter.IMAGE_BYTES_SIGNATURE](**{exporter.IMAGE_BYTES_INPUT: tf.constant([image])})
-    class_id = int(served[exporter.CLASS_ID_OUTPUT][0])
+    served = model.signatures[contract.IMAGE_BYTES_SIGNATURE](**{contract.IMAGE_BYTES_INPUT: tf.constant([image])})
+    class_id = int(served[contract.CLASS_ID_OUTPUT][0])
     maps = feature_maps.save_feature_maps(model, model_input, os.path.join(out_dir, FEATURE_MAPS_DIR))
     cam = gradcam.class_activation_map(model, model_input, class_id)
     gradcam_png = os.path.join(out_dir, GRADCAM_FILE)
     gradcam.overlay(photo, cam).save(gradcam_png, format="PNG")  # out_dir exists: it holds the feature maps
     return Visualization(
-        class_name=served[exporter.CLASS_NAME_OUTPUT][0].numpy().decode(),
-        probability=float(served[exporter.PROBABILITY_OUTPUT][0]),
+        class_name=served[contract.CLASS_NAME_OUTPUT][0].numpy().decode(),
+        probability=float(served[contract.PROBABILITY_OUTPUT][0]),
         feature_maps=maps,
         gradcam_png=gradcam_png,
     )

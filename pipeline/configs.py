@@ -1,7 +1,8 @@
 """Names and fixed places. The settings a user can change, with their defaults, are in pipeline/settings.py."""
 
+from components.contract import MODEL_NAME  # noqa: F401 - the contract names the served model
+
 PIPELINE_NAME = "catdog"
-MODEL_NAME = "catdog"
 DATA_URI = "https://storage.googleapis.com/mledu-datasets/cats_and_dogs_filtered.zip"
 OUTPUT_DIR = "runs/catdog"
 

@@ -6,12 +6,12 @@ from typing import Tuple
 
 from tfx import v1 as tfx
 
-from components import features
+from components import contract
 from components.ingest import fetch, sources
 from pipeline import configs
 from pipeline.pipeline import create_pipeline
 from pipeline.run_summary import RunSummary, find_artifacts, summarize
-from pipeline.score_export import export_scores
+from components.scores import export_scores
 from pipeline.settings import LocalRunSettings
 
 SCHEMA_FILE = "schema.pbtxt"
@@ -37,10 +37,10 @@ def _keep_reference_schema(metadata_path: str, reference: str) -> None:
     schema_dir = find_artifacts(metadata_path).schema
     if schema_dir:
         schema = tfdv.load_schema_text(os.path.join(schema_dir, SCHEMA_FILE))
-        feature = tfdv.get_feature(schema, features.FILENAME_KEY)
+        feature = tfdv.get_feature(schema, contract.FILENAME_KEY)
         feature.ClearField("domain")
         feature.ClearField("string_domain")
-        kept = [d for d in schema.string_domain if d.name != features.FILENAME_KEY]
+        kept = [d for d in schema.string_domain if d.name != contract.FILENAME_KEY]
         del schema.string_domain[:]
         schema.string_domain.extend(kept)
         os.makedirs(os.path.dirname(reference), exist_ok=True)

@@ -4,7 +4,7 @@ from typing import Any, Dict, Optional, Tuple
 
 from tfx import v1 as tfx
 
-from components import evaluation, exporter, preprocessing
+from components import contract, evaluation, preprocessing
 from components.data_gate import DataGate
 from components.ingest.component import ImageExampleGen
 from components.pusher import AtomicPusher
@@ -15,9 +15,9 @@ from pipeline.settings import RunSettings
 def bulk_inferrer_specs() -> Tuple[tfx.proto.ModelSpec, tfx.proto.OutputExampleSpec]:
     """BulkInferrer runs the numeric tf.Example signature and adds its outputs to each example as columns."""
     columns = [tfx.proto.PredictOutputCol(output_key=key, output_column=key)
-               for key in (exporter.PROBABILITY_OUTPUT, exporter.CLASS_ID_OUTPUT)]
+               for key in (contract.PROBABILITY_OUTPUT, contract.CLASS_ID_OUTPUT)]
     return (
-        tfx.proto.ModelSpec(model_signature_name=[exporter.SCORE_TF_EXAMPLE_SIGNATURE]),
+        tfx.proto.ModelSpec(model_signature_name=[contract.SCORE_TF_EXAMPLE_SIGNATURE]),
         tfx.proto.OutputExampleSpec(output_columns_spec=[
             tfx.proto.OutputColumnsSpec(predict_output=tfx.proto.PredictOutput(output_columns=columns))
         ]),

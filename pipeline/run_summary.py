@@ -12,10 +12,10 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx.orchestration import metadata
 from tfx.types import standard_artifacts
 
-from components import evaluation, features, trainer
+from components import contract, evaluation, trainer
 from components.ingest import duplicates
 from pipeline import configs
-from pipeline.score_export import Scores
+from components.scores import Scores
 
 
 @dataclasses.dataclass
@@ -114,11 +114,8 @@ def summarize(metadata_path: str) -> RunSummary:
     examples = latest_output(store, configs.TRAINING_EXAMPLE_GEN_ID, standard_artifacts.Examples.TYPE_NAME)
     model_run = _latest(store, standard_artifacts.ModelRun.TYPE_NAME)
     pushed = bool(pushed_model and pushed_model.custom_properties["pushed"].int_value)
-    report_path = os.path.join(examples.uri, features.INGEST_REPORT_FILE) if examples else ""
-    skipped = 0
-    if report_path and os.path.exists(report_path):
-        with open(report_path) as f:
-            skipped = len(json.load(f)["skipped"])
+    report_path = os.path.join(examples.uri, contract.INGEST_REPORT_FILE) if examples else ""
+    skipped = len(contract.IngestReport.read(examples.uri).skipped) if report_path and os.path.exists(report_path) else 0
     return RunSummary(
         pushed=pushed,
         destination=pushed_model.custom_properties["pushed_destination"].string_value if pushed else "",
@@ -157,7 +154,7 @@ def describe(summary: RunSummary) -> str:
 class RunArtifacts:
     """Folders of the latest artifact of each kind in a run's metadata; "" for a kind it has none of."""
 
-    examples: str  # ImageExampleGen: Split-*/ TFRecords, ingest_report.json, label_names.json
+    examples: str  # ImageExampleGen: Split-*/ TFRecords, ingest_report.json (class names, counts, skipped files)
     schema: str  # SchemaGen or ImportSchemaGen: schema.pbtxt
     anomalies: str  # ExampleValidator: Split-*/SchemaDiff.pb
     model: str  # Trainer: the SavedModel under Format-Serving/

@@ -5,27 +5,16 @@ The flags of `catdog run` and `catdog kfp compile|deploy` are generated from the
 TrainingSettings. A new knob is one field here. No TensorFlow import: `catdog --help` stays quick.
 """
 
-import argparse
 import dataclasses
 import os
 import re
-import shlex
-import typing
-from typing import Callable, List, Optional, Tuple, Union
+from typing import Tuple
 
-from components import limits, names
-from components.errors import CatdogError
+from components import contract, limits
+from components.settings_core import SettingsError, above, at_least, between, plain_name, setting
+from components.training_settings import TrainingSettings
 from pipeline import configs
 
-# The presets components/models.py builds, named here so that the command line needs no TensorFlow
-# (tests/test_models.py checks the two agree).
-MODEL_PRESETS = ("tutorial", "augmented", "residual", "mobilenet")
-# Measured on the tutorial data (README): mobilenet (ImageNet weights) 0.98+ in minutes; residual, the
-# best from scratch, 0.906 after 80 epochs.
-DEFAULT_PRESET = "mobilenet"
-LR_SCHEDULES = ("constant", "cosine")
-# components/distribution.py STRATEGIES (tests/test_distribution.py checks the two agree).
-DISTRIBUTION_STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
 # Accuracy a retrained model may lose against the latest blessed one and still be pushed: the default
 # recipe's seeds spread over 0.4 points (bench/results/seed_spread.json) and one standard error on the
 # 1,000 validation images about 0.0045, so 0.01 passes an equally good retrain and stops a worse one.
@@ -43,140 +32,37 @@ _KUBERNETES_RESOURCE = re.compile(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?\.[a-z]+/[a-z
 CLUSTER_DATA_SCHEMES = ("http", "https", "gs", "s3", "hdfs")
 
 
-class SettingsError(CatdogError):
-    """A setting out of its range, or settings a runner cannot use together."""
-
-
-Check = Callable[[object], Optional[str]]  # the problem with a value, or None
-
-
-def at_least(low) -> Check:
-    return lambda value: None if value >= low else f"must be {low} or more"
-
-
-def above(low) -> Check:
-    return lambda value: None if value > low else f"must be above {low}"
-
-
-def between(low, high) -> Check:
-    return lambda value: None if low <= value <= high else f"must be between {low} and {high}"
-
-
-def plain_name(value: str) -> Optional[str]:
-    """A folder name under the serving directory: nothing that could climb out of it."""
-    try:
-        names.plain_model_name(value)
-    except CatdogError as e:
-        return str(e)
-    return None
-
-
-def setting(default, help: str, *, flag: str = "", choices: Tuple = (), check: Optional[Check] = None, metavar=None):
-    """A dataclass field that knows its flag (default: --the-field-name), help, allowed values and check."""
-    return dataclasses.field(
-        default=default, metadata={"help": help, "flag": flag, "choices": choices, "check": check, "metavar": metavar}
-    )
-
-
-def flag_of(field: dataclasses.Field) -> str:
-    return field.metadata.get("flag") or "--" + field.name.replace("_", "-")
-
-
-def value_type(field: dataclasses.Field):
-    """The type of a field's values: Optional[int] is int (None: the model preset's recipe decides)."""
-    if typing.get_origin(field.type) is Union:
-        return next(t for t in typing.get_args(field.type) if t is not type(None))
-    return field.type
-
-
-@dataclasses.dataclass(frozen=True)
-class _Checked:
-    def __post_init__(self):
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            if value is None:  # an optional setting left to the preset's recipe
-                continue
-            choices, check = field.metadata.get("choices"), field.metadata.get("check")
-            problem = check(value) if check else None
-            if choices and value not in choices:
-                problem = f"choose from {', '.join(choices)}"
-            if problem:
-                raise SettingsError(f"{flag_of(field)} {value}: {problem}")
-
-
-PRESET_RECIPE = "the model preset's recipe"  # the default of the settings below that are None
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainingSettings(_Checked):
-    """What the Trainer's run_fn reads (its custom_config; components.trainer.TrainConfig). The epochs and
-    learning rates left at None come from the preset's measured recipe (components/models.py PRESETS)."""
-
-    model_preset: str = setting(DEFAULT_PRESET, "model preset (components/models.py); each trains by its own "
-                                                "measured recipe unless the flags below say otherwise",
-                                flag="--model", choices=MODEL_PRESETS)
-    backbone_weights: str = setting("", "pretrained presets (mobilenet): the backbone's Keras .h5 weights, a path "
-                                        "or object-store URI (default: Keras's ImageNet weights from its cache, "
-                                        "~/.keras/models, else downloaded)")
-    epochs: Optional[int] = setting(None, "training epochs (pretrained presets: of the first phase, the head on "
-                                          "the frozen backbone)", check=at_least(1))
-    learning_rate: Optional[float] = setting(None, "Adam's initial learning rate for one replica; scaled by the "
-                                                   "number of replicas", check=above(0))
-    lr_schedule: Optional[str] = setting(None, "learning rate over each phase's epochs: cosine decays it to 0",
-                                         choices=LR_SCHEDULES)
-    fine_tune_epochs: Optional[int] = setting(None, "pretrained presets: epochs of the second phase, which also trains "
-                                                    "the backbone's top blocks (0: none)", check=at_least(0))
-    fine_tune_learning_rate: Optional[float] = setting(None, "pretrained presets: the second phase's initial "
-                                                             "learning rate", check=above(0))
-    batch_size: int = setting(20, "images a step on each replica (a GPU, or the CPU)", check=at_least(1))
-    distribution_strategy: str = setting(
-        "auto", "how the Trainer spreads its steps (docs/gpu.md): auto takes TF_CONFIG's cluster (multi_worker), "
-                "else every local GPU (mirrored), else one device (default); mirrored named explicitly takes every "
-                "logical CPU device when there is no GPU", flag="--distribution", choices=DISTRIBUTION_STRATEGIES)
-    seed: int = setting(42, "seed of weights, shuffling and augmentation")
-    early_stopping_patience: int = setting(
-        0, "stop after N epochs without a lower validation loss and keep the best-loss weights (0: the preset's "
-           "way: from scratch, every epoch and the best validation accuracy; pretrained, a fixed schedule and "
-           "its last epoch)", check=at_least(0))
-    deterministic: bool = setting(False, "TensorFlow op determinism: the same run twice gives the same model "
-                                         "(slower on GPU)")
-    train_cache_memory_share: float = setting(
-        0.5, "the Trainer keeps the decoded training and validation images in memory when they fit this share of "
-             "its machine's (or container's) memory, else decodes them anew every epoch, shuffling as many encoded "
-             "images as the share holds", check=between(0.01, 1))
-
-
 @dataclasses.dataclass(frozen=True)
 class RunSettings(TrainingSettings):
     """Every knob of a pipeline run, wherever it runs."""
 
     data_uri: str = setting(configs.DATA_URI, "images in class folders: a zip (http(s)://, gs://, s3:// or file:// "
                                               "URL, or a path), a folder, or an object-store prefix (gs://bucket/pets/)",
-                            flag="--data")
+                            flag="--data", group="data")
     data_sha256: str = setting("", "expected sha256 of the zip (computed for local files if omitted)",
-                               flag="--sha256")
+                               flag="--sha256", group="data")
     score_data_uri: str = setting("", "images to score with the model once it is blessed (BulkInferrer): a zip as for "
-                                      "--data, its files anywhere, no class folders needed", flag="--score-data")
-    model_name: str = setting(configs.MODEL_NAME, "the model's name: its folder under serving/", check=plain_name)
-    eval_percent: int = setting(20, "eval share when the data has class folders only", check=between(1, 99))
+                                      "--data, its files anywhere, no class folders needed", flag="--score-data", group="data")
+    model_name: str = setting(configs.MODEL_NAME, "the model's name: its folder under serving/", check=plain_name, group="output")
+    eval_percent: int = setting(20, "eval share when the data has class folders only", check=between(1, 99), group="data")
     keep_cross_split_duplicates: bool = setting(False, "keep eval images whose exact bytes are also in train "
                                                        "(default: left out of eval, where a photo the model "
-                                                       "trained on would inflate validation accuracy)")
+                                                       "trained on would inflate validation accuracy)", group="data")
     download_timeout_seconds: int = setting(limits.DOWNLOAD_TIMEOUT_SECONDS, "give up a download of --data after "
                                             "this many seconds, however slowly it trickles", flag="--download-timeout",
-                                            check=at_least(1))
-    image_size: int = setting(150, "side of the square model input, in pixels", check=at_least(8))
-    min_accuracy: float = setting(0.70, "validation accuracy a model needs to be pushed", check=between(0, 1))
+                                            check=at_least(1), group="data")
+    image_size: int = setting(contract.DEFAULT_IMAGE_SIZE, "side of the square model input, in pixels", check=at_least(8), group="data")
+    min_accuracy: float = setting(0.70, "validation accuracy a model needs to be pushed", check=between(0, 1), group="gates")
     max_regression: float = setting(
         DEFAULT_MAX_REGRESSION, "accuracy (0-1) a model may lose against the latest blessed one and still be pushed",
-        check=between(0, 1))
+        check=between(0, 1), group="gates")
     schema_file: str = setting("", "schema.pbtxt the data must match (default: the one the first successful "
-                                   "local run kept under <output>/schema/; none: infer it)")
-    allow_anomalies: bool = setting(False, "train even when ExampleValidator finds anomalies against the schema")
+                                   "local run kept under <output>/schema/; none: infer it)", group="gates")
+    allow_anomalies: bool = setting(False, "train even when ExampleValidator finds anomalies against the schema", group="gates")
     beam_pipeline_args: Tuple[str, ...] = setting(
         (), "Beam pipeline options for every Beam-powered component: repeatable, several in one quoted string "
             "or one each, e.g. --beam-arg='--runner=DataflowRunner --project=P' or --beam-arg --direct_num_workers=2",
-        flag="--beam-arg", metavar="ARG")
+        flag="--beam-arg", metavar="ARG", group="Beam")
 
     def train_config(self) -> dict:
         """The Trainer's custom_config."""
@@ -185,12 +71,14 @@ class RunSettings(TrainingSettings):
 
 @dataclasses.dataclass(frozen=True)
 class LocalRunSettings(RunSettings):
-    output_dir: str = setting(configs.OUTPUT_DIR, "run directory: artifacts, metadata, serving/", flag="--output")
-    enable_cache: bool = setting(True, "recompute every component", flag="--no-cache")
+    output_dir: str = setting(configs.OUTPUT_DIR, "run directory: artifacts, metadata, serving/", flag="--output", group="output")
+    enable_cache: bool = setting(True, "recompute every component", flag="--no-cache", group="output")
 
 
 @dataclasses.dataclass(frozen=True)
 class KubeflowSettings(RunSettings):
+    GROUP = "Kubeflow"
+
     output: str = setting("", f"package file to write (default: {configs.KFP_PACKAGE}, .json for vertex-json)")
     format: str = setting(YAML, "yaml: Kubeflow Pipelines 2 (kfp.Client); vertex-json: a Vertex AI PipelineJob, "
                                 "whose Evaluator also compares with the latest blessed model",
@@ -257,51 +145,3 @@ def check_gpu_type(gpu_type: str, package_format: str) -> None:
     if package_format == YAML and not _KUBERNETES_RESOURCE.match(gpu_type):
         raise SettingsError(f"--gpu-type {gpu_type}: Kubeflow Pipelines takes a Kubernetes resource name such as "
                             f"{DEFAULT_GPU_TYPE[YAML]} (Vertex AI names go with --format {VERTEX_JSON})")
-
-
-def add_arguments(parser: argparse.ArgumentParser, settings_type, skip: Tuple[str, ...] = ()) -> None:
-    """One flag a field of settings_type, with the field's default and help."""
-    for field in dataclasses.fields(settings_type):
-        if field.name in skip:
-            continue
-        kwargs = {"dest": field.name, "help": field.metadata["help"]}
-        if field.type is bool:
-            # A flag turns the default around: --deterministic, --no-cache.
-            kwargs.update(action="store_false" if field.default else "store_true")
-        elif field.type == Tuple[str, ...]:
-            kwargs.update(action="append", default=[], metavar=field.metadata["metavar"])
-        else:
-            kwargs.update(type=value_type(field), default=field.default, choices=field.metadata["choices"] or None)
-            if not field.metadata["choices"]:
-                kwargs["metavar"] = flag_of(field).lstrip("-").replace("-", "_").upper()
-            if field.default != "":
-                kwargs["help"] += f" (default: {PRESET_RECIPE if field.default is None else field.default})"
-        parser.add_argument(flag_of(field), **kwargs)
-
-
-def split_arguments(values) -> Tuple[str, ...]:
-    """Each value split the way a shell would: one flag can carry several arguments in one string."""
-    return tuple(arg for value in values for arg in shlex.split(value))
-
-
-def attach_option_values(argv: List[str]) -> List[str]:
-    """`--beam-arg --runner=X` as `--beam-arg=--runner=X`: argparse takes a value that starts with '-'
-    for an option of its own, and users write it the first way."""
-    flags = {flag_of(f) for f in dataclasses.fields(RunSettings) if f.type == Tuple[str, ...]}
-    out = []
-    for arg in argv:
-        if out and out[-1] in flags:
-            out[-1] = f"{out[-1]}={arg}"
-        else:
-            out.append(arg)
-    return out
-
-
-def from_args(settings_type, args: argparse.Namespace, **fixed):
-    """The settings the parsed flags (and fixed values) give; raises SettingsError for a bad value."""
-    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(settings_type) if hasattr(args, f.name)}
-    values.update(fixed)
-    for field in dataclasses.fields(settings_type):
-        if field.type == Tuple[str, ...] and field.name in values:
-            values[field.name] = split_arguments(values[field.name])
-    return settings_type(**values)

@@ -4,10 +4,10 @@ from typing import List, Sequence
 
 import tensorflow as tf
 
-from components import exporter
-from serving.image_inputs import check_signature, predictions, signature_inputs
-from serving.model_registry import resolve_model_dir
-from serving.servable import Servable
+from components import contract
+from serving.client.image_inputs import check_signature, predictions, signature_inputs
+from serving.server.model_registry import resolve_model_dir
+from serving.server.servable import Servable
 
 
 class InProcessPredictor:
@@ -15,7 +15,7 @@ class InProcessPredictor:
 
     model_dir is a version folder or a base path of numbered versions (the newest is used)."""
 
-    def __init__(self, model_dir: str, signature_name: str = exporter.IMAGE_BYTES_SIGNATURE):
+    def __init__(self, model_dir: str, signature_name: str = contract.IMAGE_BYTES_SIGNATURE):
         check_signature(signature_name)  # before the slow load
         self.signature_name = signature_name
         self._servable = Servable(resolve_model_dir(model_dir))

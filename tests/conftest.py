@@ -25,7 +25,7 @@ def run_catdog(*args, timeout=900) -> CommandResult:
     """Runs the `catdog` command as a user would, in a fresh process."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     proc = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", *map(str, args)],
+        [sys.executable, "-m", "cli.main", *map(str, args)],
         capture_output=True, text=True, timeout=timeout, env=env,
     )
     return CommandResult(proc.returncode, proc.stdout, proc.stderr)

@@ -9,7 +9,7 @@ import tensorflow as tf
 from tfx.dsl.components.base import base_beam_executor
 from tfx.types import standard_artifacts
 
-from components import features
+from components import contract
 from components.ingest import executor, layout
 from pipeline.settings import RunSettings
 
@@ -58,14 +58,14 @@ def examples_of(examples) -> Set[Example]:
         files = tf.io.gfile.glob(os.path.join(examples.uri, f"Split-{split}", "*"))
         for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
             feature = tf.train.Example.FromString(record.numpy()).features.feature
-            found.add((feature[features.FILENAME_KEY].bytes_list.value[0].decode(),
-                       feature[features.LABEL_KEY].int64_list.value[0], split,
-                       feature[features.IMAGE_RAW_KEY].bytes_list.value[0]))
+            found.add((feature[contract.FILENAME_KEY].bytes_list.value[0].decode(),
+                       feature[contract.LABEL_KEY].int64_list.value[0], split,
+                       feature[contract.IMAGE_RAW_KEY].bytes_list.value[0]))
     return found
 
 
 def report_of(examples) -> Dict:
-    return json.loads(Path(examples.uri, features.INGEST_REPORT_FILE).read_text())
+    return json.loads(Path(examples.uri, contract.INGEST_REPORT_FILE).read_text())
 
 
 def write_folder(root: Path, files: Dict[str, bytes]) -> Path:

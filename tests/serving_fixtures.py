@@ -16,13 +16,14 @@ import tensorflow as tf
 from tensorflow_serving.apis import get_model_status_pb2, model_service_pb2_grpc
 
 import imagegen
-from components import exporter
-from serving.batching import BatchingOptions, BatchScheduler
-from serving.grpc_server import MAX_MESSAGE_BYTES, start_server
-from serving.metrics import ServingMetrics
-from serving.model_registry import ModelRegistry
-from serving.predict_core import Predictor
-from serving.rest_server import RestServer
+from components import contract
+from serving.server.batching import BatchingOptions, BatchScheduler
+from components.limits import MAX_MESSAGE_BYTES
+from serving.server.grpc_server import start_server
+from serving.server.metrics import ServingMetrics
+from serving.server.model_registry import ModelRegistry
+from serving.server.predict_core import Predictor
+from serving.server.rest_server import RestServer
 
 MODEL_NAME = "catdog"
 TF_SERVING_BINARY = "tensorflow_model_server"
@@ -42,13 +43,13 @@ def sample_images() -> Dict[str, bytes]:
 
 def reference_predictions(model_dir, images: List[bytes]) -> List[dict]:
     """What the SavedModel's serving_default answers when called directly, one image at a time."""
-    signature = tf.saved_model.load(str(model_dir)).signatures[exporter.IMAGE_BYTES_SIGNATURE]
+    signature = tf.saved_model.load(str(model_dir)).signatures[contract.IMAGE_BYTES_SIGNATURE]
     answers = []
     for image in images:
-        outputs = signature(**{exporter.IMAGE_BYTES_INPUT: tf.constant([image])})
+        outputs = signature(**{contract.IMAGE_BYTES_INPUT: tf.constant([image])})
         answers.append({
-            "class_name": outputs[exporter.CLASS_NAME_OUTPUT].numpy()[0].decode(),
-            "probability": float(outputs[exporter.PROBABILITY_OUTPUT].numpy()[0]),
+            "class_name": outputs[contract.CLASS_NAME_OUTPUT].numpy()[0].decode(),
+            "probability": float(outputs[contract.PROBABILITY_OUTPUT].numpy()[0]),
         })
     return answers
 

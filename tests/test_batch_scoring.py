@@ -9,7 +9,7 @@ import pytest
 import imagegen
 from components.errors import CatdogError
 from conftest import run_catdog
-from serving.batch_scoring import list_images, score
+from scoring.batch import list_images, score
 from serving_fixtures import reference_predictions
 
 NOT_AN_IMAGE = b"these are notes, not a picture"

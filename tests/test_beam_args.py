@@ -7,7 +7,9 @@ from tfx.dsl.compiler import compiler
 from tfx.dsl.components.base import base_beam_component
 from tfx.proto.orchestration import executable_spec_pb2, pipeline_pb2
 
-from pipeline import cli, settings
+from cli import main as cli
+from components import settings_core
+from pipeline import settings
 from pipeline.pipeline import create_pipeline
 
 DATAFLOW = [
@@ -29,8 +31,8 @@ def _beam_components(run_settings) -> set:
 
 def _parsed(*flags) -> settings.LocalRunSettings:
     """The settings `catdog run` makes of these flags."""
-    args = cli.build_parser().parse_args(settings.attach_option_values(["run", "--data", "/tmp/d.zip", *flags]))
-    return settings.from_args(settings.LocalRunSettings, args)
+    args = cli.build_parser().parse_args(settings_core.attach_option_values(["run", "--data", "/tmp/d.zip", *flags], [settings.RunSettings]))
+    return settings_core.from_args(settings.LocalRunSettings, args)
 
 
 def test_each_way_of_writing_the_flag_gives_the_same_arguments_in_order():

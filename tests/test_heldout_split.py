@@ -6,6 +6,7 @@ import zipfile
 
 import pytest
 
+from layouts import read_layout
 import imagegen
 from components.ingest import layout
 
@@ -26,7 +27,7 @@ def _draw(data_zip, out, seed=1):
 def test_held_out_images_leave_training_only(data_zip, tmp_path):
     heldout = _draw(data_zip, tmp_path)
     assert {name: len(paths) for name, paths in heldout.items()} == {"cats": 4, "dogs": 4}
-    kept = layout.read_layout(str(tmp_path / "kept.zip"))
+    kept = read_layout(str(tmp_path / "kept.zip"))
     counts = {(split, label): 0 for split in layout.SPLITS for label in (0, 1)}
     for entry in kept.entries:
         counts[entry.split, entry.label] += 1

@@ -21,14 +21,15 @@ from tensorflow.core.framework import tensor_pb2, types_pb2
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 import bombs
+from layouts import read_layout
 import imagegen
-from components import exporter, limits, preprocessing, pusher
+from components import contract, limits, preprocessing, pusher
 from components.errors import CatdogError
 from components.ingest import executor, fetch, layout, sources
 from components.ingest.errors import DatasetError
 from conftest import run_catdog
 from pipeline.settings import RunSettings
-from serving.model_registry import ModelRegistry, VersionState, parse_version
+from serving.server.model_registry import ModelRegistry, VersionState, parse_version
 from serving.status import ServingError
 from serving_fixtures import MODEL_NAME, served_copy
 
@@ -57,7 +58,7 @@ def start_serve(base_path, *args):
     REST URL)."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     process = subprocess.Popen(
-        [sys.executable, "-m", "pipeline.cli", "serve", "--model-base-path", str(base_path), "--port", "0",
+        [sys.executable, "-m", "cli.main", "serve", "--model-base-path", str(base_path), "--port", "0",
          "--rest-port", "0", "--model-name", MODEL_NAME, *map(str, args)],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, preexec_fn=_limit_address_space,
     )
@@ -88,7 +89,7 @@ def server(pipeline_run, tmp_path_factory):
         process.wait(timeout=30)
 
 
-def request(inputs, signature=exporter.IMAGE_BYTES_SIGNATURE) -> predict_pb2.PredictRequest:
+def request(inputs, signature=contract.IMAGE_BYTES_SIGNATURE) -> predict_pb2.PredictRequest:
     r = predict_pb2.PredictRequest()
     r.model_spec.name = MODEL_NAME
     r.model_spec.signature_name = signature
@@ -98,7 +99,7 @@ def request(inputs, signature=exporter.IMAGE_BYTES_SIGNATURE) -> predict_pb2.Pre
 
 
 def images_request(images, **kwargs):
-    return request({exporter.IMAGE_BYTES_INPUT: tf.make_tensor_proto(images, dtype=tf.string)}, **kwargs)
+    return request({contract.IMAGE_BYTES_INPUT: tf.make_tensor_proto(images, dtype=tf.string)}, **kwargs)
 
 
 def assert_refused_then_serves(server, bad_request, *expected, code=grpc.StatusCode.INVALID_ARGUMENT):
@@ -110,7 +111,7 @@ def assert_refused_then_serves(server, bad_request, *expected, code=grpc.StatusC
     for text in expected:
         assert text in raised.value.details()
     good = stub.Predict(images_request([GOOD_IMAGE]), timeout=60)
-    assert tf.make_ndarray(good.outputs[exporter.CLASS_NAME_OUTPUT]).shape == (1,)
+    assert tf.make_ndarray(good.outputs[contract.CLASS_NAME_OUTPUT]).shape == (1,)
 
 
 @pytest.mark.parametrize("declared", [2000, 2])
@@ -118,7 +119,7 @@ def test_a_declared_shape_larger_than_the_values_sent_is_refused(server, declare
     """The 1.5 KB request that made 2000 images out of one."""
     proto = tf.make_tensor_proto([GOOD_IMAGE], dtype=tf.string)
     proto.tensor_shape.dim[0].size = declared
-    assert_refused_then_serves(server, request({exporter.IMAGE_BYTES_INPUT: proto}),
+    assert_refused_then_serves(server, request({contract.IMAGE_BYTES_INPUT: proto}),
                                f"declares shape [{declared}] ({declared} values) but holds 1 values")
 
 
@@ -132,25 +133,25 @@ def test_a_huge_numeric_tensor_is_refused_before_it_is_built(server):
     """DT_FLOAT declared [4e9] with one value: 16 GB if expanded; refused on its dtype and its count."""
     proto = tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, float_val=[1.0])
     proto.tensor_shape.dim.add(size=4_000_000_000)
-    assert_refused_then_serves(server, request({exporter.IMAGE_BYTES_INPUT: proto}), "must be string, got float32")
+    assert_refused_then_serves(server, request({contract.IMAGE_BYTES_INPUT: proto}), "must be string, got float32")
 
 
 @pytest.mark.parametrize("dtype", [types_pb2.DT_RESOURCE, types_pb2.DT_VARIANT, 999])
 def test_tensors_no_request_can_carry_are_invalid_argument(server, dtype):
     proto = tensor_pb2.TensorProto(dtype=dtype)
     proto.tensor_shape.dim.add(size=1)
-    assert_refused_then_serves(server, request({exporter.IMAGE_BYTES_INPUT: proto}), "must be string, got")
+    assert_refused_then_serves(server, request({contract.IMAGE_BYTES_INPUT: proto}), "must be string, got")
 
 
 def test_string_values_in_tensor_content_are_refused(server):
     proto = tensor_pb2.TensorProto(dtype=types_pb2.DT_STRING, tensor_content=b"\0" * 64)
     proto.tensor_shape.dim.add(size=1)
-    assert_refused_then_serves(server, request({exporter.IMAGE_BYTES_INPUT: proto}), "string_val")
+    assert_refused_then_serves(server, request({contract.IMAGE_BYTES_INPUT: proto}), "string_val")
 
 
 def test_raw_image_bytes_sent_as_tf_examples_are_invalid_argument(server):
-    bad = request({exporter.TF_EXAMPLE_INPUT: tf.make_tensor_proto([GOOD_IMAGE], dtype=tf.string)},
-                  signature=exporter.TF_EXAMPLE_SIGNATURE)
+    bad = request({contract.TF_EXAMPLE_INPUT: tf.make_tensor_proto([GOOD_IMAGE], dtype=tf.string)},
+                  signature=contract.TF_EXAMPLE_SIGNATURE)
     assert_refused_then_serves(server, bad)
 
 
@@ -327,7 +328,7 @@ def test_duplicate_member_names_are_reported(tmp_path):
     path = imagegen.write_zip(tmp_path / "dup.zip", files)
     with zipfile.ZipFile(path, "a") as zf, pytest.warns(UserWarning, match="Duplicate name"):
         zf.writestr("cats/cats.0.jpg", imagegen.image_bytes(0, seed=99))
-    data = layout.read_layout(path)
+    data = read_layout(path)
     assert ("cats/cats.0.jpg", "duplicate name in the zip: a later entry with this name is used") in data.skipped
 
 
@@ -538,7 +539,7 @@ def test_a_failed_load_is_retried_after_its_backoff(tmp_path):
 
 
 def test_the_watcher_survives_an_exception(tmp_path, monkeypatch):
-    from serving import model_registry
+    from serving.server import model_registry
 
     _add_version(tmp_path, "1")
     registry = ModelRegistry(MODEL_NAME, str(tmp_path), load=FlakyServable)

@@ -6,7 +6,7 @@ import tensorflow as tf
 
 import imagegen
 from ingest_runs import record_as_ingestion_output, report_of, run_ingestion
-from components import features
+from components import contract
 from components.ingest import duplicates, executor
 from components.ingest.errors import DatasetError
 
@@ -34,7 +34,7 @@ def _ingest(tmp_path, data, **props):
 def _file_names(examples, split):
     records = tf.data.TFRecordDataset(tf.io.gfile.glob(f"{examples.uri}/Split-{split}/*"), compression_type="GZIP")
     return sorted(
-        tf.train.Example.FromString(r.numpy()).features.feature[features.FILENAME_KEY].bytes_list.value[0].decode()
+        tf.train.Example.FromString(r.numpy()).features.feature[contract.FILENAME_KEY].bytes_list.value[0].decode()
         for r in records
     )
 

@@ -12,7 +12,7 @@ import tensorflow as tf
 from tfx.types import artifact_utils, standard_artifacts
 
 import imagegen
-from components import features
+from components import contract
 from components.ingest import executor, fetch
 from components.ingest.errors import DatasetError
 from pipeline.settings import RunSettings
@@ -32,9 +32,9 @@ def _read_split(examples, split):
     )
     parsed = [tf.train.Example.FromString(r.numpy()) for r in records]
     return {
-        e.features.feature[features.FILENAME_KEY].bytes_list.value[0].decode(): (
-            e.features.feature[features.LABEL_KEY].int64_list.value[0],
-            e.features.feature[features.IMAGE_RAW_KEY].bytes_list.value[0],
+        e.features.feature[contract.FILENAME_KEY].bytes_list.value[0].decode(): (
+            e.features.feature[contract.LABEL_KEY].int64_list.value[0],
+            e.features.feature[contract.IMAGE_RAW_KEY].bytes_list.value[0],
         )
         for e in parsed
     }
@@ -57,15 +57,14 @@ def test_examples_hold_images_labels_and_names_and_bad_files_are_reported(tmp_pa
     assert train["d/train/dogs/dogs.1.png"][0] == 1 and train["d/train/cats/cats.1.png"][0] == 0
     assert train["d/train/cats/cats.2.gif"][1] == files["d/train/cats/cats.2.gif"]  # bytes kept as encoded
 
-    with open(tmp_path / "examples" / features.INGEST_REPORT_FILE) as f:
+    with open(tmp_path / "examples" / contract.INGEST_REPORT_FILE) as f:
         report = json.load(f)
     reasons = {s["file"]: s["reason"] for s in report["skipped"]}
     assert set(reasons) == {"d/train/cats/corrupt.jpg", "d/train/dogs/notes.txt", "d/validation/dogs/empty.jpg"}
     assert reasons["d/validation/dogs/empty.jpg"] == "empty file"
     assert "not a decodable" in reasons["d/train/dogs/notes.txt"]
     assert report["counts"] == {"train": {"cats": 3, "dogs": 3}, "eval": {"cats": 2, "dogs": 2}}
-    with open(tmp_path / "examples" / features.LABEL_NAMES_FILE) as f:
-        assert json.load(f) == ["cats", "dogs"]
+    assert contract.IngestReport.read(str(tmp_path / "examples")).class_names == ["cats", "dogs"]
 
 
 def test_unlabelled_images_go_to_one_score_split_without_labels_and_bad_files_are_reported(tmp_path):
@@ -77,11 +76,11 @@ def test_unlabelled_images_go_to_one_score_split_without_labels_and_bad_files_ar
 
     assert artifact_utils.decode_split_names(examples.split_names) == ["score"]
     records = tf.data.TFRecordDataset(tf.io.gfile.glob(f"{examples.uri}/Split-score/*"), compression_type="GZIP")
-    parsed = {e.features.feature[features.FILENAME_KEY].bytes_list.value[0].decode(): e
+    parsed = {e.features.feature[contract.FILENAME_KEY].bytes_list.value[0].decode(): e
               for e in (tf.train.Example.FromString(r.numpy()) for r in records)}
     assert set(parsed) == {"loose.jpg", "new/b.png"}
-    assert all(set(e.features.feature) == {features.IMAGE_RAW_KEY, features.FILENAME_KEY} for e in parsed.values())
-    with open(tmp_path / "examples" / features.INGEST_REPORT_FILE) as f:
+    assert all(set(e.features.feature) == {contract.IMAGE_RAW_KEY, contract.FILENAME_KEY} for e in parsed.values())
+    with open(tmp_path / "examples" / contract.INGEST_REPORT_FILE) as f:
         report = json.load(f)
     assert [s["file"] for s in report["skipped"]] == ["new/notes.jpg"]
     assert report["counts"] == {"score": {"(unlabelled)": 2}} and report["class_names"] == []
@@ -100,7 +99,7 @@ def test_a_class_left_without_decodable_images_stops_with_its_name(tmp_path):
     with pytest.raises(DatasetError, match="split 'eval' has no decodable image of class 'dogs'"):
         _run_executor(tmp_path, data)
     # The report is still there to say which file it was.
-    with open(tmp_path / "examples" / features.INGEST_REPORT_FILE) as f:
+    with open(tmp_path / "examples" / contract.INGEST_REPORT_FILE) as f:
         assert json.load(f)["skipped"][0]["file"] == "val/dogs/b.jpg"
 
 

@@ -9,6 +9,7 @@ import pytest
 from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
 
+from layouts import read_layout
 import imagegen
 from components import limits
 from components.ingest import executor, layout, sources, staging
@@ -211,18 +212,18 @@ def test_a_bad_folder_is_refused_naming_it_and_the_problem(tmp_path, files, mess
     folder = write_folder(tmp_path / "data", files)
     folder.mkdir(exist_ok=True)
     with pytest.raises(DatasetError, match=f"^{re.escape(str(folder))}: {re.escape(message)}"):
-        layout.read_layout(str(folder))
+        read_layout(str(folder))
     if files:  # the zip of the same files gets the same words
         with pytest.raises(DatasetError, match=f"data.zip: {re.escape(message.replace('folder holds', 'zip holds'))}"):
-            layout.read_layout(imagegen.write_zip(tmp_path / "data.zip", files))
+            read_layout(imagegen.write_zip(tmp_path / "data.zip", files))
 
 
 def test_a_file_over_the_size_limit_is_refused_in_a_folder_as_in_a_zip(tmp_path, monkeypatch):
     files = imagegen.class_folder_files(2)
     files["cats/big.jpg"] = b"\0" * 5000
     monkeypatch.setattr(limits, "MAX_ZIP_MEMBER_BYTES", 4000)
-    in_folder = layout.read_layout(str(write_folder(tmp_path / "data", files)))
-    zipped = layout.read_layout(imagegen.write_zip(tmp_path / "data.zip", files))
+    in_folder = read_layout(str(write_folder(tmp_path / "data", files)))
+    zipped = read_layout(imagegen.write_zip(tmp_path / "data.zip", files))
     assert in_folder.skipped == [("cats/big.jpg", "is 5,000 bytes, more than the 4,000 allowed for one file")]
     assert zipped.skipped == [("cats/big.jpg", "declares 5,000 bytes uncompressed, more than the 4,000 allowed "
                                                "for one file")]

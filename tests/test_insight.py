@@ -16,7 +16,8 @@ from conftest import CommandResult
 from ingest_runs import record_as_ingestion_output
 from insight import evaluation, feature_maps, figures, image_grid, training_curves
 from insight.data_samples import SAMPLES_PER_CLASS
-from pipeline import cli, run_summary
+from cli import main as cli
+from pipeline import run_summary
 
 
 def catdog(*args) -> CommandResult:
@@ -103,6 +104,13 @@ def model_layers(pipeline_run):
     return [model.get_layer(name) for name in MOBILENET_STAGES]
 
 
+def _panel_pixel_size(channel_count: int):
+    """(width, height) of the PNG feature_maps.save_panel draws for a layer with this many channels."""
+    shown = min(channel_count, feature_maps.MAX_CHANNELS)
+    inches = figures.grid_inches(shown, feature_maps.COLUMNS, (feature_maps.CELL_INCHES,) * 2, feature_maps.TITLE_INCHES)
+    return figures.pixel_size(*inches)
+
+
 def test_visualize_draws_one_panel_per_stage_and_a_gradcam_of_the_image_size(pipeline_run, model_layers, tmp_path):
     image = tmp_path / "odd size.png"
     image.write_bytes(imagegen.image_bytes(1, size=(173, 91), fmt="png"))
@@ -114,7 +122,7 @@ def test_visualize_draws_one_panel_per_stage_and_a_gradcam_of_the_image_size(pip
     panels = sorted((tmp_path / "out" / "feature_maps").iterdir())
     assert [p.name for p in panels] == [f"{i:02d}_{l.name}.png" for i, l in enumerate(model_layers, start=1)]
     for panel, layer in zip(panels, model_layers):
-        assert_png(panel, feature_maps.panel_pixel_size(layer.output_shape[-1]))
+        assert_png(panel, _panel_pixel_size(layer.output_shape[-1]))
 
 
 def test_visualize_names_a_file_that_is_not_an_image(pipeline_run, tmp_path):
@@ -234,7 +242,7 @@ def test_report_of_a_folder_that_is_no_run_gets_one_clear_line(tmp_path):
 
 
 def test_run_survives_a_failing_report(capsys, tmp_path):
-    from pipeline.commands.insight import report_after_run
+    from cli.report import report_after_run
 
     report_after_run(str(tmp_path))  # no metadata: the report fails
     err = capsys.readouterr().err

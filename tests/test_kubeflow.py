@@ -24,8 +24,9 @@ from tfx.utils import import_utils
 
 from conftest import run_catdog
 from kfp_fake_server import FakeKfpServer
-from components import exporter
-from pipeline import cli, configs, kfp_entrypoint
+from components import contract
+from cli import main as cli
+from pipeline import configs, kfp_entrypoint
 from pipeline.kubeflow_runner import ENTRYPOINT_COMMAND
 from pipeline.pipeline import create_pipeline
 from pipeline.settings import LocalRunSettings
@@ -212,10 +213,10 @@ def test_score_data_adds_an_unlabelled_example_gen_and_a_bulk_inferrer_of_blesse
     assert set(inferrer["dependentTasks"]) == {configs.SCORE_EXAMPLE_GEN_ID, "Trainer", "Evaluator"}
     producers = {name: a["taskOutputArtifact"]["producerTask"] for name, a in inferrer["inputs"]["artifacts"].items()}
     assert producers == {"examples": configs.SCORE_EXAMPLE_GEN_ID, "model": "Trainer", "model_blessing": "Evaluator"}
-    assert json.loads(constant(inferrer, "model_spec")) == {"model_signature_name": [exporter.SCORE_TF_EXAMPLE_SIGNATURE]}
+    assert json.loads(constant(inferrer, "model_spec")) == {"model_signature_name": [contract.SCORE_TF_EXAMPLE_SIGNATURE]}
     [columns] = json.loads(constant(inferrer, "output_example_spec"))["output_columns_spec"]
     assert {c["output_key"] for c in columns["predict_output"]["output_columns"]} == {
-        exporter.PROBABILITY_OUTPUT, exporter.CLASS_ID_OUTPUT}
+        contract.PROBABILITY_OUTPUT, contract.CLASS_ID_OUTPUT}
     assert _containers(spec)["BulkInferrer_executor"]["image"] == IMAGE
 
 

@@ -13,7 +13,7 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx.orchestration import metadata
 
 import imagegen
-from components import exporter
+from components import contract
 from conftest import run_catdog
 from pipeline.run_summary import find_artifacts
 from pipeline.settings import DEFAULT_MAX_REGRESSION
@@ -54,11 +54,11 @@ def test_pushed_model_answers_raw_image_bytes(pipeline_run, tmp_path, fmt, size)
     path = tmp_path / f"pet.{fmt}"
     path.write_bytes(imagegen.image_bytes(1, size, fmt, seed=7))
     model = tf.saved_model.load(str(pipeline_run.latest_model))
-    serve = model.signatures[exporter.IMAGE_BYTES_SIGNATURE]
-    out = serve(**{exporter.IMAGE_BYTES_INPUT: tf.constant([path.read_bytes()] * 2)})
-    probability = out[exporter.PROBABILITY_OUTPUT].numpy()
+    serve = model.signatures[contract.IMAGE_BYTES_SIGNATURE]
+    out = serve(**{contract.IMAGE_BYTES_INPUT: tf.constant([path.read_bytes()] * 2)})
+    probability = out[contract.PROBABILITY_OUTPUT].numpy()
     assert probability.shape == (2,) and np.all((probability >= 0) & (probability <= 1))
-    names = [n.decode() for n in out[exporter.CLASS_NAME_OUTPUT].numpy()]
+    names = [n.decode() for n in out[contract.CLASS_NAME_OUTPUT].numpy()]
     assert names[0] in ("cats", "dogs")
     assert names[0] == ("dogs" if probability[0] >= 0.5 else "cats")
 

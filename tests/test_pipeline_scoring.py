@@ -11,12 +11,12 @@ import tensorflow as tf
 from ml_metadata.proto import metadata_store_pb2
 
 import imagegen
-from components import exporter
-from components.warmup_requests import image_example
+from components import contract
+
 from conftest import run_catdog
 from pipeline import configs
 from pipeline.run_summary import find_artifacts
-from pipeline.score_export import Scores, export_scores
+from components.scores import Scores, export_scores
 from serving_fixtures import reference_predictions
 from test_pipeline_e2e import _executions_by_node
 
@@ -97,14 +97,14 @@ def test_score_signature_gives_serving_defaults_numbers_for_tf_examples(scoring_
     output = scoring_runs[3]
     model = tf.saved_model.load(find_artifacts(str(output / configs.METADATA_FILE)).model + "/Format-Serving")
     images = [data for data in SCORE_FILES.values() if data != NOT_AN_IMAGE]
-    by_bytes = model.signatures[exporter.IMAGE_BYTES_SIGNATURE](**{exporter.IMAGE_BYTES_INPUT: tf.constant(images)})
-    scores = model.signatures[exporter.SCORE_TF_EXAMPLE_SIGNATURE](
-        **{exporter.TF_EXAMPLE_INPUT: tf.constant([image_example(image) for image in images])})
+    by_bytes = model.signatures[contract.IMAGE_BYTES_SIGNATURE](**{contract.IMAGE_BYTES_INPUT: tf.constant(images)})
+    scores = model.signatures[contract.SCORE_TF_EXAMPLE_SIGNATURE](
+        **{contract.TF_EXAMPLE_INPUT: tf.constant([contract.tf_example(image) for image in images])})
     # Numbers only: tfx_bsl's RunInference cannot split a string output per example.
     assert {key: value.dtype for key, value in scores.items()} == {
-        exporter.PROBABILITY_OUTPUT: tf.float32, exporter.CLASS_ID_OUTPUT: tf.int64}
-    np.testing.assert_allclose(scores[exporter.PROBABILITY_OUTPUT], by_bytes[exporter.PROBABILITY_OUTPUT], atol=1e-6)
-    np.testing.assert_array_equal(scores[exporter.CLASS_ID_OUTPUT], by_bytes[exporter.CLASS_ID_OUTPUT])
+        contract.PROBABILITY_OUTPUT: tf.float32, contract.CLASS_ID_OUTPUT: tf.int64}
+    np.testing.assert_allclose(scores[contract.PROBABILITY_OUTPUT], by_bytes[contract.PROBABILITY_OUTPUT], atol=1e-6)
+    np.testing.assert_array_equal(scores[contract.CLASS_ID_OUTPUT], by_bytes[contract.CLASS_ID_OUTPUT])
 
 
 def test_no_scores_leave_no_earlier_runs_file_to_pass_for_this_ones(tmp_path):

@@ -9,7 +9,7 @@ import tensorflow_transform.beam as tft_beam
 from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 
 import imagegen
-from components import features, preprocessing
+from components import contract, preprocessing
 
 SIZES = [(37, 50), (150, 150), (400, 300), (1, 1)]
 
@@ -23,14 +23,14 @@ def _batch(formats):
 def test_any_format_and_size_becomes_a_square_float_image_in_0_1(size):
     raw, _ = _batch(["jpg", "png", "gif", "bmp", "jpg", "png"])
     out = preprocessing.preprocessing_fn(
-        {features.IMAGE_RAW_KEY: raw, features.LABEL_KEY: tf.constant([[0], [1]] * 3, tf.int64)},
+        {contract.IMAGE_RAW_KEY: raw, contract.LABEL_KEY: tf.constant([[0], [1]] * 3, tf.int64)},
         {preprocessing.IMAGE_SIZE_KEY: size},
     )
-    image = out[features.IMAGE_KEY].numpy()
+    image = out[contract.IMAGE_KEY].numpy()
     assert image.shape == (6, size, size, 3) and image.dtype == np.float32
     assert image.min() >= 0.0 and image.max() <= 1.0
     assert image.std() > 0.05  # real picture content, not a constant
-    assert out[features.LABEL_KEY].numpy().ravel().tolist() == [0, 1] * 3
+    assert out[contract.LABEL_KEY].numpy().ravel().tolist() == [0, 1] * 3
 
 
 def test_colors_survive_decoding():
@@ -45,17 +45,17 @@ def test_runs_inside_tf_transform_on_beam():
     raw, _ = _batch(["jpg", "png", "gif"])
     schema = schema_utils.schema_from_feature_spec(
         {
-            features.IMAGE_RAW_KEY: tf.io.FixedLenFeature([1], tf.string),
-            features.LABEL_KEY: tf.io.FixedLenFeature([1], tf.int64),
+            contract.IMAGE_RAW_KEY: tf.io.FixedLenFeature([1], tf.string),
+            contract.LABEL_KEY: tf.io.FixedLenFeature([1], tf.int64),
         }
     )
-    rows = [{features.IMAGE_RAW_KEY: [r[0].numpy()], features.LABEL_KEY: [i % 2]} for i, r in enumerate(raw)]
+    rows = [{contract.IMAGE_RAW_KEY: [r[0].numpy()], contract.LABEL_KEY: [i % 2]} for i, r in enumerate(raw)]
     with tft_beam.Context(temp_dir=tempfile.mkdtemp()):
         (transformed, metadata), _ = (
             rows, dataset_metadata.DatasetMetadata(schema)
         ) | tft_beam.AnalyzeAndTransformDataset(preprocessing.preprocessing_fn)
     assert len(transformed) == 3
-    assert np.asarray(transformed[0][features.IMAGE_KEY]).size == 150 * 150 * 3
+    assert np.asarray(transformed[0][contract.IMAGE_KEY]).size == 150 * 150 * 3
     spec = metadata.schema
-    image_feature = next(f for f in spec.feature if f.name == features.IMAGE_KEY)
+    image_feature = next(f for f in spec.feature if f.name == contract.IMAGE_KEY)
     assert [d.size for d in image_feature.shape.dim] == [150, 150, 3]

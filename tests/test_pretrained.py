@@ -7,7 +7,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 import imagegen
-from components import exporter, models, trainer
+from components import contract, exporter, models, trainer
 from conftest import run_catdog
 from insight import gradcam, saved_model
 
@@ -130,12 +130,12 @@ def test_mixed_precision_training_exports_a_float32_model(pipeline_run, tmp_path
     loaded = saved_model.load(str(tmp_path / "model"))
     assert {layer.dtype_policy.name for layer in loaded.layers} == {"float32"}
     assert all(v.dtype == tf.float32 for v in loaded.variables)
-    serve = loaded.signatures[exporter.IMAGE_BYTES_SIGNATURE]
+    serve = loaded.signatures[contract.IMAGE_BYTES_SIGNATURE]
     assert tf.float16 not in _graph_dtypes(serve)
-    outputs = serve(**{exporter.IMAGE_BYTES_INPUT: tf.constant([image])})
-    assert outputs[exporter.PROBABILITY_OUTPUT].dtype == tf.float32
+    outputs = serve(**{contract.IMAGE_BYTES_INPUT: tf.constant([image])})
+    assert outputs[contract.PROBABILITY_OUTPUT].dtype == tf.float32
     np.testing.assert_allclose(  # the same weights: the export answers as the trained model does
-        outputs[exporter.PROBABILITY_OUTPUT].numpy(),
+        outputs[contract.PROBABILITY_OUTPUT].numpy(),
         model(saved_model.model_input(loaded, [image])).numpy().ravel(), atol=5e-3,
     )
     cam = gradcam.class_activation_map(loaded, saved_model.model_input(loaded, [image]), class_id=1)

@@ -13,9 +13,9 @@ import requests
 import tensorflow as tf
 
 from components.errors import CatdogError
-from serving.batching import BatchingOptions, BatchScheduler, read_batching_parameters
-from serving.client import PredictClient
-from serving.rest_client import RestPredictClient
+from serving.server.batching import BatchingOptions, BatchScheduler, read_batching_parameters
+from serving.client.grpc_client import PredictClient
+from serving.client.rest_client import RestPredictClient
 from serving.status import ServingError
 from serving_fixtures import MODEL_NAME, local_servers, reference_predictions, sample_images, served_copy
 

@@ -65,7 +65,7 @@ def served(pipeline_run, tmp_path_factory):
     base_path = served_copy(pipeline_run.latest_model, tmp_path_factory.mktemp("cli_serve"))
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     process = subprocess.Popen(
-        [sys.executable, "-m", "pipeline.cli", "serve", "--model-base-path", str(base_path), "--port", "0",
+        [sys.executable, "-m", "cli.main", "serve", "--model-base-path", str(base_path), "--port", "0",
          "--rest-port", "0", "--model-name", MODEL_NAME],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
     )

@@ -14,10 +14,10 @@ from tensorflow_serving.apis import (
 )
 
 import imagegen
-from components import exporter
-from serving.client import PredictClient
-from serving.grpc_server import start_server
-from serving.model_registry import ModelRegistry
+from components import contract
+from serving.client.grpc_client import PredictClient
+from serving.server.grpc_server import start_server
+from serving.server.model_registry import ModelRegistry
 from serving.status import ServingError
 from serving_fixtures import MODEL_NAME, local_server, served_copy
 
@@ -50,14 +50,14 @@ def predict_request(inputs=None, **model_spec) -> predict_pb2.PredictRequest:
         else:
             setattr(request.model_spec, field, value)
     if inputs is None:
-        inputs = {exporter.IMAGE_BYTES_INPUT: tf.make_tensor_proto([IMAGE], dtype=tf.string)}
+        inputs = {contract.IMAGE_BYTES_INPUT: tf.make_tensor_proto([IMAGE], dtype=tf.string)}
     for key, proto in inputs.items():
         request.inputs[key].CopyFrom(proto)
     return request
 
 
 def image_bytes_input(values, **kwargs):
-    return {exporter.IMAGE_BYTES_INPUT: tf.make_tensor_proto(values, **kwargs)}
+    return {contract.IMAGE_BYTES_INPUT: tf.make_tensor_proto(values, **kwargs)}
 
 
 BAD_REQUESTS = {
@@ -72,7 +72,7 @@ BAD_REQUESTS = {
         predict_request({"images": tf.make_tensor_proto([IMAGE], dtype=tf.string)}),
         grpc.StatusCode.INVALID_ARGUMENT, "'images'",
     ),
-    "no input": (predict_request({}), grpc.StatusCode.INVALID_ARGUMENT, exporter.IMAGE_BYTES_INPUT),
+    "no input": (predict_request({}), grpc.StatusCode.INVALID_ARGUMENT, contract.IMAGE_BYTES_INPUT),
     "wrong dtype": (
         predict_request(image_bytes_input(np.zeros([1], np.float32))), grpc.StatusCode.INVALID_ARGUMENT, "float",
     ),
@@ -108,7 +108,7 @@ def test_bad_predict_request_gets_its_status_and_server_goes_on(server, case):
     assert raised.value.code() == code, raised.value.details()
     assert message in raised.value.details()
     response = prediction.Predict(predict_request(), timeout=30)
-    assert tf.make_ndarray(response.outputs[exporter.PROBABILITY_OUTPUT]).shape == (1,)
+    assert tf.make_ndarray(response.outputs[contract.PROBABILITY_OUTPUT]).shape == (1,)
 
 
 @pytest.mark.parametrize("pin", [{"version": VERSION}, {"version_label": "stable"}])
@@ -127,8 +127,8 @@ def test_client_reports_the_servers_status_code(target):
 def test_output_filter_returns_only_the_outputs_asked_for(server):
     prediction, _ = server
     request = predict_request()
-    request.output_filter.append(exporter.CLASS_NAME_OUTPUT)
-    assert list(prediction.Predict(request, timeout=30).outputs) == [exporter.CLASS_NAME_OUTPUT]
+    request.output_filter.append(contract.CLASS_NAME_OUTPUT)
+    assert list(prediction.Predict(request, timeout=30).outputs) == [contract.CLASS_NAME_OUTPUT]
 
 
 @pytest.mark.parametrize("fields, message", [([], "at least one metadata_field"), (["weights"], "weights")])

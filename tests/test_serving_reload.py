@@ -9,7 +9,7 @@ import pytest
 from tensorflow_serving.apis import get_model_status_pb2, model_service_pb2_grpc
 
 import imagegen
-from serving.client import PredictClient
+from serving.client.grpc_client import PredictClient
 from serving.status import ServingError
 from serving_fixtures import AVAILABLE, MODEL_NAME, local_server, push, push_broken, served_copy
 

@@ -10,10 +10,10 @@ import pytest
 import requests
 import tensorflow as tf
 
-from components import exporter
-from components.warmup_requests import image_example
-from serving.client import PredictClient
-from serving.rest_client import RestPredictClient
+from components import contract
+
+from serving.client.grpc_client import PredictClient
+from serving.client.rest_client import RestPredictClient
 from serving.status import ServingError
 from serving_fixtures import MODEL_NAME, local_servers, sample_images, served_copy
 
@@ -49,17 +49,17 @@ def predict_url(servers, suffix=""):
 
 
 def assert_rows_equal_grpc(predictions, grpc_outputs):
-    assert [row[exporter.CLASS_NAME_OUTPUT] for row in predictions] == \
-        [name.decode() for name in grpc_outputs[exporter.CLASS_NAME_OUTPUT]]
-    assert [row[exporter.CLASS_ID_OUTPUT] for row in predictions] == list(grpc_outputs[exporter.CLASS_ID_OUTPUT])
+    assert [row[contract.CLASS_NAME_OUTPUT] for row in predictions] == \
+        [name.decode() for name in grpc_outputs[contract.CLASS_NAME_OUTPUT]]
+    assert [row[contract.CLASS_ID_OUTPUT] for row in predictions] == list(grpc_outputs[contract.CLASS_ID_OUTPUT])
     # JSON carries the shortest decimal of each float32: read back, it is the same number gRPC sent.
-    probabilities = np.array([row[exporter.PROBABILITY_OUTPUT] for row in predictions], np.float32)
-    np.testing.assert_array_equal(probabilities, grpc_outputs[exporter.PROBABILITY_OUTPUT])
+    probabilities = np.array([row[contract.PROBABILITY_OUTPUT] for row in predictions], np.float32)
+    np.testing.assert_array_equal(probabilities, grpc_outputs[contract.PROBABILITY_OUTPUT])
 
 
 @pytest.mark.parametrize("form", ["bare b64", "named input"])
 def test_row_form_answers_as_grpc_does(servers, images, grpc_outputs, form):
-    instances = [b64(image) if form == "bare b64" else {exporter.IMAGE_BYTES_INPUT: b64(image)} for image in images]
+    instances = [b64(image) if form == "bare b64" else {contract.IMAGE_BYTES_INPUT: b64(image)} for image in images]
     response = requests.post(predict_url(servers), json={"instances": instances}, timeout=60)
     assert response.status_code == 200, response.text
     assert response.headers["Content-Type"] == "application/json"
@@ -69,7 +69,7 @@ def test_row_form_answers_as_grpc_does(servers, images, grpc_outputs, form):
 @pytest.mark.parametrize("form", ["bare list", "named input"])
 def test_columnar_form_answers_as_grpc_does(servers, images, grpc_outputs, form):
     values = [b64(image) for image in images]
-    inputs = values if form == "bare list" else {exporter.IMAGE_BYTES_INPUT: values}
+    inputs = values if form == "bare list" else {contract.IMAGE_BYTES_INPUT: values}
     response = requests.post(predict_url(servers), json={"inputs": inputs}, timeout=60)
     assert response.status_code == 200, response.text
     outputs = response.json()["outputs"]
@@ -79,7 +79,7 @@ def test_columnar_form_answers_as_grpc_does(servers, images, grpc_outputs, form)
 
 
 def test_tf_example_signature_and_version_paths(servers, images, grpc_outputs):
-    body = {"signature_name": exporter.TF_EXAMPLE_SIGNATURE, "instances": [b64(image_example(i)) for i in images]}
+    body = {"signature_name": contract.TF_EXAMPLE_SIGNATURE, "instances": [b64(contract.tf_example(i)) for i in images]}
     for suffix in ["", f"/versions/{VERSION}", "/labels/stable"]:
         response = requests.post(predict_url(servers, suffix), json=body, timeout=60)
         assert response.status_code == 200, response.text
@@ -87,7 +87,7 @@ def test_tf_example_signature_and_version_paths(servers, images, grpc_outputs):
 
 
 def test_output_named_bytes_is_sent_as_b64():
-    from serving.rest_json import response_body
+    from serving.server.rest_json import response_body
 
     body = response_body({"thumbnail_bytes": np.array([b"\xff\xd8"], dtype=object),
                           "label": np.array([b"dogs"], dtype=object)}, row_format=True)
@@ -114,10 +114,10 @@ def test_model_metadata(servers):
     body = response.json()
     assert body["model_spec"] == {"name": MODEL_NAME, "signature_name": "", "version": str(VERSION)}
     signatures = body["metadata"]["signature_def"]["signature_def"]
-    default = signatures[exporter.IMAGE_BYTES_SIGNATURE]
-    assert default["inputs"][exporter.IMAGE_BYTES_INPUT]["dtype"] == "DT_STRING"
-    assert set(default["outputs"]) == {exporter.PROBABILITY_OUTPUT, exporter.CLASS_ID_OUTPUT,
-                                       exporter.CLASS_NAME_OUTPUT}
+    default = signatures[contract.IMAGE_BYTES_SIGNATURE]
+    assert default["inputs"][contract.IMAGE_BYTES_INPUT]["dtype"] == "DT_STRING"
+    assert set(default["outputs"]) == {contract.PROBABILITY_OUTPUT, contract.CLASS_ID_OUTPUT,
+                                       contract.CLASS_NAME_OUTPUT}
     assert default["method_name"] == "tensorflow/serving/predict"
 
 

@@ -11,8 +11,8 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-from components import exporter
-from serving.client import PredictClient
+from components import contract
+from serving.client.grpc_client import PredictClient
 from serving_fixtures import (
     AVAILABLE,
     MODEL_NAME,
@@ -57,7 +57,7 @@ def assert_same_predictions(got, expected):
         assert g["probability"] == pytest.approx(e["probability"], abs=1e-6)
 
 
-@pytest.mark.parametrize("signature", [exporter.IMAGE_BYTES_SIGNATURE, exporter.TF_EXAMPLE_SIGNATURE])
+@pytest.mark.parametrize("signature", [contract.IMAGE_BYTES_SIGNATURE, contract.TF_EXAMPLE_SIGNATURE])
 def test_client_answers_as_the_saved_model_does(target, images, expected, signature):
     with PredictClient(target, MODEL_NAME, signature) as client:
         assert_same_predictions(client.predict(list(images.values())), expected)
@@ -76,7 +76,7 @@ def test_response_names_the_version_that_answered(target, images):
         response = client.predict_response([images["0-150x150.jpg"]])
     assert response.model_spec.name == MODEL_NAME
     assert response.model_spec.version.value == VERSION
-    assert response.model_spec.signature_name == exporter.IMAGE_BYTES_SIGNATURE
+    assert response.model_spec.signature_name == contract.IMAGE_BYTES_SIGNATURE
 
 
 def test_model_metadata_lists_the_exported_signatures(target):
@@ -87,13 +87,13 @@ def test_model_metadata_lists_the_exported_signatures(target):
     signature_defs = get_model_metadata_pb2.SignatureDefMap()
     assert response.metadata["signature_def"].Unpack(signature_defs)
     signatures = signature_defs.signature_def
-    exported = {exporter.IMAGE_BYTES_SIGNATURE, exporter.TF_EXAMPLE_SIGNATURE, exporter.TRANSFORM_SIGNATURE}
+    exported = {contract.IMAGE_BYTES_SIGNATURE, contract.TF_EXAMPLE_SIGNATURE, contract.TRANSFORM_SIGNATURE}
     assert exported <= set(signatures)
-    default = signatures[exporter.IMAGE_BYTES_SIGNATURE]
-    assert list(default.inputs) == [exporter.IMAGE_BYTES_INPUT]
-    assert default.inputs[exporter.IMAGE_BYTES_INPUT].dtype == types_pb2.DT_STRING
-    assert set(default.outputs) == {exporter.PROBABILITY_OUTPUT, exporter.CLASS_ID_OUTPUT, exporter.CLASS_NAME_OUTPUT}
-    assert list(signatures[exporter.TRANSFORM_SIGNATURE].outputs) == [exporter.TRANSFORMED_IMAGE_OUTPUT]
+    default = signatures[contract.IMAGE_BYTES_SIGNATURE]
+    assert list(default.inputs) == [contract.IMAGE_BYTES_INPUT]
+    assert default.inputs[contract.IMAGE_BYTES_INPUT].dtype == types_pb2.DT_STRING
+    assert set(default.outputs) == {contract.PROBABILITY_OUTPUT, contract.CLASS_ID_OUTPUT, contract.CLASS_NAME_OUTPUT}
+    assert list(signatures[contract.TRANSFORM_SIGNATURE].outputs) == [contract.TRANSFORMED_IMAGE_OUTPUT]
     assert response.model_spec.version.value == VERSION
 
 

@@ -9,23 +9,24 @@ import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
-from components import exporter
-from components.warmup_requests import read_warmup_requests, warmup_path
-from serving.model_registry import ModelRegistry, VersionState
-from serving.warmup import replay_warmup_requests
+from components import contract
+from components.contract import warmup_path
+from serving.server.warmup import read_warmup_requests
+from serving.server.model_registry import ModelRegistry, VersionState
+from serving.server.warmup import replay_warmup_requests
 from serving_fixtures import MODEL_NAME, push, served_copy
 
 
 def test_exported_model_has_valid_warmup_records_of_real_images(pipeline_run):
     logs = read_warmup_requests(str(pipeline_run.latest_model))
     signatures = {log.predict_log.request.model_spec.signature_name for log in logs}
-    assert signatures == {exporter.IMAGE_BYTES_SIGNATURE, exporter.TF_EXAMPLE_SIGNATURE}
+    assert signatures == {contract.IMAGE_BYTES_SIGNATURE, contract.TF_EXAMPLE_SIGNATURE}
     batch_sizes = set()
     for log in logs:
         request = log.predict_log.request
-        if request.model_spec.signature_name != exporter.IMAGE_BYTES_SIGNATURE:
+        if request.model_spec.signature_name != contract.IMAGE_BYTES_SIGNATURE:
             continue
-        images = tf.make_ndarray(request.inputs[exporter.IMAGE_BYTES_INPUT])
+        images = tf.make_ndarray(request.inputs[contract.IMAGE_BYTES_INPUT])
         batch_sizes.add(len(images))
         for image in images:
             assert tf.io.decode_image(image, channels=3).shape[-1] == 3
@@ -45,7 +46,7 @@ def test_replay_runs_every_record_on_its_signature(pipeline_run):
     servable = CountingServable()
     count = replay_warmup_requests(servable, str(pipeline_run.latest_model))
     assert count == len(servable.calls) == len(read_warmup_requests(str(pipeline_run.latest_model)))
-    assert (exporter.TF_EXAMPLE_SIGNATURE, [exporter.TF_EXAMPLE_INPUT]) in servable.calls
+    assert (contract.TF_EXAMPLE_SIGNATURE, [contract.TF_EXAMPLE_INPUT]) in servable.calls
 
 
 def write_records(model_dir, logs):
@@ -56,7 +57,7 @@ def write_records(model_dir, logs):
 
 def not_an_image_request():
     request = predict_pb2.PredictRequest()
-    request.inputs[exporter.IMAGE_BYTES_INPUT].CopyFrom(tf.make_tensor_proto([b"not an image"], dtype=tf.string))
+    request.inputs[contract.IMAGE_BYTES_INPUT].CopyFrom(tf.make_tensor_proto([b"not an image"], dtype=tf.string))
     return prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
 
 

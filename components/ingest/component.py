@@ -32,7 +32,7 @@ class ImageExampleGen(base_beam_component.BaseBeamComponent):
     """Emits train/eval tf.Examples (image_raw, label, filename) and an ingest report beside them.
 
     Splits come from train/ and validation/ (val/, test/) folders, or from a hash of the file name
-    when the data has class folders only. The class names travel in label_names.json. Eval images whose
+    when the data has class folders only. The class names travel in ingest_report.json. Eval images whose
     exact bytes are also in train are left out unless keep_cross_split_duplicates (components/ingest/duplicates.py).
     unlabelled=True ingests images to score: every file in one split, 'score', without a label.
     """

@@ -17,7 +17,7 @@ from tfx.dsl.components.base import base_beam_executor
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 
-from components import features, limits, preprocessing
+from components import contract, limits, preprocessing
 from components.ingest import duplicates, layout, sources, staging
 from components.ingest.errors import DatasetError
 
@@ -51,51 +51,22 @@ def decode_problem(data: bytes) -> Optional[str]:
     return None
 
 
-def to_example(image: bytes, label: Optional[int], filename: str) -> bytes:
-    """No label feature for an image to score (label None)."""
-    feature = {
-        features.IMAGE_RAW_KEY: tf.train.Feature(bytes_list=tf.train.BytesList(value=[image])),
-        features.FILENAME_KEY: tf.train.Feature(bytes_list=tf.train.BytesList(value=[filename.encode()])),
-    }
-    if label is not None:
-        feature[features.LABEL_KEY] = tf.train.Feature(int64_list=tf.train.Int64List(value=[label]))
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+class _CheckImage(beam.DoFn):
+    """Undecodable files go to the 'skipped' output instead of training."""
 
-
-class _ReadImage(beam.DoFn):
-    """Reads each file from the source; undecodable files go to the 'skipped' output instead of training."""
-
-    SKIPPED = "skipped"
-
-    def __init__(self, source: sources.Source):
-        self._source = source
-        self._reader = None
-
-    def setup(self):
-        self._reader = self._source.open()  # in each worker: an open zip does not pickle
-
-    def teardown(self):
-        if self._reader:
-            self._reader.close()
-
-    def process(self, entry: layout.Entry):
-        try:
-            data = self._reader.read(entry.member)
-        except sources.UnreadableMember as e:
-            yield beam.pvalue.TaggedOutput(self.SKIPPED, (entry.member, e.reason))
-            return
+    def process(self, element):
+        entry, data = element
         problem = decode_problem(data)
         if problem:
-            yield beam.pvalue.TaggedOutput(self.SKIPPED, (entry.member, problem))
+            yield beam.pvalue.TaggedOutput(sources.ReadFiles.SKIPPED, (entry.member, problem))
         else:
-            yield duplicates.Image(
-                entry.split, entry.member, duplicates.digest(data), to_example(data, entry.label, entry.member)
-            )
+            example = contract.tf_example(data, entry.label, entry.member)
+            yield duplicates.Image(entry.split, entry.member, duplicates.digest(data), example)
 
 
-def _write_json(path: str, value: Any) -> None:
+def _write_text(path: str, text: str) -> None:
     with tf.io.gfile.GFile(path, "w") as f:
-        f.write(json.dumps(value, indent=2, sort_keys=True))
+        f.write(text)
 
 
 def _skipped_summary(skipped: List[Tuple[str, str]], shown: int = SKIPPED_IN_MESSAGE) -> str:
@@ -111,7 +82,7 @@ def _dropped_summary(found: Dict[str, Any]) -> str:
     return f"; {n} eval copies of training images dropped (--keep-cross-split-duplicates keeps them)" if n else ""
 
 
-def _keep_failed_report(examples_uri: str, report: Dict[str, Any]) -> str:
+def _keep_failed_report(examples_uri: str, report: contract.IngestReport) -> str:
     """TFX deletes a failed execution's output folder, report included: a copy goes beside the component's
     executions (<pipeline root>/ImageExampleGen/failed_ingest_reports/<execution>.json). Returns where, for
     the error message."""
@@ -119,7 +90,7 @@ def _keep_failed_report(examples_uri: str, report: Dict[str, Any]) -> str:
     path = os.path.join(component_dir, FAILED_REPORTS_DIR, f"{os.path.basename(examples_uri)}.json")
     try:
         tf.io.gfile.makedirs(os.path.dirname(path))
-        _write_json(path, report)
+        _write_text(path, report.to_json())
     except (OSError, tf.errors.OpError):
         return ""  # the message still lists the first files
     return f" (every skipped file: {path})"
@@ -171,16 +142,15 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         for e in data.entries:
             if e.member not in bad:
                 counts[e.split][data.count_key(e)] += 1
-        report = {
-            "data_uri": data_uri,
-            "class_names": data.class_names,
-            "split_by_hash": data.split_by_hash,
-            "counts": counts,
-            "skipped": [{"file": m, "reason": r} for m, r in sorted(skipped)],
-            "duplicates": found,
-        }
-        _write_json(os.path.join(examples.uri, features.INGEST_REPORT_FILE), report)
-        _write_json(os.path.join(examples.uri, features.LABEL_NAMES_FILE), data.class_names)
+        report = contract.IngestReport(
+            data_uri=data_uri,
+            class_names=data.class_names,
+            split_by_hash=data.split_by_hash,
+            counts=counts,
+            skipped=[contract.Skipped(m, r) for m, r in sorted(skipped)],
+            duplicates=found,
+        )
+        _write_text(os.path.join(examples.uri, contract.INGEST_REPORT_FILE), report.to_json())
         empty = [(split, name) for split, per_class in counts.items() for name, n in per_class.items() if n == 0]
         if empty:
             split, name = empty[0]
@@ -210,11 +180,12 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         with self._make_beam_pipeline() as p:
             read = (
                 p
-                | "Entries" >> beam.Create(entries)
+                | "Entries" >> beam.Create([(entry.member, entry) for entry in entries])
                 | "Spread" >> beam.Reshuffle()  # else one worker may read them all
-                | "ReadImage" >> beam.ParDo(_ReadImage(source)).with_outputs(_ReadImage.SKIPPED, main="ok")
+                | "ReadFiles" >> beam.ParDo(sources.ReadFiles(source)).with_outputs(sources.ReadFiles.SKIPPED, main="ok")
             )
-            kept, found = read.ok | "Duplicates" >> duplicates.FindDuplicates(keep_cross_split_duplicates)
+            images = read.ok | "CheckImage" >> beam.ParDo(_CheckImage()).with_outputs(sources.ReadFiles.SKIPPED, main="ok")
+            kept, found = images.ok | "Duplicates" >> duplicates.FindDuplicates(keep_cross_split_duplicates)
             by_split = kept | "BySplit" >> beam.Partition(lambda image, _: splits.index(image.split), len(splits))
             for split, pcoll in zip(splits, by_split):
                 _ = (
@@ -226,7 +197,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                     )
                 )
             _ = (
-                read[_ReadImage.SKIPPED]
+                (read[sources.ReadFiles.SKIPPED], images[sources.ReadFiles.SKIPPED])
+                | "AllSkipped" >> beam.Flatten()
                 | "ToJson" >> beam.Map(json.dumps)
                 | "WriteSkipped" >> beam.io.WriteToText(skipped_prefix, file_name_suffix=".jsonl")
             )

@@ -7,7 +7,6 @@ from typing import Dict, List, Optional, Tuple
 
 from components.ingest import sources
 from components.ingest.errors import DatasetError
-from pipeline.settings import RunSettings
 
 TRAIN = "train"
 EVAL = "eval"
@@ -56,7 +55,7 @@ def _split_folder_index(parts: List[str]) -> int:
     return i if i >= 0 and parts[i].lower() in SPLIT_FOLDERS else -1
 
 
-def place(listing: sources.Listing, eval_percent: int = RunSettings.eval_percent, unlabelled: bool = False) -> Layout:
+def place(listing: sources.Listing, eval_percent: int, unlabelled: bool = False) -> Layout:
     """Which listed file belongs to which split and class: the same rules for a zip, a folder and a prefix.
     unlabelled: every file is an image to score, in one split, without a label."""
     members, skipped = listing.usable()
@@ -96,7 +95,3 @@ def place(listing: sources.Listing, eval_percent: int = RunSettings.eval_percent
     entries = [Entry(m, split, index[name]) for m, split, name in placed]
     return Layout(class_names, entries, skipped, split_by_hash)
 
-
-def read_layout(data: str, eval_percent: int = RunSettings.eval_percent, unlabelled: bool = False) -> Layout:
-    """The layout of a local zip or folder (or an object-store one): listed, then placed."""
-    return place(sources.resolve(data).list_files(), eval_percent, unlabelled)

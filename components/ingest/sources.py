@@ -13,8 +13,9 @@ import re
 import urllib.parse
 import zipfile
 import zlib
-from typing import BinaryIO, List, Optional, Tuple
+from typing import Any, BinaryIO, List, Optional, Tuple
 
+import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
@@ -240,3 +241,28 @@ def _object_store_source(uri: str) -> Source:
     if not found:
         raise DatasetError(f"{uri}: no such zip, folder or object-store prefix")
     return source
+
+
+class ReadFiles(beam.DoFn):
+    """(file name, anything) -> (anything, the file's bytes); a file that cannot be read goes to the SKIPPED
+    output as (name, reason). Ingestion and batch scoring read their files through it."""
+
+    SKIPPED = "skipped"
+
+    def __init__(self, source: Source):
+        self._source = source
+        self._reader = None
+
+    def setup(self):
+        self._reader = self._source.open()  # in each worker: an open zip does not pickle
+
+    def teardown(self):
+        if self._reader is not None:
+            self._reader.close()
+
+    def process(self, element: Tuple[str, Any]):
+        name, value = element
+        try:
+            yield value, self._reader.read(name)
+        except UnreadableMember as e:
+            yield beam.pvalue.TaggedOutput(self.SKIPPED, (name, e.reason))

@@ -1,0 +1,80 @@
+"""A Predict client for the exported model, over gRPC: works against `catdog serve` and TF Serving alike."""
+
+from typing import List, Optional, Sequence
+
+import grpc
+import tensorflow as tf
+from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+from components import contract, limits
+from serving.client.image_inputs import check_signature, predictions, signature_inputs
+from serving.status import ServingError
+
+
+class PredictClient:
+    """client.predict([jpeg_bytes, png_bytes]) -> [{"class_name": "dogs", "probability": 0.93}, ...].
+
+    version or version_label pins the model version (default: the newest the server has); a failed call
+    raises ServingError with the server's status code. credentials (serving.tls.channel_credentials) make it
+    speak TLS."""
+
+    def __init__(
+        self,
+        target: str,
+        model_name: str,
+        signature_name: str = contract.IMAGE_BYTES_SIGNATURE,
+        version: Optional[int] = None,
+        version_label: str = "",
+        timeout_seconds: float = 30.0,
+        max_message_bytes: int = limits.MAX_MESSAGE_BYTES,
+        credentials: Optional[grpc.ChannelCredentials] = None,
+    ):
+        if version is not None and version_label:
+            raise ValueError("give a version or a version_label, not both")
+        check_signature(signature_name)
+        self.target = target
+        self.model_name = model_name
+        self.signature_name = signature_name
+        self.version = version
+        self.version_label = version_label
+        self.timeout_seconds = timeout_seconds
+        options = [
+            ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.max_send_message_length", max_message_bytes),
+        ]
+        self._channel = (
+            grpc.secure_channel(target, credentials, options=options)
+            if credentials
+            else grpc.insecure_channel(target, options=options)
+        )
+        self._stub = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
+
+    def predict(self, images: Sequence[bytes]) -> List[dict]:
+        """One {class_name, probability} per encoded image file (JPEG, PNG, GIF or BMP), in order."""
+        response = self.predict_response(images)
+        return predictions({key: tf.make_ndarray(proto) for key, proto in response.outputs.items()})
+
+    def predict_response(self, images: Sequence[bytes]) -> predict_pb2.PredictResponse:
+        """The raw PredictResponse; its model_spec says which version answered."""
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = self.model_name
+        request.model_spec.signature_name = self.signature_name
+        if self.version is not None:
+            request.model_spec.version.value = self.version
+        elif self.version_label:
+            request.model_spec.version_label = self.version_label
+        for key, values in signature_inputs(self.signature_name, images).items():
+            request.inputs[key].CopyFrom(tf.make_tensor_proto(values, dtype=tf.string))
+        try:
+            return self._stub.Predict(request, timeout=self.timeout_seconds)
+        except grpc.RpcError as e:
+            raise ServingError(e.code(), e.details()) from e
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> "PredictClient":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
