@@ -98,6 +98,9 @@ def compare_throughput(args, work: Path) -> dict:
         for values in measured.values():
             values["ratio_to_one_replica"] = round(values["images_per_s"] / base, 3)
         rounds.append({"order": list(order), "configurations": measured})
+        if index + 1 < args.rounds:  # what is measured so far, should a later round not finish
+            record.save(args.name or "distributed_throughput", {"run": args.run, "model": args.model,
+                                                                "per_replica_batch": args.batch_size, "rounds": rounds})
     return {"model": args.model, "per_replica_batch": args.batch_size, "rounds": rounds}
 
 
