@@ -72,6 +72,8 @@ MAX_VERSION = 2**63 - 1
 # The Kubeflow Trainer's resources: GPUs (the largest machines have 16, Vertex AI's a2-megagpu-16g), CPUs and
 # memory beyond any one machine's (the largest cloud machines have a few hundred vCPUs and 12 TB).
 MAX_GPUS = 16
+# Machines one Trainer trains on (--workers): past the largest published multi-worker image-model runs.
+MAX_WORKERS = 256
 MAX_CPUS = 1024
 MAX_MEMORY_GB = 16 * 1024
 

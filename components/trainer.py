@@ -13,7 +13,7 @@ import tensorflow_transform as tft
 import tf_keras as keras
 from absl import logging
 
-from components import activation_cache, contract, exporter, models, ood, train_input
+from components import activation_cache, contract, distribution, exporter, models, ood, train_input
 from components import settings_core
 from components.training_settings import LR_SCHEDULES, TrainingSettings
 
@@ -37,14 +37,6 @@ class TrainConfig(TrainingSettings):
         overrides = {f.name: getattr(self, f.name) for f in dataclasses.fields(models.Recipe)
                      if getattr(self, f.name, None) is not None}
         return dataclasses.replace(preset_recipe, **overrides)
-
-
-def distribution_strategy() -> tf.distribute.Strategy:
-    """All local GPUs with float16 compute when there are any, the default (CPU) strategy otherwise."""
-    if tf.config.list_physical_devices("GPU"):
-        keras.mixed_precision.set_global_policy("mixed_float16")
-        return tf.distribute.MirroredStrategy()
-    return tf.distribute.get_strategy()
 
 
 def ingest_report(train_files: List[str]) -> contract.IngestReport:
@@ -88,6 +80,12 @@ def learning_rate(initial: float, schedule: str, epochs: int, steps_per_epoch: i
     if schedule != "constant":
         raise ValueError(f"unknown lr_schedule {schedule!r}; choose from {', '.join(LR_SCHEDULES)}")
     return initial
+
+
+def initial_learning_rate(optimizer: keras.optimizers.Optimizer) -> float:
+    """The rate an optimizer started from, constant or the start of its schedule."""
+    rate = optimizer.get_config()["learning_rate"]
+    return float(rate["config"]["initial_learning_rate"] if isinstance(rate, dict) else rate)
 
 
 def keep_weights_callbacks(config: TrainConfig, recipe: models.Recipe, epochs: int) -> List[keras.callbacks.Callback]:
@@ -260,21 +258,25 @@ def training_features(model: keras.Model, layer: str, inputs: PhaseInputs, fn_ar
 
 def run_fn(fn_args) -> None:
     config = TrainConfig.from_custom_config(fn_args.custom_config)
+    placement = distribution.place(config.distribution_strategy)  # first: it may configure collective ops
     preset = models.preset(config.model_preset)
     weights = backbone_weights(preset, config)  # first: a missing file fails the run before any work
     seed_and_determinism(config)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
     report = ingest_report(fn_args.train_files)
     class_names = report.class_names
-    strategy = distribution_strategy()
-    batch_size = config.batch_size * strategy.num_replicas_in_sync
+    strategy = placement.strategy
+    batch_size = placement.global_batch(config.batch_size)
     image_shape = tf_transform_output.transformed_feature_spec()[contract.IMAGE_KEY].shape
-    steps_per_epoch = math.ceil(report.images("train") / batch_size)
+    train_examples = report.images("train")
+    steps_per_epoch = math.ceil(train_examples / batch_size)
+    model_run_dir = placement.output_dir(fn_args.model_run_dir)  # the chief's: TFX's; other workers': their own
 
     with strategy.scope():
         model = preset.build(image_shape, weights)
     cache_plan = activation_plan(model, preset, config, report)
-    if cache_plan and cache_plan.fits:
+    # Cached activations are each worker's whole data: across several workers the images are sharded instead.
+    if cache_plan and cache_plan.fits and placement.workers == 1:
         with strategy.scope():
             # Only the flip can be cached; the model is built without the augmentation layers that would not act.
             model = preset.build(image_shape, weights, augment=False)
@@ -283,30 +285,36 @@ def run_fn(fn_args) -> None:
                         "reason": cache_plan.reason()}
     else:
         plan = input_plan(config.train_cache_memory_share, fn_args.train_files, tf_transform_output)
-        train = train_input.make_dataset(
-            fn_args.train_files, fn_args.data_accessor, tf_transform_output, batch_size, plan, config.seed)
-        val = train_input.make_dataset(fn_args.eval_files, fn_args.data_accessor, tf_transform_output, batch_size, plan)
+        train = placement.shard(train_input.make_dataset(
+            fn_args.train_files, fn_args.data_accessor, tf_transform_output, batch_size, plan, config.seed))
+        val = placement.shard(
+            train_input.make_dataset(fn_args.eval_files, fn_args.data_accessor, tf_transform_output, batch_size, plan))
         inputs = images_in_every_phase(model, train, val)
         input_record = {**dataclasses.asdict(plan), "reason": plan.reason()}
         if cache_plan:
             input_record["activations"] = {**dataclasses.asdict(cache_plan), "reason": cache_plan.reason()}
-    tf.io.gfile.makedirs(fn_args.model_run_dir)
+    tf.io.gfile.makedirs(model_run_dir)
 
     with strategy.scope():
-        tensorboard = keras.callbacks.TensorBoard(log_dir=os.path.join(fn_args.model_run_dir, "logs"))
-        record = fit(model, preset, config, inputs, steps_per_epoch, [tensorboard], strategy.num_replicas_in_sync)
+        tensorboard = keras.callbacks.TensorBoard(log_dir=os.path.join(model_run_dir, "logs"))
+        steps = distribution.StepCounter()
+        record = fit(model, preset, config, inputs, steps_per_epoch, [tensorboard, steps],
+                     strategy.num_replicas_in_sync)
     # After the last phase: its trainable parameters are the ones that were trained last (fine-tuning's).
     summary: List[str] = []
     model.summary(print_fn=summary.append)
     logging.info("\n".join(summary))
-    _write_text(os.path.join(fn_args.model_run_dir, SUMMARY_FILE), "\n".join(summary) + "\n")
+    _write_text(os.path.join(model_run_dir, SUMMARY_FILE), "\n".join(summary) + "\n")
     layer = ood_layer(model, preset)
     train_features, train_labels = training_features(model, layer, inputs, fn_args, tf_transform_output)
     ood_fit = ood.fit(layer, train_features, train_labels, len(class_names), config.seed)
     record["class_names"] = class_names
     record["input"] = input_record
+    record["distribution"] = {**placement.record(config.batch_size, train_examples, steps_per_epoch, steps),
+                              "last_phase_learning_rate": initial_learning_rate(model.optimizer)}
     record["ood"] = ood_fit.summary(ood.scores(ood_fit, train_features))
     logging.info("Out-of-distribution threshold: %s", record["ood"])
-    _write_text(os.path.join(fn_args.model_run_dir, HISTORY_FILE), json.dumps(record, indent=2))
+    _write_text(os.path.join(model_run_dir, HISTORY_FILE), json.dumps(record, indent=2))
     exporter.export(float32_copy(model, config.model_preset, image_shape), tf_transform_output, class_names,
-                    fn_args.serving_model_dir, ood_fit)
+                    placement.output_dir(fn_args.serving_model_dir), ood_fit)
+    placement.finish(fn_args.model_run_dir, fn_args.serving_model_dir)

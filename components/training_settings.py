@@ -13,6 +13,8 @@ MODEL_PRESETS = ("tutorial", "augmented", "residual", "mobilenet")
 # the best from scratch, 0.906 after 80 epochs.
 DEFAULT_PRESET = "mobilenet"
 LR_SCHEDULES = ("constant", "cosine")
+# components/distribution.py STRATEGIES (tests/test_distribution.py checks the two agree).
+DISTRIBUTION_STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
 
 PRESET_RECIPE = "the model preset's recipe"  # the default of the settings below that are None
 
@@ -38,7 +40,7 @@ class TrainingSettings(settings_core.Checked):
     epochs: Optional[int] = recipe_setting("training epochs (pretrained presets: of the first phase, the head on "
                                           "the frozen backbone)", check=settings_core.between(1, limits.MAX_EPOCHS))
     learning_rate: Optional[float] = recipe_setting("Adam's initial learning rate for one replica; scaled by the "
-                                                   "number of GPUs",
+                                                   "number of replicas",
                                                     check=settings_core.above_up_to(0, limits.MAX_LEARNING_RATE))
     lr_schedule: Optional[str] = recipe_setting("learning rate over each phase's epochs: cosine decays it to 0",
                                          choices=LR_SCHEDULES)
@@ -48,8 +50,12 @@ class TrainingSettings(settings_core.Checked):
     fine_tune_learning_rate: Optional[float] = recipe_setting("pretrained presets: the second phase's initial "
                                                              "learning rate",
                                                               check=settings_core.above_up_to(0, limits.MAX_LEARNING_RATE))
-    batch_size: int = settings_core.setting(20, "images a step on each GPU (or the CPU)",
+    batch_size: int = settings_core.setting(20, "images a step on each replica (a GPU, or the CPU)",
                                             check=settings_core.between(1, limits.MAX_BATCH_SIZE))
+    distribution_strategy: str = settings_core.setting(
+        "auto", "how the Trainer spreads its steps (docs/gpu.md): auto takes TF_CONFIG's cluster (multi_worker), "
+                "else every local GPU (mirrored), else one device (default); mirrored named explicitly takes every "
+                "logical CPU device when there is no GPU", flag="--distribution", choices=DISTRIBUTION_STRATEGIES)
     seed: int = settings_core.setting(42, "seed of weights, shuffling and augmentation",
                                       check=settings_core.between(0, limits.MAX_SEED, "TensorFlow's seeds are uint32"))
     early_stopping_patience: int = settings_core.setting(

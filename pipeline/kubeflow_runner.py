@@ -6,7 +6,7 @@ paths, the Trainer's resources and which values stay runtime parameters.
 
 import json
 import os
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 import yaml
 from google.protobuf import json_format
@@ -31,8 +31,16 @@ DATA_SHA256_PARAM = "data_sha256"
 EVAL_CONFIG_PARAM = "eval_config"
 
 
+# With several workers the pipeline's Trainer task only starts Vertex AI Training's job and waits for it.
+LAUNCHER_CPUS = 1.0
+LAUNCHER_MEMORY_GB = 2.0
+
+
 def trainer_resources(settings: KubeflowSettings) -> ResourceSpec:
     """Requests equal to limits: the Trainer's pod keeps its CPUs and memory (Vertex AI sizes machines by limits)."""
+    if settings.workers > 1:
+        return ResourceSpec(cpu_request=LAUNCHER_CPUS, cpu_limit=LAUNCHER_CPUS,
+                            memory_request=LAUNCHER_MEMORY_GB, memory_limit=LAUNCHER_MEMORY_GB)
     spec = ResourceSpec(
         cpu_request=settings.cpus,
         cpu_limit=settings.cpus,
@@ -43,6 +51,31 @@ def trainer_resources(settings: KubeflowSettings) -> ResourceSpec:
         spec.accelerator.type = settings.accelerator_type
         spec.accelerator.count = settings.gpus
     return spec
+
+
+def vertex_training(settings: KubeflowSettings) -> Optional[Dict[str, Any]]:
+    """With several workers: what TFX's Google Cloud Trainer adds to the Trainer's custom_config, a Vertex AI
+    CustomJob of two worker pools, the chief (pool 0) and the other workers, each machine with the GPU request.
+    Vertex AI gives each replica a TF_CONFIG naming its pool (chief, worker), which run_fn's auto strategy reads."""
+    if settings.workers == 1:
+        return None
+    machine = {"machine_type": settings.machine_type}
+    if settings.gpus:
+        machine.update(accelerator_type=settings.accelerator_type, accelerator_count=settings.gpus)
+
+    def pool(replicas: int) -> Dict[str, Any]:
+        # TFX sets the command (its executor runner); the image is the project's, which has run_fn.
+        return {"machine_spec": machine, "replica_count": replicas, "container_spec": {"image_uri": settings.image}}
+
+    cloud = tfx.extensions.google_cloud_ai_platform
+    return {
+        cloud.ENABLE_VERTEX_KEY: True,
+        cloud.VERTEX_REGION_KEY: settings.vertex_region,
+        cloud.TRAINING_ARGS_KEY: {
+            "project": settings.vertex_project,
+            "job_spec": {"worker_pool_specs": [pool(1), pool(settings.workers - 1)]},
+        },
+    }
 
 
 def _runtime_parameters(settings: KubeflowSettings) -> Dict[str, Any]:
@@ -68,6 +101,7 @@ def build_pipeline(settings: KubeflowSettings) -> tfx.dsl.Pipeline:
         # Vertex AI runs the latest-blessed-model resolver; open-source KFP rejects resolver nodes.
         compare_to_blessed=settings.format == VERTEX_JSON,
         trainer_resources=trainer_resources(settings),
+        trainer_cloud_config=vertex_training(settings),
     )
 
 

@@ -1,6 +1,6 @@
 """The pipeline definition: one pure function that every runner calls."""
 
-from typing import Any, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 from tfx import v1 as tfx
 
@@ -38,6 +38,7 @@ def create_pipeline(
     metadata_connection_config=None,
     compare_to_blessed: bool = True,
     trainer_resources: Any = None,
+    trainer_cloud_config: Optional[Dict[str, Any]] = None,
     score_data_key: Tuple[str, str] = ("", ""),
 ) -> tfx.dsl.Pipeline:
     """Ingest -> validate (gated) -> Transform -> Trainer -> Evaluator (gated) -> Pusher, and with
@@ -49,6 +50,8 @@ def create_pipeline(
     compare_to_blessed=False leaves out the latest-blessed-model resolver: the gate is min_accuracy alone,
     as on a first run (open-source Kubeflow Pipelines cannot run resolver nodes).
     trainer_resources is the Trainer's platform config (Kubeflow: a ResourceSpec with CPU, memory, GPU).
+    trainer_cloud_config makes the Trainer TFX's Google Cloud Trainer, which trains in a Vertex AI Training job
+    (several workers): the keys it adds to the Trainer's custom_config.
     score_data_key is (sha256, fingerprint) of the score data, keying its cache as data_sha256 and data_fingerprint do.
     """
     example_gen = ImageExampleGen(
@@ -80,12 +83,13 @@ def create_pipeline(
         disable_statistics=True,
     )
     transform.add_upstream_node(data_gate)
-    trainer_component = tfx.components.Trainer(
+    cloud_trainer = tfx.extensions.google_cloud_ai_platform.Trainer
+    trainer_component = (tfx.components.Trainer if trainer_cloud_config is None else cloud_trainer)(
         run_fn=configs.RUN_FN,
         examples=example_gen.outputs["examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
-        custom_config=settings.train_config(),
+        custom_config={**settings.train_config(), **(trainer_cloud_config or {})},
     ).with_id(configs.TRAINER_ID)
     if trainer_resources is not None:
         trainer_component.with_platform_config(trainer_resources)

@@ -101,6 +101,13 @@ class KubeflowSettings(RunSettings):
                                 f"Vertex AI a model name (default {DEFAULT_GPU_TYPE[VERTEX_JSON]})")
     cpus: float = setting(4.0, "CPUs for the Trainer", check=above_up_to(0, limits.MAX_CPUS))
     memory_gb: float = setting(16.0, "memory for the Trainer, GB", check=above_up_to(0, limits.MAX_MEMORY_GB))
+    workers: int = setting(1, "machines the Trainer trains on together (MultiWorkerMirroredStrategy, docs/gpu.md): "
+                              "above 1, Vertex AI Training runs a chief and workers-1 workers, each with --gpus "
+                              f"(--format {VERTEX_JSON} only: open-source KFP runs the Trainer in one pod)",
+                           check=between(1, limits.MAX_WORKERS))
+    vertex_project: str = setting("", "--workers above 1: the Google Cloud project Vertex AI Training runs them in")
+    vertex_region: str = setting("us-central1", "--workers above 1: the region of Vertex AI Training")
+    machine_type: str = setting("n1-standard-8", "--workers above 1: each worker's Compute Engine machine type")
 
     def __post_init__(self):
         super().__post_init__()
@@ -110,6 +117,12 @@ class KubeflowSettings(RunSettings):
         self._check_cluster_locations()
         if self.gpus:
             check_gpu_type(self.accelerator_type, self.format)
+        if self.workers > 1 and self.format != VERTEX_JSON:
+            raise SettingsError(f"--workers {self.workers}: open-source Kubeflow Pipelines runs the Trainer in one "
+                                f"pod; several machines train on Vertex AI Training (--format {VERTEX_JSON})")
+        if self.workers > 1 and not self.vertex_project:
+            raise SettingsError(f"--workers {self.workers}: give --vertex-project, the Google Cloud project whose "
+                                "Vertex AI Training runs the workers")
 
     def _check_cluster_locations(self) -> None:
         for flag, uri in (("--data", self.data_uri), ("--score-data", self.score_data_uri)):

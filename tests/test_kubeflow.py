@@ -62,6 +62,16 @@ def vertex_job(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def vertex_workers_job(tmp_path_factory):
+    """The Vertex AI PipelineJob whose Trainer trains on 3 machines (a chief and 2 workers) with 2 GPUs each."""
+    path = tmp_path_factory.mktemp("vertex-workers") / "catdog.json"
+    args = ["--format", "vertex-json", "--output", str(path), *COMPILE_ARGS, "--gpus", "2", "--workers", "3",
+            "--vertex-project", "catdog-test", "--vertex-region", "europe-west4"]
+    assert cli.main(["kfp", "compile", *args]) == 0
+    return json.loads(path.read_text())
+
+
+@pytest.fixture(scope="module")
 def local_edges(tmp_path_factory):
     """{node id: ids of the nodes it depends on} of the pipeline the local runner builds."""
     root = tmp_path_factory.mktemp("local")
@@ -136,6 +146,34 @@ def test_no_gpu_leaves_the_trainer_on_cpu(vertex_job):
     assert "accelerator" not in resources and resources["cpuLimit"] > 0
 
 
+def _trainer_executor(pipeline_spec: dict) -> str:
+    args = _containers(pipeline_spec)["Trainer_executor"]["args"]
+    return args[args.index("--executor_class_path") + 1]
+
+
+def test_several_workers_train_in_a_vertex_job_of_a_chief_and_a_worker_pool_with_the_gpus(vertex_workers_job,
+                                                                                         vertex_job):
+    from tfx.v1.extensions import google_cloud_ai_platform as cloud
+
+    spec = vertex_workers_job["pipelineSpec"]
+    assert _trainer_executor(spec) == "tfx.extensions.google_cloud_ai_platform.trainer.executor.GenericExecutor"
+    assert _trainer_executor(vertex_job["pipelineSpec"]) == "tfx.components.trainer.executor.GenericExecutor"
+    # The pipeline's task only starts the training job and waits: the GPUs are the job's machines'.
+    assert "accelerator" not in _containers(spec)["Trainer_executor"]["resources"]
+    config = json.loads(spec["root"]["dag"]["tasks"]["Trainer"]["inputs"]["parameters"]["custom_config"]
+                        ["runtimeValue"]["constant"])
+    assert config[cloud.ENABLE_VERTEX_KEY] is True and config[cloud.VERTEX_REGION_KEY] == "europe-west4"
+    assert config["distribution_strategy"] == "auto"  # Vertex AI's TF_CONFIG names the cluster
+    job = config[cloud.TRAINING_ARGS_KEY]
+    assert job["project"] == "catdog-test"
+    chief, workers = job["job_spec"]["worker_pool_specs"]
+    assert (chief["replica_count"], workers["replica_count"]) == (1, 2)
+    for pool in (chief, workers):
+        assert pool["machine_spec"] == {"machine_type": "n1-standard-8", "accelerator_type": "NVIDIA_TESLA_T4",
+                                        "accelerator_count": 2}
+        assert pool["container_spec"] == {"image_uri": IMAGE}
+
+
 def test_data_url_and_accuracy_floor_are_runtime_parameters_with_the_command_line_values(package):
     spec = package[1]
     parameters = spec["root"]["inputDefinitions"]["parameters"]
@@ -188,6 +226,10 @@ def test_score_data_adds_an_unlabelled_example_gen_and_a_bulk_inferrer_of_blesse
     (["--output", "catdog.json"], "a yaml package ends with .yaml or .yml"),
     (["--pipeline-root", "minio://mlpipeline/v2"], "the Pusher cannot write to minio://mlpipeline/v2"),
     (["--format", "vertex-json", "--output", "catdog.yaml", "--serving-dir", SERVING], "ends with .json"),
+    (["--serving-dir", SERVING, "--workers", "2"],
+     "--workers 2: open-source Kubeflow Pipelines runs the Trainer in one pod"),
+    (["--format", "vertex-json", "--output", "catdog.json", "--serving-dir", SERVING, "--workers", "3"],
+     "--workers 3: give --vertex-project"),
 ])
 def test_compile_refuses_settings_a_cluster_could_not_run_with_one_line(tmp_path, args, message):
     result = run_catdog("kfp", "compile", "--output", tmp_path / "p.yaml", *args, timeout=120)

@@ -6,6 +6,7 @@ import json
 import pytest
 
 from components import train_input, trainer
+from trainer_runs import fn_args as _fn_args
 
 DECODED = 150 * 150 * 3 * 4  # a 150x150 RGB float32 image
 
@@ -34,35 +35,6 @@ def test_a_container_limit_below_the_machine_memory_is_the_memory(tmp_path, monk
     v1.write_text(f"{2**62}\n")  # cgroup v1 without a limit: a huge number
     monkeypatch.setattr(train_input, "_CGROUP_LIMIT_FILES", (str(v2), str(v1), str(tmp_path / "missing")))
     assert 0 < train_input.machine_memory_bytes() < 2**62
-
-
-def _fn_args(run_output, out_dir, custom_config):
-    """What TFX hands run_fn, for the examples and Transform graph of a finished run."""
-    from tfx.components.trainer.fn_args_utils import DataAccessor, FnArgs
-    from tfx.components.util import tfxio_utils
-    from tfx.types import artifact_utils, standard_artifacts
-
-    # The fixture's own run: the first execution of each (later tests run the pipeline again into its folder).
-    def first_execution(outputs):
-        return min((d for d in outputs.iterdir() if d.name.isdigit()), key=lambda d: int(d.name))
-
-    examples_dir = first_execution(run_output / "artifacts" / "ImageExampleGen" / "examples")
-    transform_dir = first_execution(run_output / "artifacts" / "Transform" / "transform_graph")
-    examples = standard_artifacts.Examples()
-    examples.uri = str(examples_dir)
-    examples.split_names = artifact_utils.encode_split_names(["train", "eval"])
-    return FnArgs(
-        train_files=[str(examples_dir / "Split-train" / "*")],
-        eval_files=[str(examples_dir / "Split-eval" / "*")],
-        transform_output=str(transform_dir),
-        transform_graph_path=str(transform_dir),
-        data_accessor=DataAccessor(
-            tf_dataset_factory=tfxio_utils.get_tf_dataset_factory_from_artifact([examples], []),
-            record_batch_factory=None, data_view_decode_fn=None),
-        model_run_dir=str(out_dir / "model_run"),
-        serving_model_dir=str(out_dir / "serving"),
-        custom_config=custom_config,
-    )
 
 
 def test_the_trainer_streams_when_the_budget_is_small_and_learns_the_same(pipeline_run, tmp_path, monkeypatch):
