@@ -5,7 +5,8 @@ Trainer's own input pipeline on a finished run's examples, once per variant, in 
 share the machine's load. Validation accuracy is the last epoch's (a fixed schedule, as the Trainer keeps).
 Writes bench/results/backbone_recipe.json.
 
-    .venv/bin/python bench/backbone_recipe.py --run runs/base [--weights ../shared/weights/mobilenet_1_0_224_tf_no_top.h5]
+    .venv/bin/python bench/backbone_recipe.py --run runs/base \
+        [--weights ../shared/weights/mobilenet_1_0_224_tf_no_top.h5]
         [--variants 150:0,224:0,224:1]   # input size : augmentation
 """
 
@@ -16,11 +17,10 @@ import os
 import resource
 import time
 
+import run_artifacts  # noqa: E402
 import tf_keras as keras
 
 from components import models, trainer
-import record  # noqa: E402  bench/record.py and bench/run_artifacts.py: a script's own folder is on sys.path
-import run_artifacts  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -55,23 +55,31 @@ def main() -> None:
         record = trainer.fit(model, preset, config, trainer.images_in_every_phase(model, train, val), steps, [])
         wall, cpu = time.perf_counter() - wall, _cpu_seconds() - cpu
         epochs = len(record["history"]["loss"])
-        results.append({
-            "input_size": size,
-            "augmentation": bool(augment),
-            "val_accuracy_last_epoch": round(record["history"]["val_accuracy"][-1], 4),
-            "val_accuracy_per_epoch": [round(v, 4) for v in record["history"]["val_accuracy"]],
-            "phase_epochs": record["phase_epochs"],
-            "wall_s": round(wall, 1),
-            "cpu_s": round(cpu, 1),
-            "wall_s_per_epoch": round(wall / epochs, 1),
-        })
+        results.append(
+            {
+                "input_size": size,
+                "augmentation": bool(augment),
+                "val_accuracy_last_epoch": round(record["history"]["val_accuracy"][-1], 4),
+                "val_accuracy_per_epoch": [round(v, 4) for v in record["history"]["val_accuracy"]],
+                "phase_epochs": record["phase_epochs"],
+                "wall_s": round(wall, 1),
+                "cpu_s": round(cpu, 1),
+                "wall_s_per_epoch": round(wall / epochs, 1),
+            }
+        )
         print(json.dumps(results[-1]), flush=True)
     base = results[0]
     for r in results:
         r["wall_ratio_to_first"] = round(r["wall_s"] / base["wall_s"], 2)
         r["cpu_ratio_to_first"] = round(r["cpu_s"] / base["cpu_s"], 2)
-    report = {"run": args.run, "recipe": record["recipe"], "batch_size": config.batch_size,
-              "train_images": data.count("train"), "val_images": data.count("eval"), "variants": results}
+    report = {
+        "run": args.run,
+        "recipe": record["recipe"],
+        "batch_size": config.batch_size,
+        "train_images": data.count("train"),
+        "val_images": data.count("eval"),
+        "variants": results,
+    }
     record.save("backbone_recipe", report)
 
 

@@ -35,8 +35,9 @@ def main() -> None:
     load_before = round(os.getloadavg()[0], 2)
     with tempfile.TemporaryDirectory(prefix="catdog-score-") as work:
         start = time.perf_counter()
-        scored, failed = score(args.data, args.model, os.path.join(work, "out.jsonl"),
-                               contract.IMAGE_BYTES_SIGNATURE, args.beam_args)
+        scored, failed = score(
+            args.data, args.model, os.path.join(work, "out.jsonl"), contract.IMAGE_BYTES_SIGNATURE, args.beam_args
+        )
         beam_seconds = time.perf_counter() - start
 
     source, members = list_images(args.data)
@@ -58,13 +59,21 @@ def main() -> None:
         "cpu_count": os.cpu_count(),
         "load_average_1min_before_after": [load_before, round(os.getloadavg()[0], 2)],
         "beam_args": args.beam_args,
-        "catdog_score": {"scored": scored, "failed": failed, "seconds": round(beam_seconds, 1),
-                         "images_per_s": round(scored / beam_seconds, 2)},
-        "in_process_loop": {"scored": loop_scored, "seconds": round(loop_seconds, 1),
-                            "images_per_s": round(loop_scored / loop_seconds, 2)},
+        "catdog_score": {
+            "scored": scored,
+            "failed": failed,
+            "seconds": round(beam_seconds, 1),
+            "images_per_s": round(scored / beam_seconds, 2),
+        },
+        "in_process_loop": {
+            "scored": loop_scored,
+            "seconds": round(loop_seconds, 1),
+            "images_per_s": round(loop_scored / loop_seconds, 2),
+        },
     }
     results["score_over_loop_images_per_s"] = round(
-        results["catdog_score"]["images_per_s"] / results["in_process_loop"]["images_per_s"], 3)
+        results["catdog_score"]["images_per_s"] / results["in_process_loop"]["images_per_s"], 3
+    )
     record.save("batch_scoring", results)
 
 

@@ -26,8 +26,11 @@ def _ingest(data: str, uri: str):
     examples = standard_artifacts.Examples()
     examples.uri = uri
     start = time.perf_counter()
-    executor.Executor().Do({}, {executor.EXAMPLES_KEY: [examples]},
-                           {executor.DATA_URI_KEY: data, executor.EVAL_PERCENT_KEY: 20, executor.UNLABELLED_KEY: 1})
+    executor.Executor().Do(
+        {},
+        {executor.EXAMPLES_KEY: [examples]},
+        {executor.DATA_URI_KEY: data, executor.EVAL_PERCENT_KEY: 20, executor.UNLABELLED_KEY: 1},
+    )
     return examples, time.perf_counter() - start
 
 
@@ -47,7 +50,8 @@ def _model_artifact(model_dir: str, work: str):
 def _bulk_infer(examples, model, uri: str, beam_args) -> float:
     from tfx.components.bulk_inferrer import executor
     from tfx.dsl.components.base import base_beam_executor
-    from tfx.types import standard_artifacts, standard_component_specs as specs
+    from tfx.types import standard_artifacts
+    from tfx.types import standard_component_specs as specs
     from tfx.utils import proto_utils
 
     from pipeline.pipeline import bulk_inferrer_specs
@@ -59,8 +63,11 @@ def _bulk_infer(examples, model, uri: str, beam_args) -> float:
     executor.Executor(base_beam_executor.BaseBeamExecutor.Context(beam_pipeline_args=list(beam_args))).Do(
         {specs.EXAMPLES_KEY: [examples], specs.MODEL_KEY: [model]},
         {specs.OUTPUT_EXAMPLES_KEY: [output]},
-        {specs.MODEL_SPEC_KEY: proto_utils.proto_to_json(model_spec), specs.DATA_SPEC_KEY: "{}",
-         specs.OUTPUT_EXAMPLE_SPEC_KEY: proto_utils.proto_to_json(output_example_spec)},
+        {
+            specs.MODEL_SPEC_KEY: proto_utils.proto_to_json(model_spec),
+            specs.DATA_SPEC_KEY: "{}",
+            specs.OUTPUT_EXAMPLE_SPEC_KEY: proto_utils.proto_to_json(output_example_spec),
+        },
     )
     return time.perf_counter() - start
 
@@ -105,12 +112,17 @@ def main() -> None:
         "beam_args": args.beam_args,
         "ingest_seconds": round(ingest_seconds, 1),
         "bulk_inferrer": {"seconds": [round(s, 1) for s in seconds["A"]], "images_per_s": round(bulk_rate, 2)},
-        "catdog_score": {"scored": scored, "failed": failed, "seconds": [round(s, 1) for s in seconds["B"]],
-                         "images_per_s": round(score_rate, 2)},
+        "catdog_score": {
+            "scored": scored,
+            "failed": failed,
+            "seconds": [round(s, 1) for s in seconds["B"]],
+            "images_per_s": round(score_rate, 2),
+        },
         "bulk_over_score_images_per_s": round(bulk_rate / score_rate, 3),
         # With ingestion counted once per pass, as in a pipeline run that scores new data once.
         "bulk_with_ingest_over_score": round(
-            images / (ingest_seconds + sum(seconds["A"]) / len(seconds["A"])) / score_rate, 3),
+            images / (ingest_seconds + sum(seconds["A"]) / len(seconds["A"])) / score_rate, 3
+        ),
         "same_files": set(bulk) == set(by_score),
         "same_class_names": all(bulk[f]["class_name"] == by_score[f]["class_name"] for f in bulk),
         "max_probability_difference": max(abs(bulk[f]["probability"] - by_score[f]["probability"]) for f in bulk),

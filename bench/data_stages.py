@@ -40,10 +40,12 @@ def run_stages(data: str, beam_args: list, root: str) -> int:
 
     pipeline = create_pipeline(
         LocalRunSettings(data_uri=os.path.abspath(data), beam_pipeline_args=tuple(beam_args)),
-        pipeline_root=os.path.join(root, "pipeline"), serving_model_dir=os.path.join(root, "serving"),
+        pipeline_root=os.path.join(root, "pipeline"),
+        serving_model_dir=os.path.join(root, "serving"),
         enable_cache=False,
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
-            os.path.join(root, "metadata.sqlite")),
+            os.path.join(root, "metadata.sqlite")
+        ),
     )
     tfx.orchestration.LocalDagRunner().run(pipeline, run_options=RunOptions(to_nodes=[LAST_STAGE]))
     [examples] = glob.glob(os.path.join(root, "pipeline", "ImageExampleGen", "examples", "*"))
@@ -63,7 +65,10 @@ def measure(data: str, runner: str) -> dict:
         raise SystemExit(f"{runner} on {data} failed:\n{proc.stderr[-3000:]}")
     child = json.loads(proc.stdout.strip().splitlines()[-1])
     return {
-        "data": data, "runner": runner, "beam_args": RUNNERS[runner], "images": child["images"],
+        "data": data,
+        "runner": runner,
+        "beam_args": RUNNERS[runner],
+        "images": child["images"],
         "wall_seconds": round(wall, 1),
         "cpu_seconds": round((after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime), 1),
         "images_per_second": round(child["images"] / wall, 1),
@@ -77,11 +82,15 @@ def main() -> None:
         images = run_stages(sys.argv[2], RUNNERS[sys.argv[3]], sys.argv[4])
         # Peaks of this process and of its (waited-for) worker processes: a parent's counter would keep the
         # largest of every configuration it ran.
-        print(json.dumps({
-            "images": images,
-            "peak_rss_mb_launcher": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-            "peak_rss_mb_largest_worker": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024),
-        }))
+        print(
+            json.dumps(
+                {
+                    "images": images,
+                    "peak_rss_mb_launcher": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+                    "peak_rss_mb_largest_worker": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024),
+                }
+            )
+        )
         return
     import record
 
@@ -99,12 +108,14 @@ def main() -> None:
     for runner in RUNNERS:
         small, large = by[(args.data[0], runner)], by[(args.data[-1], runner)]
         summary[runner] = {
-            "growth_vs_linear": round((large["wall_seconds"] / small["wall_seconds"])
-                                      / (large["images"] / small["images"]), 2),
+            "growth_vs_linear": round(
+                (large["wall_seconds"] / small["wall_seconds"]) / (large["images"] / small["images"]), 2
+            ),
         }
     for data in args.data:
         summary[f"multi_processing_over_in_memory_wall[{os.path.basename(data)}]"] = round(
-            by[(data, "multi_processing")]["wall_seconds"] / by[(data, "in_memory")]["wall_seconds"], 2)
+            by[(data, "multi_processing")]["wall_seconds"] / by[(data, "in_memory")]["wall_seconds"], 2
+        )
     record.save("data_stages", {"runs": runs, "summary": summary})
 
 

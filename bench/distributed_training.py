@@ -52,8 +52,13 @@ def _start(run: str, out_dir: Path, config: dict, *options, tf_config=None) -> s
         env["TF_CONFIG"] = json.dumps(tf_config)
     out_dir.mkdir(parents=True, exist_ok=True)
     with open(out_dir / f"log-{tf_config['task']['type'] if tf_config else 'alone'}.txt", "w") as log:
-        return subprocess.Popen([sys.executable, str(TRAINER_RUNS), run, str(out_dir), json.dumps(config), *options],
-                                stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO)
+        return subprocess.Popen(
+            [sys.executable, str(TRAINER_RUNS), run, str(out_dir), json.dumps(config), *options],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=REPO,
+        )
 
 
 def _wait(processes) -> None:
@@ -69,8 +74,10 @@ def _start_configuration(name: str, run: str, out_dir: Path, config: dict):
         return [_start(run, out_dir, {**config, "distribution_strategy": "mirrored"}, "--logical-cpus", "2")]
     chief, worker = (f"127.0.0.1:{port}" for port in _free_ports(2))
     cluster = {"chief": [chief], "worker": [worker]}
-    return [_start(run, out_dir, config, tf_config={"cluster": cluster, "task": {"type": task, "index": 0}})
-            for task in ("chief", "worker")]
+    return [
+        _start(run, out_dir, config, tf_config={"cluster": cluster, "task": {"type": task, "index": 0}})
+        for task in ("chief", "worker")
+    ]
 
 
 def _history(out_dir: Path) -> dict:
@@ -88,8 +95,11 @@ def compare_throughput(args, work: Path) -> dict:
             placed = _history(out_dirs[name])["distribution"]
             timed = placed["epoch_seconds"][1:]
             measured[name] = {
-                "replicas": placed["replicas"], "workers": placed["workers"], "global_batch": placed["global_batch"],
-                "steps_run": placed["steps_run"], "epoch_seconds": placed["epoch_seconds"],
+                "replicas": placed["replicas"],
+                "workers": placed["workers"],
+                "global_batch": placed["global_batch"],
+                "steps_run": placed["steps_run"],
+                "epoch_seconds": placed["epoch_seconds"],
                 "images_per_s": round(placed["train_examples"] * len(timed) / sum(timed), 2),
             }
         base = measured["one_replica"]["images_per_s"]
@@ -97,25 +107,38 @@ def compare_throughput(args, work: Path) -> dict:
             values["ratio_to_one_replica"] = round(values["images_per_s"] / base, 3)
         rounds.append(measured)
         if index + 1 < args.rounds:  # what is measured so far, should a later round not finish
-            record.save(args.name or "distributed_throughput", {"run": args.run, "model": args.model,
-                                                                "per_replica_batch": args.batch_size, "rounds": rounds})
+            record.save(
+                args.name or "distributed_throughput",
+                {"run": args.run, "model": args.model, "per_replica_batch": args.batch_size, "rounds": rounds},
+            )
     return {"model": args.model, "per_replica_batch": args.batch_size, "epochs": args.epochs, "rounds": rounds}
 
 
 def compare_accuracy(args, work: Path) -> dict:
-    config = {"model_preset": args.model, "epochs": args.epochs, "fine_tune_epochs": args.fine_tune_epochs,
-              "seed": 42, "batch_size": args.batch_size, "backbone_weights": args.backbone_weights}
+    config = {
+        "model_preset": args.model,
+        "epochs": args.epochs,
+        "fine_tune_epochs": args.fine_tune_epochs,
+        "seed": 42,
+        "batch_size": args.batch_size,
+        "backbone_weights": args.backbone_weights,
+    }
     names = ("one_replica", "two_replicas")
     started = {name: _start_configuration(name, args.run, work / f"accuracy-{name}", config) for name in names}
     start = time.perf_counter()
     _wait([p for processes in started.values() for p in processes])
-    result = {"model": args.model, "phase_epochs": [args.epochs, args.fine_tune_epochs],
-              "per_replica_batch": args.batch_size, "both_wall_s": round(time.perf_counter() - start, 1)}
+    result = {
+        "model": args.model,
+        "phase_epochs": [args.epochs, args.fine_tune_epochs],
+        "per_replica_batch": args.batch_size,
+        "both_wall_s": round(time.perf_counter() - start, 1),
+    }
     for name in names:
         history = _history(work / f"accuracy-{name}")
         placed = history["distribution"]
         result[name] = {
-            "replicas": placed["replicas"], "global_batch": placed["global_batch"],
+            "replicas": placed["replicas"],
+            "global_batch": placed["global_batch"],
             "last_phase_learning_rate": placed["last_phase_learning_rate"],
             "val_accuracy_per_epoch": [round(v, 4) for v in history["history"]["val_accuracy"]],
             "loss_per_epoch": [round(v, 4) for v in history["history"]["loss"]],

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import record  # noqa: E402  bench/record.py: a script's own folder is on sys.path
 
@@ -76,15 +77,28 @@ def _output_figures(returncode, lines, wall):
 
 def tiny_run(tree: str, data: str, output: str) -> dict:
     returncode, lines, wall = _timed_lines(
-        tree, ["run", "--data", data, "--output", output, "--model", "tutorial", "--epochs", "1",
-               "--min-accuracy", "0"])
+        tree, ["run", "--data", data, "--output", output, "--model", "tutorial", "--epochs", "1", "--min-accuracy", "0"]
+    )
     # The whole output, each line with its second: what a newcomer reads.
     return {**_output_figures(returncode, lines, wall), "output": [f"{t:7.1f} {line}" for t, line in lines]}
 
 
 def kfp_compile(tree: str, package: str) -> dict:
-    return _output_figures(*_timed_lines(tree, ["kfp", "compile", "--output", package, "--pipeline-root", "gs://bucket/root",
-                                                "--serving-dir", "gs://bucket/serving/catdog"]))
+    return _output_figures(
+        *_timed_lines(
+            tree,
+            [
+                "kfp",
+                "compile",
+                "--output",
+                package,
+                "--pipeline-root",
+                "gs://bucket/root",
+                "--serving-dir",
+                "gs://bucket/serving/catdog",
+            ],
+        )
+    )
 
 
 def _wall(command, env=None, cwd=None) -> float:
@@ -118,6 +132,7 @@ def _wait_until_available(rest: str) -> None:
 
 def quick_commands(tree: str, image: str, grpc_target: str, rest_url: str, missing: str) -> dict:
     """name: (command, env): the commands that should answer at once."""
+
     def catdog(*args):
         return _catdog(tree, *args)
 
@@ -155,8 +170,9 @@ def main() -> None:
     result = {"commits": {}, "trees": {}}
     for label, tree in trees.items():
         revision = args.compare if label == "before" else "HEAD"
-        result["commits"][label] = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", revision],
-                                                  capture_output=True, text=True).stdout.strip()
+        result["commits"][label] = subprocess.run(
+            ["git", "-C", REPO, "rev-parse", "--short", revision], capture_output=True, text=True
+        ).stdout.strip()
         with open(os.path.join(tree, "README.md")) as f:
             readme_lines = sum(1 for _ in f)
         result["trees"][label] = {
@@ -170,8 +186,10 @@ def main() -> None:
     server, grpc_target, rest_url = start_server(trees[first], os.path.join(work, f"run-{first}", "serving", "catdog"))
     try:
         _wait_until_available(rest_url)
-        commands = {label: quick_commands(tree, image, grpc_target, rest_url, os.path.join(work, "no-such.zip"))
-                    for label, tree in trees.items()}
+        commands = {
+            label: quick_commands(tree, image, grpc_target, rest_url, os.path.join(work, "no-such.zip"))
+            for label, tree in trees.items()
+        }
         walls = {label: {name: [] for name in commands[label]} for label in trees}
         curl = []
         for _ in range(ROUNDS):  # alternate the trees, so both see the same load
@@ -183,7 +201,8 @@ def main() -> None:
                 with open(body, "w") as f:
                     import base64
                     import json
-                    json.dump({"instances": [{"b64": base64.b64encode(open(image, "rb").read()).decode()}]}, f)
+
+                    json.dump({"instances": [{"b64": base64.b64encode(Path(image).read_bytes()).decode()}]}, f)
                 curl.append(_wall(["curl", "-s", "-d", f"@{body}", f"{rest_url}/v1/models/catdog:predict"]))
     finally:
         server.terminate()

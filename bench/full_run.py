@@ -15,10 +15,11 @@ import subprocess
 import sys
 import time
 
+import record  # noqa: E402  bench/record.py: a script's own folder is on sys.path
+
 from components import trainer
 from pipeline import configs
 from pipeline.run_summary import summarize
-import record  # noqa: E402  bench/record.py: a script's own folder is on sys.path
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -34,8 +35,21 @@ def main() -> None:
     start = time.monotonic()
     with open(output + ".log", "w") as log:
         returncode = subprocess.run(
-            [sys.executable, "-m", "cli.main", "run", "--data", os.path.abspath(args.data), "--output", output,
-             *args.run_flags], stdout=log, stderr=subprocess.STDOUT, cwd=REPO).returncode
+            [
+                sys.executable,
+                "-m",
+                "cli.main",
+                "run",
+                "--data",
+                os.path.abspath(args.data),
+                "--output",
+                output,
+                *args.run_flags,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+        ).returncode
     wall = time.monotonic() - start
     children = resource.getrusage(resource.RUSAGE_CHILDREN)  # ru_maxrss: the largest process of the tree
     summary = summarize(os.path.join(output, configs.METADATA_FILE))
@@ -43,19 +57,22 @@ def main() -> None:
     if summary.model_run:
         with open(os.path.join(summary.model_run, trainer.HISTORY_FILE)) as f:
             history = json.load(f)
-    record.save(args.name, {
-        "data": args.data,
-        "run_flags": args.run_flags,
-        "returncode": returncode,
-        "wall_s": round(wall, 1),
-        "cpu_s": round(children.ru_utime + children.ru_stime, 1),
-        "peak_rss_gb": round(children.ru_maxrss / 2**20, 2),
-        "validation_accuracy": summary.accuracy,
-        "pushed": summary.pushed,
-        "train_val_accuracy_per_epoch": history.get("history", {}).get("val_accuracy"),
-        "trainer_input": history.get("input"),
-        "load_average_at_end": [round(v, 2) for v in os.getloadavg()],
-    })
+    record.save(
+        args.name,
+        {
+            "data": args.data,
+            "run_flags": args.run_flags,
+            "returncode": returncode,
+            "wall_s": round(wall, 1),
+            "cpu_s": round(children.ru_utime + children.ru_stime, 1),
+            "peak_rss_gb": round(children.ru_maxrss / 2**20, 2),
+            "validation_accuracy": summary.accuracy,
+            "pushed": summary.pushed,
+            "train_val_accuracy_per_epoch": history.get("history", {}).get("val_accuracy"),
+            "trainer_input": history.get("input"),
+            "load_average_at_end": [round(v, 2) for v in os.getloadavg()],
+        },
+    )
 
 
 if __name__ == "__main__":

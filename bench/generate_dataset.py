@@ -22,9 +22,8 @@ import time
 import zipfile
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter
-
 import record  # noqa: E402  bench/record.py: a script's own folder is on sys.path
+from PIL import Image, ImageDraw, ImageFilter
 
 CLASSES = (("cats", "cat"), ("dogs", "dog"))
 
@@ -149,8 +148,11 @@ def generate(count: int, out: str, seed: int = 0, validation_share: float = 1 / 
         "validation_share": validation_share,
         "seed": seed,
         "out": out,
-        "image_kb": {"p5": sizes[len(sizes) // 20] / 1024, "median": sizes[len(sizes) // 2] / 1024,
-                     "p95": sizes[len(sizes) * 19 // 20] / 1024},
+        "image_kb": {
+            "p5": sizes[len(sizes) // 20] / 1024,
+            "median": sizes[len(sizes) // 2] / 1024,
+            "p95": sizes[len(sizes) * 19 // 20] / 1024,
+        },
         "total_mb": total_bytes / 2**20,
         "seconds": time.perf_counter() - start,
     }

@@ -20,19 +20,19 @@ import sys
 import tempfile
 import time
 import zipfile
-from typing import Dict, List
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
-from components.ingest import layout, sources  # noqa: E402
 import record  # noqa: E402  bench/record.py: a script's own folder is on sys.path
+
+from components.ingest import layout, sources  # noqa: E402
 
 DEFAULT_DATA = os.path.join(os.path.dirname(REPO), "shared", "datasets", "cats_and_dogs_filtered.zip")
 REQUEST_IMAGES = 16
 MODEL_NAME = "catdog"  # what `catdog run` pushes and `catdog serve` serves by default
 
 
-def hold_out(zip_path: str, per_class: int, seed: int, kept_zip: str, heldout_dir: str) -> Dict[str, List[str]]:
+def hold_out(zip_path: str, per_class: int, seed: int, kept_zip: str, heldout_dir: str) -> dict[str, list[str]]:
     """Writes kept_zip without per_class training images of each class, and those images under
     heldout_dir/<class>/; returns {class name: [held-out file paths]}."""
     found = layout.place(sources.resolve(zip_path).list_files(), 20)
@@ -44,7 +44,7 @@ def hold_out(zip_path: str, per_class: int, seed: int, kept_zip: str, heldout_di
         if len(train) <= per_class:
             raise SystemExit(f"{zip_path}: class {found.class_names[label]!r} has only {len(train)} training images")
         held.update(rng.sample(train, per_class))
-    heldout: Dict[str, List[str]] = {name: [] for name in found.class_names}
+    heldout: dict[str, list[str]] = {name: [] for name in found.class_names}
     with zipfile.ZipFile(zip_path) as source, zipfile.ZipFile(kept_zip, "w") as kept:
         for entry in found.entries:
             data = source.read(entry.member)
@@ -60,17 +60,17 @@ def hold_out(zip_path: str, per_class: int, seed: int, kept_zip: str, heldout_di
     return heldout
 
 
-def served_accuracy(target: str, model_name: str, heldout: Dict[str, List[str]]) -> Dict[str, float]:
+def served_accuracy(target: str, model_name: str, heldout: dict[str, list[str]]) -> dict[str, float]:
     """Accuracy per class and overall of the served model's class_name answers."""
     from serving.client.grpc_client import PredictClient
 
-    correct: Dict[str, int] = {}
+    correct: dict[str, int] = {}
     with PredictClient(target, model_name) as client:
         for class_name, paths in heldout.items():
             correct[class_name] = 0
             for start in range(0, len(paths), REQUEST_IMAGES):
                 batch = []
-                for path in paths[start:start + REQUEST_IMAGES]:
+                for path in paths[start : start + REQUEST_IMAGES]:
                     with open(path, "rb") as f:
                         batch.append(f.read())
                 correct[class_name] += sum(p["class_name"] == class_name for p in client.predict(batch))
@@ -96,15 +96,17 @@ def main() -> None:
     started = time.monotonic()
     with open(os.path.join(args.output, "run.log"), "w") as log:
         subprocess.run(
-            [sys.executable, "-m", "cli.main", "run", "--data", kept_zip, "--output", run_dir,
-             *args.run_flags],
-            cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "cli.main", "run", "--data", kept_zip, "--output", run_dir, *args.run_flags],
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )  # its exit code says pushed (0) or not (3): the summary below says why
     run_seconds = time.monotonic() - started
 
+    from serving_latency import start_server  # bench/ is this script's folder
+
     from pipeline import run_summary
     from serving.server.model_registry import resolve_model_dir
-    from serving_latency import start_server  # bench/ is this script's folder
 
     summary = run_summary.summarize(os.path.join(run_dir, "metadata.sqlite"))
     if not summary.pushed:
@@ -117,15 +119,20 @@ def main() -> None:
         finally:
             process.terminate()
             process.wait(timeout=30)
-    record.save("heldout_check", {
-        "data": args.data,
-        "run_flags": args.run_flags,
-        "train_images": sum(1 for e in layout.place(sources.resolve(kept_zip).list_files(), 20).entries if e.split == layout.TRAIN),
-        "heldout_images": {name: len(paths) for name, paths in heldout.items()},
-        "validation_accuracy": summary.accuracy,
-        "heldout_accuracy": accuracy,
-        "run_wall_s": round(run_seconds, 1),
-    })
+    record.save(
+        "heldout_check",
+        {
+            "data": args.data,
+            "run_flags": args.run_flags,
+            "train_images": sum(
+                1 for e in layout.place(sources.resolve(kept_zip).list_files(), 20).entries if e.split == layout.TRAIN
+            ),
+            "heldout_images": {name: len(paths) for name, paths in heldout.items()},
+            "validation_accuracy": summary.accuracy,
+            "heldout_accuracy": accuracy,
+            "run_wall_s": round(run_seconds, 1),
+        },
+    )
 
 
 if __name__ == "__main__":

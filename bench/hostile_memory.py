@@ -10,7 +10,6 @@ the run figure is the largest resident memory of the `catdog run` process tree (
 """
 
 import argparse
-import json
 import os
 import re
 import resource
@@ -26,8 +25,9 @@ from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
 import bombs  # noqa: E402
 import imagegen  # noqa: E402
-from components import limits  # noqa: E402
 import record  # noqa: E402  bench/record.py: a script's own folder is on sys.path
+
+from components import limits  # noqa: E402
 
 BOMB_MEMBER_BYTES = 8 * 1024**3  # the issue's 8 GiB member, about 8 MB compressed
 
@@ -53,19 +53,23 @@ def _amplified_request(declared: int) -> predict_pb2.PredictRequest:
 def serve_peaks(model_base_path: str) -> dict:
     process = subprocess.Popen(
         [sys.executable, "-m", "cli.main", "serve", "--model-base-path", model_base_path, "--port", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
     )
     try:
         ready, _, _ = select.select([process.stdout], [], [], 300)
         target = re.search(r"on (\S+:\d+) ", process.stdout.readline()).group(1)
-        side = int(limits.MAX_IMAGE_PIXELS ** 0.5)  # the largest square image the limit lets through
+        side = int(limits.MAX_IMAGE_PIXELS**0.5)  # the largest square image the limit lets through
         requests = {
             "one 150x150 JPEG": _request([imagegen.image_bytes(0, (150, 150), "jpg")]),
             "shape [2000] declared, 1 value sent": _amplified_request(2000),
             "PNG bomb 20000x20000": _request([bombs.png_bomb(20000, 20000)]),
             "GIF of 50 frames of 7000x7000": _request([bombs.gif_frames_bomb(7000, 50)]),
-            f"{limits.MAX_IMAGES_PER_REQUEST} PNGs of {side}x{side} (at the limits, accepted)":
-                _request([bombs.png_bomb(side, side)] * limits.MAX_IMAGES_PER_REQUEST),
+            f"{limits.MAX_IMAGES_PER_REQUEST} PNGs of {side}x{side} (at the limits, accepted)": _request(
+                [bombs.png_bomb(side, side)] * limits.MAX_IMAGES_PER_REQUEST
+            ),
         }
         results = {"startup_mb": _peak_mb(process.pid), "requests": []}
         with grpc.insecure_channel(target, options=[("grpc.max_send_message_length", 64 << 20)]) as channel:
@@ -77,10 +81,15 @@ def serve_peaks(model_base_path: str) -> dict:
                     status = "OK"
                 except grpc.RpcError as e:
                     status = f"{e.code().name}: {e.details()[:160]}"
-                results["requests"].append({
-                    "request": name, "request_bytes": request.ByteSize(), "status": status,
-                    "seconds": round(time.monotonic() - started, 2), "server_peak_rss_mb": round(_peak_mb(process.pid)),
-                })
+                results["requests"].append(
+                    {
+                        "request": name,
+                        "request_bytes": request.ByteSize(),
+                        "status": status,
+                        "seconds": round(time.monotonic() - started, 2),
+                        "server_peak_rss_mb": round(_peak_mb(process.pid)),
+                    }
+                )
                 print(results["requests"][-1], flush=True)
         return results
     finally:
@@ -98,15 +107,36 @@ def run_peak(workdir: str) -> dict:
     print(f"made {data}: {os.path.getsize(data):,} bytes in {time.monotonic() - started:.0f} s", flush=True)
     started = time.monotonic()
     proc = subprocess.run(
-        [sys.executable, "-m", "cli.main", "run", "--data", data, "--output", os.path.join(workdir, "out"),
-         "--epochs", "1", "--min-accuracy", "0", "--no-cache"],
-        capture_output=True, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+        [
+            sys.executable,
+            "-m",
+            "cli.main",
+            "run",
+            "--data",
+            data,
+            "--output",
+            os.path.join(workdir, "out"),
+            "--epochs",
+            "1",
+            "--min-accuracy",
+            "0",
+            "--no-cache",
+        ],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
     )
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     skipped = [line for line in proc.stdout.splitlines() if "Skipped" in line]
-    return {"zip_bytes": os.path.getsize(data), "member_bytes": BOMB_MEMBER_BYTES, "exit_code": proc.returncode,
-            "seconds": round(time.monotonic() - started), "peak_rss_mb": round(peak), "summary": skipped,
-            "stderr_tail": proc.stderr[-400:] if proc.returncode else ""}
+    return {
+        "zip_bytes": os.path.getsize(data),
+        "member_bytes": BOMB_MEMBER_BYTES,
+        "exit_code": proc.returncode,
+        "seconds": round(time.monotonic() - started),
+        "peak_rss_mb": round(peak),
+        "summary": skipped,
+        "stderr_tail": proc.stderr[-400:] if proc.returncode else "",
+    }
 
 
 def main() -> None:
@@ -114,9 +144,13 @@ def main() -> None:
     parser.add_argument("--model", default="", help="a serving folder of numbered versions; skips the run")
     parser.add_argument("--workdir", default="/tmp/catdog-hostile-bench")
     args = parser.parse_args()
-    results = {"limits": {"max_images_per_request": limits.MAX_IMAGES_PER_REQUEST,
-                          "max_image_pixels": limits.MAX_IMAGE_PIXELS,
-                          "max_file_bytes": limits.MAX_FILE_BYTES}}
+    results = {
+        "limits": {
+            "max_images_per_request": limits.MAX_IMAGES_PER_REQUEST,
+            "max_image_pixels": limits.MAX_IMAGE_PIXELS,
+            "max_file_bytes": limits.MAX_FILE_BYTES,
+        }
+    }
     if not args.model:
         results["run_on_zip_with_bomb_member"] = run_peak(args.workdir)
         print(results["run_on_zip_with_bomb_member"], flush=True)

@@ -9,7 +9,6 @@ Writes bench/results/ingest_duplicates.json (and prints it).
 """
 
 import argparse
-import json
 import os
 import tempfile
 import time
@@ -30,8 +29,11 @@ def _ingest(data: str, work: str, keep_cross_split: bool):
 
     examples = standard_artifacts.Examples()
     examples.uri = os.path.join(work, "examples")
-    props = {executor.DATA_URI_KEY: data, executor.EVAL_PERCENT_KEY: RunSettings.eval_percent,
-             executor.KEEP_CROSS_SPLIT_DUPLICATES_KEY: int(keep_cross_split)}
+    props = {
+        executor.DATA_URI_KEY: data,
+        executor.EVAL_PERCENT_KEY: RunSettings.eval_percent,
+        executor.KEEP_CROSS_SPLIT_DUPLICATES_KEY: int(keep_cross_split),
+    }
     start = time.perf_counter()
     executor.Executor().Do({}, {executor.EXAMPLES_KEY: [examples]}, props)
     seconds = time.perf_counter() - start
@@ -55,18 +57,21 @@ def main() -> None:
             seconds[keep].append(round(took, 1))
     report = reports[False]  # the default's
     found = report.duplicates
-    record.save("ingest_duplicates", {
-        "data": data,
-        "images": sum(report.images(split) for split in report.counts),
-        "counts_after_dropping": report.counts,
-        "skipped_files": len(report.skipped),
-        **{name: found[name] for name in duplicates.COUNTS},
-        "groups": found["groups"],
-        "load_average_1min_before_after": [load_before, round(os.getloadavg()[0], 2)],
-        "ingest_seconds_keep_cross_split": seconds[True],
-        "ingest_seconds_default_drop": seconds[False],
-        "drop_over_keep": round(sum(seconds[False]) / sum(seconds[True]), 2),
-    })
+    record.save(
+        "ingest_duplicates",
+        {
+            "data": data,
+            "images": sum(report.images(split) for split in report.counts),
+            "counts_after_dropping": report.counts,
+            "skipped_files": len(report.skipped),
+            **{name: found[name] for name in duplicates.COUNTS},
+            "groups": found["groups"],
+            "load_average_1min_before_after": [load_before, round(os.getloadavg()[0], 2)],
+            "ingest_seconds_keep_cross_split": seconds[True],
+            "ingest_seconds_default_drop": seconds[False],
+            "drop_over_keep": round(sum(seconds[False]) / sum(seconds[True]), 2),
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -20,8 +20,9 @@ import record  # bench/record.py: a script's own folder is on sys.path
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "tests"))  # the tests' way of running the executor and reading its report
 
-from components.ingest import layout, sources, staging  # noqa: E402
 from ingest_runs import MULTI_PROCESSING, report_of, run_ingestion  # noqa: E402
+
+from components.ingest import layout, sources, staging  # noqa: E402
 
 DEFAULT_DATA = os.path.join(os.path.dirname(REPO), "shared", "datasets", "cats_and_dogs_filtered.zip")
 
@@ -45,23 +46,27 @@ def main() -> None:
         for name, data in (("zip", args.data), ("folder", folder)):
             source = sources.resolve(data)
             names = [e.member for e in layout.place(source.list_files(), 20).entries]
-            seconds, _ = _timed(lambda: staging.reachable(source, names, os.path.join(tmp, "staged", name)))
+            seconds, _ = _timed(
+                lambda s=source, n=names, d=name: staging.reachable(s, n, os.path.join(tmp, "staged", d))
+            )
             result[f"staging_{name}_seconds"] = round(seconds, 2)
         runs = [("zip", args.data, ()), ("folder", folder, ()), ("zip_multi_processing", args.data, MULTI_PROCESSING)]
         for round_ in range(args.rounds):  # alternating, so that a warm-up or a busy minute falls on all three
             for name, data, beam_args in runs:
                 uri = os.path.join(tmp, "ImageExampleGen", "examples", f"{name}-{round_}")
-                seconds, examples = _timed(lambda: run_ingestion(uri, data, beam_args))
+                seconds, examples = _timed(lambda u=uri, d=data, b=beam_args: run_ingestion(u, d, b))
                 result.setdefault(f"ingest_{name}_seconds_each_round", []).append(round(seconds, 1))
                 result[f"ingest_{name}_counts"] = report_of(examples)["counts"]
         for name, _, _ in runs:
             result[f"ingest_{name}_seconds"] = min(result[f"ingest_{name}_seconds_each_round"])
         for name in ("zip", "folder"):
             result[f"staging_{name}_share_of_ingestion"] = round(
-                result[f"staging_{name}_seconds"] / result[f"ingest_{name}_seconds"], 3)
+                result[f"staging_{name}_seconds"] / result[f"ingest_{name}_seconds"], 3
+            )
         result["folder_over_zip"] = round(result["ingest_folder_seconds"] / result["ingest_zip_seconds"], 2)
         result["multi_processing_over_in_process"] = round(
-            result["ingest_zip_multi_processing_seconds"] / result["ingest_zip_seconds"], 2)
+            result["ingest_zip_multi_processing_seconds"] / result["ingest_zip_seconds"], 2
+        )
         result["load_average_at_end"] = os.getloadavg()[0]
     record.save("ingest_sources", result)
 

@@ -11,9 +11,8 @@ import sys
 from collections import defaultdict
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests", "unit"))
-from layers import PACKAGES, allowed, module_imports, project_modules  # noqa: E402
-
 import record  # noqa: E402
+from layers import PACKAGES, allowed, module_imports, project_modules  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -25,7 +24,12 @@ def _code_lines(path: str) -> int:
     docstring_lines = set()
     for node in ast.walk(ast.parse(source)):
         body = getattr(node, "body", None)
-        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        if (
+            isinstance(body, list)
+            and body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+        ):
             docstring_lines.update(range(body[0].lineno, body[0].end_lineno + 1))
     return sum(
         1

@@ -25,8 +25,18 @@ sys.path.insert(0, REPO)
 import record  # noqa: E402  bench/record.py: a script's own folder is on sys.path
 
 DEFAULT_DATA = os.path.join(os.path.dirname(REPO), "shared", "datasets", "cats_and_dogs_filtered.zip")
-SKIMAGE_PHOTOS = ("astronaut", "coffee", "rocket", "stereo_motorcycle", "coins", "hubble_deep_field", "text", "page",
-                  "brick", "grass")
+SKIMAGE_PHOTOS = (
+    "astronaut",
+    "coffee",
+    "rocket",
+    "stereo_motorcycle",
+    "coins",
+    "hubble_deep_field",
+    "text",
+    "page",
+    "brick",
+    "grass",
+)
 BATCH = 32
 
 
@@ -56,12 +66,23 @@ def generated_images(side: int = 224) -> dict:
         "gray_noise": np.repeat(rng.integers(0, 256, (side, side, 1)), 3, axis=2),
         "gaussian_noise": np.clip(rng.normal(128, 40, (side, side, 3)), 0, 255),
         "horizontal_gradient": np.broadcast_to(ramp[None, :, None], (side, side, 3)),
-        "colour_gradient": np.stack([np.broadcast_to(ramp[None, :], (side, side)),
-                                     np.broadcast_to(ramp[:, None], (side, side)),
-                                     np.full((side, side), 128.0)], axis=2),
+        "colour_gradient": np.stack(
+            [
+                np.broadcast_to(ramp[None, :], (side, side)),
+                np.broadcast_to(ramp[:, None], (side, side)),
+                np.full((side, side), 128.0),
+            ],
+            axis=2,
+        ),
     }
-    for name, colour in [("black", (0, 0, 0)), ("white", (255, 255, 255)), ("gray", (128, 128, 128)),
-                         ("red", (255, 0, 0)), ("green", (0, 160, 0)), ("blue", (0, 0, 255))]:
+    for name, colour in [
+        ("black", (0, 0, 0)),
+        ("white", (255, 255, 255)),
+        ("gray", (128, 128, 128)),
+        ("red", (255, 0, 0)),
+        ("green", (0, 160, 0)),
+        ("blue", (0, 0, 255)),
+    ]:
         images[f"blank_{name}"] = np.broadcast_to(np.array(colour), (side, side, 3))
     for period in (8, 32):
         stripes = (np.arange(side) // (period // 2)) % 2 * 255
@@ -73,8 +94,11 @@ def generated_images(side: int = 224) -> dict:
 
 def validation_images(zip_path: str) -> dict:
     with zipfile.ZipFile(zip_path) as z:
-        return {n: z.read(n) for n in sorted(z.namelist())
-                if "/validation/" in n and n.lower().endswith((".jpg", ".jpeg", ".png"))}
+        return {
+            n: z.read(n)
+            for n in sorted(z.namelist())
+            if "/validation/" in n and n.lower().endswith((".jpg", ".jpeg", ".png"))
+        }
 
 
 def predict(model_dir: str, images: dict) -> dict:
@@ -85,7 +109,7 @@ def predict(model_dir: str, images: dict) -> dict:
     signature = tf.saved_model.load(model_dir).signatures[contract.IMAGE_BYTES_SIGNATURE]
     names, outputs = list(images), []
     for start in range(0, len(names), BATCH):
-        batch = tf.constant([images[n] for n in names[start:start + BATCH]])
+        batch = tf.constant([images[n] for n in names[start : start + BATCH]])
         outputs.append({k: v.numpy() for k, v in signature(**{contract.IMAGE_BYTES_INPUT: batch}).items()})
     columns = {k: np.concatenate([o[k] for o in outputs]) for k in outputs[0]}
     return {"names": names, **columns}
@@ -102,16 +126,31 @@ def summary(result: dict, per_image: bool) -> dict:
     from components import contract
 
     flagged = ~result[contract.IN_DISTRIBUTION_OUTPUT]
-    out = {"images": len(result["names"]), "flagged": int(flagged.sum()),
-           "flagged_share": round(float(flagged.mean()), 4),
-           "ood_score_quantiles": {f"p{q}": round(float(np.percentile(result[contract.OOD_SCORE_OUTPUT], q)), 2)
-                                   for q in (1, 50, 99)}}
+    out = {
+        "images": len(result["names"]),
+        "flagged": int(flagged.sum()),
+        "flagged_share": round(float(flagged.mean()), 4),
+        "ood_score_quantiles": {
+            f"p{q}": round(float(np.percentile(result[contract.OOD_SCORE_OUTPUT], q)), 2) for q in (1, 50, 99)
+        },
+    }
     if per_image:
-        out["per_image"] = {n: {"class_name": c.decode(), "probability": round(float(p), 3),
-                                "ood_score": round(float(s), 2), "neither": bool(f)}
-                            for n, c, p, s, f in zip(result["names"], result[contract.CLASS_NAME_OUTPUT],
-                                                     result[contract.PROBABILITY_OUTPUT],
-                                                     result[contract.OOD_SCORE_OUTPUT], flagged, strict=True)}
+        out["per_image"] = {
+            n: {
+                "class_name": c.decode(),
+                "probability": round(float(p), 3),
+                "ood_score": round(float(s), 2),
+                "neither": bool(f),
+            }
+            for n, c, p, s, f in zip(
+                result["names"],
+                result[contract.CLASS_NAME_OUTPUT],
+                result[contract.PROBABILITY_OUTPUT],
+                result[contract.OOD_SCORE_OUTPUT],
+                flagged,
+                strict=True,
+            )
+        }
     return out
 
 
@@ -126,8 +165,11 @@ def main() -> None:
 
     from components import contract
 
-    sets = {"validation": validation_images(args.data), "skimage_photos": skimage_photos(),
-            "generated": generated_images()}
+    sets = {
+        "validation": validation_images(args.data),
+        "skimage_photos": skimage_photos(),
+        "generated": generated_images(),
+    }
     results = {name: predict(args.model_dir, images) for name, images in sets.items()}
     inside = results["validation"]
     outside = [results["skimage_photos"], results["generated"]]
@@ -136,14 +178,17 @@ def main() -> None:
     def auc(score):
         return round(float(roc_auc_score(labels, np.concatenate([score(inside)] + [score(r) for r in outside]))), 4)
 
-    record.save(args.name, {
-        "model": os.path.abspath(args.model_dir),
-        "sets": {name: summary(result, per_image=name != "validation") for name, result in results.items()},
-        "roc_auc_validation_vs_neither": {
-            "mahalanobis_ood_score": auc(lambda r: r[contract.OOD_SCORE_OUTPUT]),
-            "energy_of_the_logit": auc(lambda r: energy_ood_score(r[contract.PROBABILITY_OUTPUT])),
+    record.save(
+        args.name,
+        {
+            "model": os.path.abspath(args.model_dir),
+            "sets": {name: summary(result, per_image=name != "validation") for name, result in results.items()},
+            "roc_auc_validation_vs_neither": {
+                "mahalanobis_ood_score": auc(lambda r: r[contract.OOD_SCORE_OUTPUT]),
+                "energy_of_the_logit": auc(lambda r: energy_ood_score(r[contract.PROBABILITY_OUTPUT])),
+            },
         },
-    })
+    )
 
 
 if __name__ == "__main__":

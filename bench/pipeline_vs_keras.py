@@ -14,11 +14,12 @@ import sys
 import tempfile
 import time
 
-from components.trainer import HISTORY_FILE
+import record  # noqa: E402  bench/record.py: a script's own folder is on sys.path
+
 from components import training_settings
+from components.trainer import HISTORY_FILE
 from pipeline import configs
 from pipeline.run_summary import summarize
-import record  # noqa: E402  bench/record.py: a script's own folder is on sys.path
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_ZIP = os.path.join(REPO, "..", "shared", "datasets", "cats_and_dogs_filtered.zip")
@@ -55,8 +56,18 @@ def main() -> None:
     )
     keras = json.loads(keras_out.strip().splitlines()[-1])
     pipeline_out, pipeline_wall, pipeline_cpu = timed(
-        [sys.executable, "-m", "cli.main", "run", "--data", args.data, "--output", os.path.join(out, "run"),
-         "--no-cache", *common],
+        [
+            sys.executable,
+            "-m",
+            "cli.main",
+            "run",
+            "--data",
+            args.data,
+            "--output",
+            os.path.join(out, "run"),
+            "--no-cache",
+            *common,
+        ],
         os.path.join(out, "pipeline.log"),
     )
     summary = summarize(os.path.join(out, "run", configs.METADATA_FILE))

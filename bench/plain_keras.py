@@ -12,9 +12,8 @@ import zipfile
 
 import tf_keras as keras
 
-from components import models
+from components import models, training_settings
 from components.ingest import layout
-from components import training_settings
 
 
 def _split_dirs(root: str):

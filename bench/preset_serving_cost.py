@@ -40,8 +40,9 @@ def main() -> None:
         try:
             for name, model_dir in models.items():
                 signature = tf.saved_model.load(model_dir).signatures[contract.IMAGE_BYTES_SIGNATURE]
-                sides[f"{name} in-process"] = (
-                    lambda image, s=signature: s(**{contract.IMAGE_BYTES_INPUT: tf.constant([image])}))
+                sides[f"{name} in-process"] = lambda image, s=signature: s(
+                    **{contract.IMAGE_BYTES_INPUT: tf.constant([image])}
+                )
                 process, target, _ = start_server(model_dir, work)
                 servers.append(process)
                 client = PredictClient(target, "catdog")
@@ -54,11 +55,14 @@ def main() -> None:
             for process in servers:
                 process.terminate()
                 process.wait(timeout=30)
-    record.save("preset_serving_cost", {
-        "latency": results,
-        "size_on_disk_mb": {name: _megabytes_on_disk(model_dir) for name, model_dir in models.items()},
-        "load_average_at_end": round(os.getloadavg()[0], 2),
-    })
+    record.save(
+        "preset_serving_cost",
+        {
+            "latency": results,
+            "size_on_disk_mb": {name: _megabytes_on_disk(model_dir) for name, model_dir in models.items()},
+            "load_average_at_end": round(os.getloadavg()[0], 2),
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -61,9 +61,14 @@ def main() -> None:
                 except requests.RequestException as e:
                     answer = f"no answer: {e}"[:200]
                 seconds = time.perf_counter() - start
-                results[name] = {"body_mb": round(len(body) / MB, 1), "answer": answer, "seconds": round(seconds, 2),
-                                 "idle_peak_rss_mb": round(idle), "peak_rss_mb": round(peak_rss_mb(process.pid)),
-                                 "alive": process.poll() is None}
+                results[name] = {
+                    "body_mb": round(len(body) / MB, 1),
+                    "answer": answer,
+                    "seconds": round(seconds, 2),
+                    "idle_peak_rss_mb": round(idle),
+                    "peak_rss_mb": round(peak_rss_mb(process.pid)),
+                    "alive": process.poll() is None,
+                }
                 print(name, results[name], flush=True)
     finally:
         shutil.rmtree(root, ignore_errors=True)

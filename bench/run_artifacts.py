@@ -1,7 +1,6 @@
 """A finished `catdog run`'s examples and Transform graph, as the Trainer reads them: for benches that train."""
 
 import dataclasses
-import json
 import os
 
 import tensorflow_transform as tft
@@ -17,8 +16,11 @@ from pipeline.run_summary import latest_output
 
 def _latest_artifact(store, artifact_class, node_id=None):
     """node_id: of the node that output it (--score-data runs have three nodes that output Examples)."""
-    found = (latest_output(store, node_id, artifact_class.TYPE_NAME) if node_id else
-             max(store.get_artifacts_by_type(artifact_class.TYPE_NAME), key=lambda a: a.id))
+    found = (
+        latest_output(store, node_id, artifact_class.TYPE_NAME)
+        if node_id
+        else max(store.get_artifacts_by_type(artifact_class.TYPE_NAME), key=lambda a: a.id)
+    )
     artifact = artifact_class()
     artifact.set_mlmd_artifact(found)
     return artifact
@@ -50,7 +52,8 @@ class RunArtifacts:
             tf_dataset_factory = tfxio_utils.get_tf_dataset_factory_from_artifact([self.examples], [])
 
         return train_input.make_dataset(
-            self.files(split), _Accessor, self.transform_output, batch_size, input_plan, shuffle_seed)
+            self.files(split), _Accessor, self.transform_output, batch_size, input_plan, shuffle_seed
+        )
 
 
 def load(run_dir: str) -> RunArtifacts:

@@ -40,8 +40,7 @@ def inference_pass(data: str, weights: str) -> dict:
     with zipfile.ZipFile(data) as z:
         names = sorted(n for n in z.namelist() if n.lower().endswith(IMAGE_EXTENSIONS) and "__MACOSX" not in n)
         encoded = [z.read(n) for n in names]
-    model = keras.applications.MobileNet(input_shape=(SIZE, SIZE, 3), include_top=False, weights=weights,
-                                         pooling="avg")
+    model = keras.applications.MobileNet(input_shape=(SIZE, SIZE, 3), include_top=False, weights=weights, pooling="avg")
 
     def decode(data):
         image = tf.io.decode_image(data, channels=3, expand_animations=False)
@@ -57,13 +56,27 @@ def inference_pass(data: str, weights: str) -> dict:
     forward(tf.zeros([BATCH, SIZE, SIZE, 3]))  # traced before the clock starts
     wall, cpu = time.perf_counter(), time.process_time()
     count = sum(int(forward(batch).shape[0]) for batch in images)
-    return {"images": count, "wall_s": round(time.perf_counter() - wall, 1),
-            "cpu_s": round(time.process_time() - cpu, 1)}
+    return {
+        "images": count,
+        "wall_s": round(time.perf_counter() - wall, 1),
+        "cpu_s": round(time.process_time() - cpu, 1),
+    }
 
 
 def catdog_run(data: str, weights: str, output: str, seed: int, extra) -> dict:
-    command = [os.path.join(REPO, ".venv", "bin", "catdog"), "run", "--data", data, "--backbone-weights", weights,
-               "--output", output, "--seed", str(seed), *extra]
+    command = [
+        os.path.join(REPO, ".venv", "bin", "catdog"),
+        "run",
+        "--data",
+        data,
+        "--backbone-weights",
+        weights,
+        "--output",
+        output,
+        "--seed",
+        str(seed),
+        *extra,
+    ]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True)
@@ -76,7 +89,8 @@ def catdog_run(data: str, weights: str, output: str, seed: int, extra) -> dict:
     accuracy = re.search(r"Validation accuracy: ([0-9.]+)", done.stdout + done.stderr)
     histories = sorted(
         (os.path.join(root, "history.json") for root, _, files in os.walk(output) if "history.json" in files),
-        key=os.path.getmtime)
+        key=os.path.getmtime,
+    )
     history = {}
     if histories:
         with open(histories[-1]) as f:
@@ -118,8 +132,7 @@ def main() -> None:
         "passes_wall_mean": round(statistics.mean(r["passes_wall"] for r in runs), 2),
         "passes_cpu_mean": round(statistics.mean(r["passes_cpu"] for r in runs), 2),
     }
-    record.save(args.name, {"inference_pass": floor, "runs": runs, **summary,
-                            "load_average_after": os.getloadavg()})
+    record.save(args.name, {"inference_pass": floor, "runs": runs, **summary, "load_average_after": os.getloadavg()})
 
 
 if __name__ == "__main__":

@@ -11,9 +11,10 @@ import subprocess
 import sys
 import time
 
+import record  # noqa: E402  bench/record.py: a script's own folder is on sys.path
+
 from pipeline import configs
 from pipeline.run_summary import summarize
-import record  # noqa: E402  bench/record.py: a script's own folder is on sys.path
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_ZIP = os.path.join(REPO, "..", "shared", "datasets", "cats_and_dogs_filtered.zip")
@@ -32,18 +33,39 @@ def main() -> None:
         os.makedirs(run_dir, exist_ok=True)
         start = time.monotonic()
         with open(os.path.join(run_dir, "run.log"), "w") as log:
-            subprocess.run([sys.executable, "-m", "cli.main", "run", "--data", os.path.abspath(args.data),
-                            "--output", run_dir, "--seed", str(seed), "--min-accuracy", "0", *args.run_flags],
-                           stdout=log, stderr=subprocess.STDOUT, cwd=REPO, check=True)
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "cli.main",
+                    "run",
+                    "--data",
+                    os.path.abspath(args.data),
+                    "--output",
+                    run_dir,
+                    "--seed",
+                    str(seed),
+                    "--min-accuracy",
+                    "0",
+                    *args.run_flags,
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=REPO,
+                check=True,
+            )
         summary = summarize(os.path.join(run_dir, configs.METADATA_FILE))
         runs[str(seed)] = {"accuracy": summary.accuracy, "wall_s": round(time.monotonic() - start, 1)}
     accuracies = [r["accuracy"] for r in runs.values()]
-    record.save("seed_spread", {
-        "data": args.data,
-        "run_flags": args.run_flags,
-        "runs": runs,
-        "largest_difference": round(max(accuracies) - min(accuracies), 4),
-    })
+    record.save(
+        "seed_spread",
+        {
+            "data": args.data,
+            "run_flags": args.run_flags,
+            "runs": runs,
+            "largest_difference": round(max(accuracies) - min(accuracies), 4),
+        },
+    )
 
 
 if __name__ == "__main__":

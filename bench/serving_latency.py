@@ -19,7 +19,7 @@ import sys
 import tempfile
 import threading
 import time
-from typing import Callable, Dict, List
+from collections.abc import Callable
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "tests"))
@@ -41,17 +41,32 @@ def build_model(work: str) -> str:
     data = imagegen.split_dataset(os.path.join(work, "data.zip"), train_per_class=40, eval_per_class=10)
     output = os.path.join(work, "run")
     subprocess.run(
-        [sys.executable, "-m", "cli.main", "run", "--data", data, "--output", output, "--epochs", "1",
-         "--min-accuracy", "0"],
-        check=True, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "cli.main",
+            "run",
+            "--data",
+            data,
+            "--output",
+            output,
+            "--epochs",
+            "1",
+            "--min-accuracy",
+            "0",
+        ],
+        check=True,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     serving = os.path.join(output, "serving", "catdog")
     return os.path.join(serving, max(os.listdir(serving), key=lambda name: int(name) if name.isdigit() else -1))
 
 
-def timed_calls(call: Callable[[bytes], object], images: List[bytes], callers: int, seconds: float):
+def timed_calls(call: Callable[[bytes], object], images: list[bytes], callers: int, seconds: float):
     """callers threads each calling call(image) in a loop for about `seconds`: (latencies, wall seconds)."""
-    latencies: List[float] = []
+    latencies: list[float] = []
     lock = threading.Lock()
     deadline = time.monotonic() + seconds
 
@@ -74,7 +89,7 @@ def timed_calls(call: Callable[[bytes], object], images: List[bytes], callers: i
     return latencies, time.perf_counter() - started
 
 
-def summary(latencies: List[float], seconds: float) -> Dict:
+def summary(latencies: list[float], seconds: float) -> dict:
     return {
         "requests": len(latencies),
         "p50_ms": round(statistics.median(latencies) * 1000, 3),
@@ -83,7 +98,7 @@ def summary(latencies: List[float], seconds: float) -> Dict:
     }
 
 
-def compare(sides: Dict[str, Callable[[bytes], object]], images: List[bytes], seconds: float) -> Dict:
+def compare(sides: dict[str, Callable[[bytes], object]], images: list[bytes], seconds: float) -> dict:
     """Each side at each concurrency, in short alternating rounds: on a shared machine the load drifts,
     and alternating spreads the drift over both sides instead of charging it to one."""
     for call in sides.values():
@@ -109,9 +124,23 @@ def start_server(model_dir: str, work: str, *serve_args: str):
 def serve(base_path: str, *serve_args: str):
     """`catdog serve` on free 127.0.0.1 ports over base_path: (process, gRPC HOST:PORT, REST URL)."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "cli.main", "serve", "--model-base-path", base_path, "--port", "0",
-         "--rest-port", "0", *serve_args],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        [
+            sys.executable,
+            "-m",
+            "cli.main",
+            "serve",
+            "--model-base-path",
+            base_path,
+            "--port",
+            "0",
+            "--rest-port",
+            "0",
+            *serve_args,
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
         env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
     )
     ready, _, _ = select.select([process.stdout], [], [], SERVER_START_SECONDS)
@@ -135,10 +164,14 @@ def compare_sides(model_dir: str, work: str, seconds: float):
     process, target, _ = start_server(model_dir, work)
     try:
         with PredictClient(target, "catdog") as client:
-            results = compare({
-                "in_process": lambda image: signature(**{contract.IMAGE_BYTES_INPUT: tf.constant([image])}),
-                "server": lambda image: client.predict([image]),
-            }, images, seconds)
+            results = compare(
+                {
+                    "in_process": lambda image: signature(**{contract.IMAGE_BYTES_INPUT: tf.constant([image])}),
+                    "server": lambda image: client.predict([image]),
+                },
+                images,
+                seconds,
+            )
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -162,21 +195,26 @@ def main() -> None:
 
     overhead = round(server["1"]["p50_ms"] - in_process["1"]["p50_ms"], 3)
     scaling = round(server["8"]["images_per_s"] / server["1"]["images_per_s"], 2)
-    record.save("serving_latency", {
-        "model": args.model or "built by a 1-epoch pipeline run on generated images",
-        "images": f"{IMAGES} distinct 150x150 JPEGs, one a request",
-        "load_average_1min": round(os.getloadavg()[0], 2),  # other work on a shared machine
-        "seconds_per_side_and_concurrency": args.seconds,
-        "in_process": in_process,
-        "server": server,
-        "server_p50_overhead_ms": overhead,
-        "server_throughput_8_over_1": scaling,
-        "in_process_throughput_8_over_1": round(in_process["8"]["images_per_s"] / in_process["1"]["images_per_s"], 2),
-        "targets_met": {
-            f"p50_overhead_ms<={P50_OVERHEAD_TARGET_MS}": overhead <= P50_OVERHEAD_TARGET_MS,
-            f"throughput_8_over_1>={SCALING_TARGET}": scaling >= SCALING_TARGET,
+    record.save(
+        "serving_latency",
+        {
+            "model": args.model or "built by a 1-epoch pipeline run on generated images",
+            "images": f"{IMAGES} distinct 150x150 JPEGs, one a request",
+            "load_average_1min": round(os.getloadavg()[0], 2),  # other work on a shared machine
+            "seconds_per_side_and_concurrency": args.seconds,
+            "in_process": in_process,
+            "server": server,
+            "server_p50_overhead_ms": overhead,
+            "server_throughput_8_over_1": scaling,
+            "in_process_throughput_8_over_1": round(
+                in_process["8"]["images_per_s"] / in_process["1"]["images_per_s"], 2
+            ),
+            "targets_met": {
+                f"p50_overhead_ms<={P50_OVERHEAD_TARGET_MS}": overhead <= P50_OVERHEAD_TARGET_MS,
+                f"throughput_8_over_1>={SCALING_TARGET}": scaling >= SCALING_TARGET,
+            },
         },
-    })
+    )
 
 
 if __name__ == "__main__":

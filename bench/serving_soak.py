@@ -67,8 +67,8 @@ def main() -> None:
     parser.add_argument("--output", default=RESULTS)
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from tensorflow_serving.apis import get_model_status_pb2, model_service_pb2_grpc
     import grpc
+    from tensorflow_serving.apis import get_model_status_pb2, model_service_pb2_grpc
 
     from serving.client.grpc_client import PredictClient
 
@@ -145,8 +145,13 @@ def main() -> None:
             process.terminate()
             process.wait(timeout=30)
 
-    states = {s.version: {"state": get_model_status_pb2.ModelVersionStatus.State.Name(s.state),
-                          "error": s.status.error_message} for s in status.model_version_status}
+    states = {
+        s.version: {
+            "state": get_model_status_pb2.ModelVersionStatus.State.Name(s.state),
+            "error": s.status.error_message,
+        }
+        for s in status.model_version_status
+    }
     broken = [p["version"] for p in pushed if p["broken"]]
     results = {
         "model": args.model,

@@ -50,8 +50,8 @@ def main() -> None:
     import tensorflow as tf
 
     from components import contract
-    from serving.server.batching import read_batching_parameters
     from serving.client.grpc_client import PredictClient
+    from serving.server.batching import read_batching_parameters
 
     images = [imagegen.image_bytes(i % 2, (150, 150), "jpg", seed=i) for i in range(IMAGES)]
     signature = tf.saved_model.load(args.model).signatures[contract.IMAGE_BYTES_SIGNATURE]
@@ -59,21 +59,32 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="catdog-transports-") as work:
         plain, plain_grpc, plain_rest = start_server(args.model, work)
         batched, batched_grpc, batched_rest = start_server(
-            args.model, work, "--enable-batching", "--batching-parameters-file", BATCHING_PARAMETERS)
+            args.model, work, "--enable-batching", "--batching-parameters-file", BATCHING_PARAMETERS
+        )
         try:
-            with PredictClient(plain_grpc, "catdog") as plain_client, \
-                    PredictClient(batched_grpc, "catdog") as batched_client:
+            with (
+                PredictClient(plain_grpc, "catdog") as plain_client,
+                PredictClient(batched_grpc, "catdog") as batched_client,
+            ):
                 serving_latency.CONCURRENCY = (1,)
-                one_client = compare({
-                    "in_process": lambda image: signature(**{contract.IMAGE_BYTES_INPUT: tf.constant([image])}),
-                    "grpc": lambda image: plain_client.predict([image]),
-                    "rest": rest_call(plain_rest),
-                }, images, args.seconds)
+                one_client = compare(
+                    {
+                        "in_process": lambda image: signature(**{contract.IMAGE_BYTES_INPUT: tf.constant([image])}),
+                        "grpc": lambda image: plain_client.predict([image]),
+                        "rest": rest_call(plain_rest),
+                    },
+                    images,
+                    args.seconds,
+                )
                 serving_latency.CONCURRENCY = (CLIENTS,)
-                eight_clients = compare({
-                    "grpc_batching_off": lambda image: plain_client.predict([image]),
-                    "grpc_batching_on": lambda image: batched_client.predict([image]),
-                }, images, args.seconds)
+                eight_clients = compare(
+                    {
+                        "grpc_batching_off": lambda image: plain_client.predict([image]),
+                        "grpc_batching_on": lambda image: batched_client.predict([image]),
+                    },
+                    images,
+                    args.seconds,
+                )
         finally:
             for process in (plain, batched):
                 process.terminate()
@@ -92,8 +103,11 @@ def main() -> None:
         "batching_parameters": dataclasses.asdict(read_batching_parameters(BATCHING_PARAMETERS)),
         f"{CLIENTS}_clients": eight,
         "batching_on_over_off_images_per_s": round(
-            eight["grpc_batching_on"]["images_per_s"] / eight["grpc_batching_off"]["images_per_s"], 3),
-        "batching_on_over_off_p99": round(eight["grpc_batching_on"]["p99_ms"] / eight["grpc_batching_off"]["p99_ms"], 3),
+            eight["grpc_batching_on"]["images_per_s"] / eight["grpc_batching_off"]["images_per_s"], 3
+        ),
+        "batching_on_over_off_p99": round(
+            eight["grpc_batching_on"]["p99_ms"] / eight["grpc_batching_off"]["p99_ms"], 3
+        ),
     }
     record.save("serving_transports", results)
 

@@ -23,7 +23,6 @@ import imagegen  # noqa: E402
 import record  # noqa: E402  bench/record.py: a script's own folder is on sys.path
 
 
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True, help="an exported model (a version folder)")
@@ -55,8 +54,13 @@ def main() -> None:
                 first = time.perf_counter()
                 servable.run(contract.IMAGE_BYTES_SIGNATURE, inputs)
                 second = time.perf_counter()
-                runs[side].append({"load_s": loaded - start, "first_request_ms": (first - loaded) * 1000,
-                                   "second_request_ms": (second - first) * 1000})
+                runs[side].append(
+                    {
+                        "load_s": loaded - start,
+                        "first_request_ms": (first - loaded) * 1000,
+                        "second_request_ms": (second - first) * 1000,
+                    }
+                )
                 del servable
 
     def median(side, key):
@@ -67,8 +71,10 @@ def main() -> None:
         "cpu_count": os.cpu_count(),
         "load_average_1min_before_after": [load_before, round(os.getloadavg()[0], 2)],
         "trials": args.trials,
-        "median": {side: {key: median(side, key) for key in ("load_s", "first_request_ms", "second_request_ms")}
-                   for side in runs},
+        "median": {
+            side: {key: median(side, key) for key in ("load_s", "first_request_ms", "second_request_ms")}
+            for side in runs
+        },
         "runs": runs,
     }
     on, off = results["median"]["warmup_on"], results["median"]["warmup_off"]

@@ -35,9 +35,12 @@ def peak_rss_mb(pid: int) -> float:
 
 
 def sample_images():
-    return [imagegen.image_bytes(kind, size, fmt, seed=300 + i)
-            for i, (kind, size, fmt) in enumerate([(0, (150, 150), "jpg"), (1, (97, 131), "png"),
-                                                  (1, (320, 200), "jpg"), (0, (64, 48), "png")])]
+    return [
+        imagegen.image_bytes(kind, size, fmt, seed=300 + i)
+        for i, (kind, size, fmt) in enumerate(
+            [(0, (150, 150), "jpg"), (1, (97, 131), "png"), (1, (320, 200), "jpg"), (0, (64, 48), "png")]
+        )
+    ]
 
 
 def main() -> None:
@@ -62,7 +65,10 @@ def main() -> None:
             os.symlink(first / str(VERSION), second / str(version))
         served = config_served = None
         with conformance.catdog_serve(["--model-base-path", first, "--model-name", "catdog"], env=env) as (
-                process, target, url):
+            process,
+            target,
+            url,
+        ):
             conformance.wait_until_available(target, "catdog")
             served = conformance.Served(target, url, "catdog", VERSION, images, class_names)
             model_results = conformance.run_cases(served, None)
@@ -78,16 +84,27 @@ def main() -> None:
                 from tensorflow_serving.config import model_server_config_pb2
 
                 config = text_format.Parse(config_path.read_text(), model_server_config_pb2.ModelServerConfig())
-                config_served = conformance.ConfigServed(target, url, "catdog", VERSION, images, class_names,
-                                                         second="catdog2", config_path=str(config_path), config=config)
+                config_served = conformance.ConfigServed(
+                    target,
+                    url,
+                    "catdog",
+                    VERSION,
+                    images,
+                    class_names,
+                    second="catdog2",
+                    config_path=str(config_path),
+                    config=config,
+                )
                 config_results = conformance.run_cases(None, config_served)
                 result["two_models_peak_rss_mb"] = peak_rss_mb(process.pid)
                 config_served.close()
         except RuntimeError as e:  # the server refused the flag: every config case fails
             result["config_server_error"] = str(e)[-500:]
             config_results = conformance.run_cases(None, None)
-        cases = {name: (model_results[name] if case.needs == "model" else config_results[name])
-                 for name, case in ((c.name, c) for c in conformance.CASES)}
+        cases = {
+            name: (model_results[name] if case.needs == "model" else config_results[name])
+            for name, case in ((c.name, c) for c in conformance.CASES)
+        }
     finally:
         shutil.rmtree(root, ignore_errors=True)
     result["cases"] = len(cases)

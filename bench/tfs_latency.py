@@ -69,12 +69,18 @@ def main() -> None:
     shutil.copytree(args.model, root / "catdog" / "1")
     serve = ["--model-base-path", root / "catdog"]
     try:
-        with tfs_cases.catdog_serve(serve, env=before_env) as (_, before_target, before_url), \
-                tfs_cases.catdog_serve(serve, env=env) as (_, after_target, after_url):
+        with (
+            tfs_cases.catdog_serve(serve, env=before_env) as (_, before_target, before_url),
+            tfs_cases.catdog_serve(serve, env=env) as (_, after_target, after_url),
+        ):
             for target in (before_target, after_target):
                 tfs_cases.wait_until_available(target, "catdog")
-            sides = {"grpc_before": grpc_call(before_target), "grpc_after": grpc_call(after_target),
-                     "rest_before": rest_call(before_url), "rest_after": rest_call(after_url)}
+            sides = {
+                "grpc_before": grpc_call(before_target),
+                "grpc_after": grpc_call(after_target),
+                "rest_before": rest_call(before_url),
+                "rest_after": rest_call(after_url),
+            }
             for call in sides.values():
                 for image in images[:WARMUP_CALLS]:
                     call(image)

@@ -18,8 +18,11 @@ CALLS, REPEATS = 2000, 5
 
 
 def outputs(images: int) -> dict:
-    return {"probability": np.random.default_rng(0).random(images, np.float32),
-            "class_id": np.zeros(images, np.int64), "class_name": np.array([b"cats"] * images, dtype=object)}
+    return {
+        "probability": np.random.default_rng(0).random(images, np.float32),
+        "class_id": np.zeros(images, np.int64),
+        "class_name": np.array([b"cats"] * images, dtype=object),
+    }
 
 
 def main() -> None:
@@ -30,12 +33,31 @@ def main() -> None:
     result = {}
     for images in (1, 64):
         values = outputs(images)
-        typed = min(timeit.repeat(lambda values=values: [as_proto_field(v) for v in values.values()],
-                                  number=CALLS, repeat=REPEATS)) / CALLS * 1e6
-        before = min(timeit.repeat(lambda values=values: [tf.make_tensor_proto(v) for v in values.values()],
-                                   number=CALLS, repeat=REPEATS)) / CALLS * 1e6
-        result[f"{images}_images"] = {"as_proto_field_us": round(typed, 1), "make_tensor_proto_us": round(before, 1),
-                                      "ratio": round(typed / before, 2)}
+        typed = (
+            min(
+                timeit.repeat(
+                    lambda values=values: [as_proto_field(v) for v in values.values()], number=CALLS, repeat=REPEATS
+                )
+            )
+            / CALLS
+            * 1e6
+        )
+        before = (
+            min(
+                timeit.repeat(
+                    lambda values=values: [tf.make_tensor_proto(v) for v in values.values()],
+                    number=CALLS,
+                    repeat=REPEATS,
+                )
+            )
+            / CALLS
+            * 1e6
+        )
+        result[f"{images}_images"] = {
+            "as_proto_field_us": round(typed, 1),
+            "make_tensor_proto_us": round(before, 1),
+            "ratio": round(typed / before, 2),
+        }
     record.save("tfs_output_protos", result)
 
 

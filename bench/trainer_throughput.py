@@ -26,13 +26,12 @@ import time
 
 import numpy as np
 import psutil
+import record  # noqa: E402  bench/record.py and bench/run_artifacts.py: a script's own folder is on sys.path
+import run_artifacts  # noqa: E402
 import tensorflow as tf
 import tf_keras as keras
 
-from components import models, train_input
-from components import training_settings
-import record  # noqa: E402  bench/record.py and bench/run_artifacts.py: a script's own folder is on sys.path
-import run_artifacts  # noqa: E402
+from components import models, train_input, training_settings
 
 
 def _images_per_second(model, dataset, n_images, epochs):
@@ -68,14 +67,17 @@ def compare_array(args) -> None:
         model = models.build(args.model, images.shape[1:])
         model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
         rates[name] = _images_per_second(model, dataset, len(images), args.epochs)
-    record.save(f"trainer_throughput-{args.model}", {
-        "model": args.model,
-        "images": len(images),
-        "epochs_timed": args.epochs,
-        "in_memory_images_per_s": round(rates["in_memory"], 1),
-        "trainer_input_images_per_s": round(rates["trainer_input"], 1),
-        "ratio": round(rates["trainer_input"] / rates["in_memory"], 3),
-    })
+    record.save(
+        f"trainer_throughput-{args.model}",
+        {
+            "model": args.model,
+            "images": len(images),
+            "epochs_timed": args.epochs,
+            "in_memory_images_per_s": round(rates["in_memory"], 1),
+            "trainer_input_images_per_s": round(rates["trainer_input"], 1),
+            "ratio": round(rates["trainer_input"] / rates["in_memory"], 3),
+        },
+    )
 
 
 def _cpu_seconds() -> float:
@@ -135,8 +137,23 @@ def compare_paths(args) -> None:
     _wait_for_memory(int(decoded_bytes * 1.25) + 2 * 2**30)
     processes = {
         path: subprocess.Popen(
-            [sys.executable, __file__, "--run", args.run, "--model", args.model, "--batch-size", str(args.batch_size),
-             "--epochs", str(args.epochs), "--path", path], stdout=subprocess.PIPE, text=True)
+            [
+                sys.executable,
+                __file__,
+                "--run",
+                args.run,
+                "--model",
+                args.model,
+                "--batch-size",
+                str(args.batch_size),
+                "--epochs",
+                str(args.epochs),
+                "--path",
+                path,
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         for path in (train_input.STREAM, train_input.CACHE)
     }
     results = {}
@@ -146,15 +163,20 @@ def compare_paths(args) -> None:
             raise SystemExit(f"the {path} run failed ({process.returncode})")
         results[path] = json.loads(out.strip().splitlines()[-1])
     stream, cache = results[train_input.STREAM], results[train_input.CACHE]
-    record.save(f"trainer_paths-{args.model}", {
-        "model": args.model,
-        "epochs_timed": args.epochs,
-        "ran": "both at once, a process each",
-        **results,
-        "images_per_s_ratio_stream_to_cache": round(stream["images_per_s"] / cache["images_per_s"], 3),
-        "cpu_per_image_ratio_cache_to_stream": round(cache["cpu_seconds_per_image"] / stream["cpu_seconds_per_image"], 3),
-        "peak_rss_ratio_stream_to_cache": round(stream["peak_rss_gb"] / cache["peak_rss_gb"], 3),
-    })
+    record.save(
+        f"trainer_paths-{args.model}",
+        {
+            "model": args.model,
+            "epochs_timed": args.epochs,
+            "ran": "both at once, a process each",
+            **results,
+            "images_per_s_ratio_stream_to_cache": round(stream["images_per_s"] / cache["images_per_s"], 3),
+            "cpu_per_image_ratio_cache_to_stream": round(
+                cache["cpu_seconds_per_image"] / stream["cpu_seconds_per_image"], 3
+            ),
+            "peak_rss_ratio_stream_to_cache": round(stream["peak_rss_gb"] / cache["peak_rss_gb"], 3),
+        },
+    )
 
 
 def main() -> None:

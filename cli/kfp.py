@@ -2,7 +2,6 @@
 package run on this machine by KFP's local runner."""
 
 import dataclasses
-import os
 import sys
 import time
 from urllib.parse import urlparse
@@ -50,21 +49,32 @@ def add_parser(sub) -> None:
     kfp = sub.add_parser("kfp", help="compile the pipeline for Kubeflow Pipelines and start runs there")
     kfp_sub = kfp.add_subparsers(dest="kfp_command", required=True)
 
-    settings_core.add_command(kfp_sub, "compile", "write the pipeline package (KFP v2 YAML, or a Vertex AI "
-                              "PipelineJob)", settings.KubeflowSettings, _compile)
-    deploy = settings_core.add_command(kfp_sub, "deploy", "upload the pipeline to Kubeflow Pipelines and start a run",
-                                       DeploySettings, _deploy)
+    settings_core.add_command(
+        kfp_sub,
+        "compile",
+        "write the pipeline package (KFP v2 YAML, or a Vertex AI PipelineJob)",
+        settings.KubeflowSettings,
+        _compile,
+    )
+    deploy = settings_core.add_command(
+        kfp_sub, "deploy", "upload the pipeline to Kubeflow Pipelines and start a run", DeploySettings, _deploy
+    )
     settings_core.add_arguments(deploy, settings.KubeflowSettings, skip=("format",))  # kfp.Client uploads YAML
 
-    r = kfp_sub.add_parser("run-local", help="compile the package into --output and run it there task by task under "
-                                             "KFP's local runner, each task's command in this project's environment")
+    r = kfp_sub.add_parser(
+        "run-local",
+        help="compile the package into --output and run it there task by task under "
+        "KFP's local runner, each task's command in this project's environment",
+    )
     # The package, pipeline root and serving folder are the run directory's (pipeline/kfp_local.py).
     settings_core.add_arguments(r, settings.KubeflowLocalSettings, skip=("output", "pipeline_root", "serving_dir"))
     r.set_defaults(func=_run_local)
 
 
 def _compile_package(args) -> str:
-    kfp_settings = settings_core.from_args(settings.KubeflowSettings, args, format=getattr(args, "format", settings.YAML))
+    kfp_settings = settings_core.from_args(
+        settings.KubeflowSettings, args, format=getattr(args, "format", settings.YAML)
+    )
     from pipeline.kubeflow_runner import compile_pipeline
 
     return compile_pipeline(kfp_settings)
@@ -99,8 +109,9 @@ def start_run(host: str, package: str, experiment: str, run_name: str = "") -> S
         else:
             version = client.upload_pipeline_version(package, version_name, pipeline_id=pipeline_id)
         experiment_id = client.create_experiment(experiment).experiment_id
-        run = client.run_pipeline(experiment_id, run_name or version_name,
-                                  pipeline_id=pipeline_id, version_id=version.pipeline_version_id)
+        run = client.run_pipeline(
+            experiment_id, run_name or version_name, pipeline_id=pipeline_id, version_id=version.pipeline_version_id
+        )
     except urllib3.exceptions.HTTPError as e:
         reason = str(getattr(e, "reason", None) or e).split(">: ", 1)[-1]  # without the connection object's repr
         raise KfpError(f"cannot reach Kubeflow Pipelines at {host}: {reason}") from e
@@ -126,8 +137,11 @@ def _run_local(args) -> int:
 
     run = kfp_local.run_local(local_settings)
     if run.failed is not None:
-        print(f"catdog: task {run.failed.name} failed; the last lines of its log ({run.failed.log}):\n"
-              f"{kfp_local.tail(run.failed.log)}", file=sys.stderr)
+        print(
+            f"catdog: task {run.failed.name} failed; the last lines of its log ({run.failed.log}):\n"
+            f"{kfp_local.tail(run.failed.log)}",
+            file=sys.stderr,
+        )
         return 1
     summary = summarize_outputs(run.output)
     print(describe(summary))

@@ -3,7 +3,6 @@ of this package) imports what it needs when it runs, so `catdog --help` and argu
 
 import argparse
 import sys
-from typing import List, Optional
 
 from cli import kfp, logs, predict, report, run, score, serve
 from components.errors import CatdogError
@@ -14,7 +13,7 @@ from pipeline.settings import RunSettings
 COMMANDS = [run, serve, predict, score, kfp, report]
 
 
-def _error_message(exc: BaseException) -> Optional[str]:
+def _error_message(exc: BaseException) -> str | None:
     """The message of a CatdogError anywhere in the exception's chain (the runner may wrap it)."""
     seen = set()
     while exc is not None and id(exc) not in seen:
@@ -47,8 +46,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_verbose(parser: argparse.ArgumentParser, default) -> None:
-    parser.add_argument("-v", "--verbose", action="store_true", default=default,
-                        help="show every library's warnings and logs (TensorFlow's C++ logs, TFX's INFO lines)")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=default,
+        help="show every library's warnings and logs (TensorFlow's C++ logs, TFX's INFO lines)",
+    )
 
 
 def _add_verbose_to_subcommands(parser: argparse.ArgumentParser) -> None:
@@ -59,7 +63,7 @@ def _add_verbose_to_subcommands(parser: argparse.ArgumentParser) -> None:
             _add_verbose_to_subcommands(subparser)
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(attach_option_values(sys.argv[1:] if argv is None else argv, [RunSettings]))
     logs.configure(args.verbose)  # before a command imports TensorFlow
     try:

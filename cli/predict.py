@@ -2,7 +2,6 @@
 
 import dataclasses
 import sys
-from typing import Tuple
 
 from components import contract, files, limits, settings_core
 from components.errors import CatdogError
@@ -18,22 +17,34 @@ class PredictSettings(settings_core.Checked):
 
     GROUP = "prediction"
 
-    images: Tuple[str, ...] = setting((), "JPEG, PNG, GIF or BMP files", positional=True, metavar="IMAGE")
+    images: tuple[str, ...] = setting((), "JPEG, PNG, GIF or BMP files", positional=True, metavar="IMAGE")
     server: str = setting("", f"HOST:PORT of a gRPC Predict server (default: {DEFAULT_SERVER})", group="model")
-    rest: str = setting("", "http(s)://HOST:PORT of a TF Serving REST API (catdog serve's --rest-port)",
-                        metavar="URL", group="model")
+    rest: str = setting(
+        "", "http(s)://HOST:PORT of a TF Serving REST API (catdog serve's --rest-port)", metavar="URL", group="model"
+    )
     model: str = setting("", "an exported model folder: no server needed", metavar="DIR", group="model")
     model_name: str = setting(contract.MODEL_NAME, "the model's name on the server", group="model")
-    signature: str = setting(contract.IMAGE_BYTES_SIGNATURE, "signature to call: the image-bytes one or the "
-                                                             f"tf.Example one ({contract.TF_EXAMPLE_SIGNATURE})",
-                             choices=tuple(contract.SIGNATURE_INPUTS), group="model")
+    signature: str = setting(
+        contract.IMAGE_BYTES_SIGNATURE,
+        f"signature to call: the image-bytes one or the tf.Example one ({contract.TF_EXAMPLE_SIGNATURE})",
+        choices=tuple(contract.SIGNATURE_INPUTS),
+        group="model",
+    )
     timeout: float = setting(30.0, "seconds to wait for the server", check=above_up_to(0, limits.MAX_WAIT_SECONDS))
-    ssl_ca: str = setting("", "talk TLS to --server or --rest, checking its certificate against this CA (the "
-                              "server's --ssl-cert when self-signed)", metavar="PEM", group="TLS")
+    ssl_ca: str = setting(
+        "",
+        "talk TLS to --server or --rest, checking its certificate against this CA (the "
+        "server's --ssl-cert when self-signed)",
+        metavar="PEM",
+        group="TLS",
+    )
     ssl_cert: str = setting("", "client certificate, for a server that asks (mutual TLS)", metavar="PEM", group="TLS")
     ssl_key: str = setting("", "the client certificate's private key", metavar="PEM", group="TLS")
-    json: bool = setting(False, "print a JSON list of {file, class_name, class_id, probability (of that class), "
-                                "probabilities (both, by class id), in_distribution, ood_score}")
+    json: bool = setting(
+        False,
+        "print a JSON list of {file, class_name, class_id, probability (of that class), "
+        "probabilities (both, by class id), in_distribution, ood_score}",
+    )
 
     def __post_init__(self):
         super().__post_init__()
@@ -46,7 +57,13 @@ class PredictSettings(settings_core.Checked):
 
 
 def add_parser(sub) -> None:
-    settings_core.add_command(sub, "predict", "classify image files with `catdog serve`, TF Serving, or a model folder", PredictSettings, _predict)
+    settings_core.add_command(
+        sub,
+        "predict",
+        "classify image files with `catdog serve`, TF Serving, or a model folder",
+        PredictSettings,
+        _predict,
+    )
 
 
 # Exit codes: 0 every file classified, 1 some files failed (the others are printed), 2 nothing could run.
@@ -116,7 +133,8 @@ def _no_server(args, error) -> CatdogError:
     return CatdogError(
         f"no server answered at {address} ({error.message}); start one with `catdog serve` (gRPC on port "
         f"{DEFAULT_PORT}, REST on {DEFAULT_REST_PORT}), give {flag} of a running one, or classify without a "
-        "server: --model DIR")
+        "server: --model DIR"
+    )
 
 
 def _about_the_file(error) -> bool:
@@ -136,8 +154,9 @@ def _predictor(args, signature: str):
         from serving.client.rest_client import RestPredictClient
 
         verify, cert = tls.requests_options(args.ssl_ca, args.ssl_cert, args.ssl_key)
-        return RestPredictClient(args.rest, args.model_name, signature, timeout_seconds=args.timeout,
-                                 verify=verify, cert=cert)
+        return RestPredictClient(
+            args.rest, args.model_name, signature, timeout_seconds=args.timeout, verify=verify, cert=cert
+        )
     from serving.client.grpc_client import PredictClient
 
     credentials = tls.channel_credentials(args.ssl_ca, args.ssl_cert, args.ssl_key)

@@ -3,7 +3,6 @@
 import dataclasses
 import os
 import sys
-from typing import Tuple
 
 from components import settings_core
 from components.settings_core import same_as, setting
@@ -28,7 +27,9 @@ class VisualizeSettings(settings_core.Checked):
     GROUP = "visualize"
 
     image: str = setting("", "a JPEG, PNG, GIF or BMP file", positional=True, metavar="IMAGE")
-    model: str = setting(DEFAULT_MODEL_DIR, "an exported model folder, or a serving folder (its newest version is used)")
+    model: str = setting(
+        DEFAULT_MODEL_DIR, "an exported model folder, or a serving folder (its newest version is used)"
+    )
     out: str = setting("", "output folder (default: runs/catdog/visualize/<image name>)")
 
 
@@ -37,16 +38,34 @@ class ReportSettings(settings_core.Checked):
     GROUP = "report"
 
     run: str = setting(configs.OUTPUT_DIR, "the --output folder of `catdog run`")
-    predict: Tuple[str, ...] = setting((), "an image to predict and explain in the report's New images section; "
-                                           "repeat it for more (default: a few validation images)", metavar="IMAGE")
+    predict: tuple[str, ...] = setting(
+        (),
+        "an image to predict and explain in the report's New images section; "
+        "repeat it for more (default: a few validation images)",
+        metavar="IMAGE",
+    )
 
 
 def add_parser(sub) -> None:
-    settings_core.add_command(sub, "inspect-data", "counts per split and class and sample images, straight from the data", InspectDataSettings, _inspect_data)
+    settings_core.add_command(
+        sub,
+        "inspect-data",
+        "counts per split and class and sample images, straight from the data",
+        InspectDataSettings,
+        _inspect_data,
+    )
 
-    settings_core.add_command(sub, "visualize", "one image's feature maps per conv/pool layer and its Grad-CAM heat map", VisualizeSettings, _visualize)
+    settings_core.add_command(
+        sub,
+        "visualize",
+        "one image's feature maps per conv/pool layer and its Grad-CAM heat map",
+        VisualizeSettings,
+        _visualize,
+    )
 
-    settings_core.add_command(sub, "report", "write a run's HTML report: data, training, evaluation, model internals", ReportSettings, _report)
+    settings_core.add_command(
+        sub, "report", "write a run's HTML report: data, training, evaluation, model internals", ReportSettings, _report
+    )
 
 
 def _inspect_data(args) -> int:
@@ -93,6 +112,8 @@ def report_after_run(output_dir: str) -> str:
     try:
         return write_run_outputs(output_dir)["html"]
     except Exception as e:  # noqa: BLE001 - any failure: the trained and pushed model stands
-        print(f"catdog: warning: no report ({type(e).__name__}: {e}); retry with `catdog report --run {output_dir}`",
-              file=sys.stderr)
+        print(
+            f"catdog: warning: no report ({type(e).__name__}: {e}); retry with `catdog report --run {output_dir}`",
+            file=sys.stderr,
+        )
         return ""

@@ -10,7 +10,13 @@ NOT_PUSHED = 3
 
 
 def add_parser(sub) -> None:
-    settings_core.add_command(sub, "run", "run the pipeline locally: ingest, validate, transform, train, evaluate, push", settings.LocalRunSettings, _run)
+    settings_core.add_command(
+        sub,
+        "run",
+        "run the pipeline locally: ingest, validate, transform, train, evaluate, push",
+        settings.LocalRunSettings,
+        _run,
+    )
 
 
 def _run(args) -> int:

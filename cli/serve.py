@@ -17,13 +17,17 @@ class _NotSupported(argparse.Action):
         super().__init__(option_strings, dest, nargs="?", help=argparse.SUPPRESS, **kwargs)
 
     def __call__(self, parser, namespace, values, option_string=None):
-        raise argparse.ArgumentError(self, f"tensorflow_model_server's flag, not supported by catdog serve: "
-                                           f"{TF_SERVING_FLAGS_NOT_SUPPORTED[option_string]}")
+        raise argparse.ArgumentError(
+            self,
+            f"tensorflow_model_server's flag, not supported by catdog serve: "
+            f"{TF_SERVING_FLAGS_NOT_SUPPORTED[option_string]}",
+        )
 
 
 def add_parser(sub) -> None:
-    parser = settings_core.add_command(sub, "serve", "serve the pushed model over gRPC and REST (TF Serving's APIs)",
-                                       ServeSettings, _serve)
+    parser = settings_core.add_command(
+        sub, "serve", "serve the pushed model over gRPC and REST (TF Serving's APIs)", ServeSettings, _serve
+    )
     for flag in TF_SERVING_FLAGS_NOT_SUPPORTED:
         parser.add_argument(flag, action=_NotSupported, dest=argparse.SUPPRESS)
 
@@ -65,8 +69,10 @@ def _check_not_a_run_folder(base_path: str, model_name: str) -> None:
     """A run's --output folder, or its serving/ folder, given for the model's folder of versions: name the one meant."""
     for meant in (os.path.join(base_path, configs.SERVING_SUBDIR, model_name), os.path.join(base_path, model_name)):
         if os.path.isdir(meant) and not any(name.isdigit() for name in os.listdir(base_path)):
-            raise CatdogError(f"model base path {base_path} holds no versions, {meant} is where a run pushes them: "
-                              f"--model-base-path {meant}")
+            raise CatdogError(
+                f"model base path {base_path} holds no versions, {meant} is where a run pushes them: "
+                f"--model-base-path {meant}"
+            )
 
 
 def _serve(args) -> int:
@@ -94,8 +100,11 @@ def _serve(args) -> int:
     batching = None
     try:
         if args.enable_batching:
-            options = read_batching_parameters(args.batching_parameters_file) if args.batching_parameters_file \
+            options = (
+                read_batching_parameters(args.batching_parameters_file)
+                if args.batching_parameters_file
                 else BatchingOptions()
+            )
             batching = BatchScheduler(options, on_batch=metrics.record_batch)
         predictor = Predictor(models, batching, metrics, args.max_images_per_request)
         credentials = tls.server_credentials(args.ssl_cert, args.ssl_key, args.ssl_client_ca) if args.ssl_cert else None
@@ -119,14 +128,21 @@ def _serve(args) -> int:
         raise CatdogError(f"{where}{e.message}") from e
     stop = threading.Event()
     if args.model_config_file and args.model_config_file_poll_wait_seconds > 0:
-        threading.Thread(target=_watch_config_file, name="model-config-watcher", daemon=True,
-                         args=(args.model_config_file, args.model_config_file_poll_wait_seconds, models, stop)).start()
+        threading.Thread(
+            target=_watch_config_file,
+            name="model-config-watcher",
+            daemon=True,
+            args=(args.model_config_file, args.model_config_file_poll_wait_seconds, models, stop),
+        ).start()
     served = config.model_config_list.config
     # Tests and scripts read the ports from this line when they passed port 0.
     tls_note = " over TLS" + (", client certificates required" if args.ssl_client_ca else "") if credentials else ""
     scheme = "https" if ssl_context else "http"
-    print(f"serving {', '.join(m.name for m in served)} from {', '.join(m.base_path for m in served)} on "
-          f"{args.host}:{port} (gRPC{tls_note}) and {scheme}://{args.host}:{rest_port} (REST{tls_note})", flush=True)
+    print(
+        f"serving {', '.join(m.name for m in served)} from {', '.join(m.base_path for m in served)} on "
+        f"{args.host}:{port} (gRPC{tls_note}) and {scheme}://{args.host}:{rest_port} (REST{tls_note})",
+        flush=True,
+    )
     try:
         server.wait_for_termination()
     finally:

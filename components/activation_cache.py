@@ -10,7 +10,6 @@ Trainer falls back to reading images when they do not fit.
 
 import dataclasses
 import math
-from typing import Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -46,21 +45,33 @@ class ActivationPlan:
     def reason(self) -> str:
         relation = "fit" if self.fits else "exceed"
         outcome = "the frozen part runs once per image" if self.fits else "the images are read every epoch"
-        return (f"{self.boundary} activations ({self.train_examples} training x {self.training_copies} copies + "
-                f"{self.eval_examples} eval, {self.example_bytes:,} bytes each = {self.total_bytes / 2**30:.2f} GiB) "
-                f"{relation} the budget of {self.budget_bytes / 2**30:.2f} GiB ({self.memory_share:g} of "
-                f"{self.memory_bytes / 2**30:.2f} GiB): {outcome}")
+        return (
+            f"{self.boundary} activations ({self.train_examples} training x {self.training_copies} copies + "
+            f"{self.eval_examples} eval, {self.example_bytes:,} bytes each = {self.total_bytes / 2**30:.2f} GiB) "
+            f"{relation} the budget of {self.budget_bytes / 2**30:.2f} GiB ({self.memory_share:g} of "
+            f"{self.memory_bytes / 2**30:.2f} GiB): {outcome}"
+        )
 
 
-def plan(boundary: str, boundary_shape, train_examples: int, eval_examples: int, memory_share: float,
-         memory_bytes: int) -> ActivationPlan:
+def plan(
+    boundary: str, boundary_shape, train_examples: int, eval_examples: int, memory_share: float, memory_bytes: int
+) -> ActivationPlan:
     example_bytes = math.prod(boundary_shape) * np.dtype(STORED_DTYPE).itemsize
-    return ActivationPlan(boundary, train_examples, eval_examples, TRAINING_COPIES, example_bytes,
-                          int(memory_share * memory_bytes), memory_bytes, memory_share)
+    return ActivationPlan(
+        boundary,
+        train_examples,
+        eval_examples,
+        TRAINING_COPIES,
+        example_bytes,
+        int(memory_share * memory_bytes),
+        memory_bytes,
+        memory_share,
+    )
 
 
-def compute(frozen: keras.Model, image_batches: tf.data.Dataset, examples: int, copies: int
-            ) -> Tuple[np.ndarray, np.ndarray]:
+def compute(
+    frozen: keras.Model, image_batches: tf.data.Dataset, examples: int, copies: int
+) -> tuple[np.ndarray, np.ndarray]:
     """(activations [examples, copies, ...] as STORED_DTYPE, labels [examples, 1]) of (image, label) batches:
     copy 0 of the image, copy 1 of its horizontal flip."""
 
@@ -76,8 +87,8 @@ def compute(frozen: keras.Model, image_batches: tf.data.Dataset, examples: int, 
         count = int(tf.shape(images)[0])
         if done + count > examples:
             raise ValueError(f"more than the {examples} examples the ingest report counts")
-        activations[done:done + count] = forward(images).numpy()
-        labels[done:done + count] = batch_labels.numpy().reshape((count, 1))
+        activations[done : done + count] = forward(images).numpy()
+        labels[done : done + count] = batch_labels.numpy().reshape((count, 1))
         done += count
     if done != examples:
         raise ValueError(f"{done} examples read, the ingest report counts {examples}")
@@ -88,13 +99,16 @@ def apply(model: keras.Model, activations: np.ndarray) -> np.ndarray:
     """model on every copy of every example ([examples, copies, ...] in and out), stored as STORED_DTYPE."""
     examples, copies = activations.shape[:2]
     flat = activations.reshape((examples * copies, *activations.shape[2:]))
-    outputs = [model(tf.cast(flat[i:i + FORWARD_BATCH], tf.float32), training=False).numpy()
-               for i in range(0, len(flat), FORWARD_BATCH)]
+    outputs = [
+        model(tf.cast(flat[i : i + FORWARD_BATCH], tf.float32), training=False).numpy()
+        for i in range(0, len(flat), FORWARD_BATCH)
+    ]
     return np.concatenate(outputs).astype(STORED_DTYPE).reshape((examples, copies, *outputs[0].shape[1:]))
 
 
-def _batches(activations: np.ndarray, labels: np.ndarray, examples_and_copies: tf.data.Dataset, batch_size: int
-             ) -> tf.data.Dataset:
+def _batches(
+    activations: np.ndarray, labels: np.ndarray, examples_and_copies: tf.data.Dataset, batch_size: int
+) -> tf.data.Dataset:
     """(activations as float32, labels) batches of the (example, copy) pairs, gathered from the arrays where they
     are: a tf.data constant of them would copy them twice over."""
 
@@ -102,8 +116,9 @@ def _batches(activations: np.ndarray, labels: np.ndarray, examples_and_copies: t
         return activations[examples, copies], labels[examples]
 
     def gathered(examples, copies):
-        batch, batch_labels = tf.numpy_function(gather, [examples, copies], (activations.dtype, labels.dtype),
-                                                stateful=False)
+        batch, batch_labels = tf.numpy_function(
+            gather, [examples, copies], (activations.dtype, labels.dtype), stateful=False
+        )
         batch.set_shape((None, *activations.shape[2:]))
         batch_labels.set_shape((None, *labels.shape[1:]))
         return tf.cast(batch, tf.float32), batch_labels
@@ -122,5 +137,6 @@ def training_batches(activations: np.ndarray, labels: np.ndarray, batch_size: in
 def eval_batches(activations: np.ndarray, labels: np.ndarray, batch_size: int) -> tf.data.Dataset:
     """Copy 0 of every example, in order."""
     order = tf.data.Dataset.range(len(activations))
-    return _batches(activations, labels, tf.data.Dataset.zip(order, order.map(lambda _: tf.constant(0, tf.int64))),
-                    batch_size)
+    return _batches(
+        activations, labels, tf.data.Dataset.zip(order, order.map(lambda _: tf.constant(0, tf.int64))), batch_size
+    )

@@ -5,7 +5,7 @@ tf.Example builder imports TensorFlow's protos when first called."""
 
 import dataclasses
 import json
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 # The served model's name in requests (model_spec.name, REST URLs) and its folder under serving/.
 MODEL_NAME = "catdog"
@@ -59,12 +59,11 @@ IN_DISTRIBUTION_OUTPUT = "in_distribution"
 SIGNATURE_INPUTS = {IMAGE_BYTES_SIGNATURE: IMAGE_BYTES_INPUT, TF_EXAMPLE_SIGNATURE: TF_EXAMPLE_INPUT}
 
 
-
 def warmup_path(model_dir: str) -> str:
     return f"{model_dir.rstrip('/')}/{WARMUP_DIR}/{WARMUP_FILE}"
 
 
-def tf_example(image: bytes, label: Optional[int] = None, filename: str = "") -> bytes:
+def tf_example(image: bytes, label: int | None = None, filename: str = "") -> bytes:
     """A serialized tf.Example as the ExampleGen writes it: the encoded image, its file name when known,
     and its label (an index into the sorted class names) unless it is an image to score."""
     from components import protos
@@ -90,11 +89,11 @@ class IngestReport:
     images per split and class, the files skipped with their reasons, and the duplicates."""
 
     data_uri: str
-    class_names: List[str]
+    class_names: list[str]
     split_by_hash: bool
-    counts: Dict[str, Dict[str, int]]  # split -> class (or "(unlabelled)") -> images kept
-    skipped: List[Skipped]
-    duplicates: Dict[str, Any]  # components/ingest/duplicates.py: counts and groups
+    counts: dict[str, dict[str, int]]  # split -> class (or "(unlabelled)") -> images kept
+    skipped: list[Skipped]
+    duplicates: dict[str, Any]  # components/ingest/duplicates.py: counts and groups
 
     def images(self, split: str) -> int:
         return sum(self.counts[split].values())

@@ -5,7 +5,6 @@ upstream of Transform, turns those findings into a stopped run (unless the run a
 """
 
 import os
-from typing import List, Tuple
 
 from absl import logging
 from google.protobuf.message import DecodeError
@@ -27,12 +26,12 @@ class DataValidationError(CatdogError):
     """The data does not match the schema it is held to."""
 
 
-def read_anomalies(anomalies_uri: str) -> List[Tuple[str, str, str]]:
+def read_anomalies(anomalies_uri: str) -> list[tuple[str, str, str]]:
     """(split, feature or "(dataset)", description) for each anomaly; [] when the data matched the schema."""
     found = []
     pattern = os.path.join(anomalies_uri, "Split-*", example_validator.DEFAULT_FILE_NAME)
     for path in sorted(fileio.glob(pattern)):
-        split = os.path.basename(os.path.dirname(path))[len("Split-"):]
+        split = os.path.basename(os.path.dirname(path))[len("Split-") :]
         anomalies = anomalies_pb2.Anomalies()
         try:
             with fileio.open(path, "rb") as f:
@@ -47,7 +46,7 @@ def read_anomalies(anomalies_uri: str) -> List[Tuple[str, str, str]]:
     return found
 
 
-def check(found: List[Tuple[str, str, str]], allow_anomalies: bool) -> None:
+def check(found: list[tuple[str, str, str]], allow_anomalies: bool) -> None:
     if not found:
         return
     listed = "; ".join(f"{split} split, {feature}: {description}" for split, feature, description in found)

@@ -86,8 +86,9 @@ class Placement:
         part in the cluster's collective ops) to its own temporary folder beside it, removed by finish()."""
         if self.chief:
             return path
-        return os.path.join(os.path.dirname(path), f"workertemp_{self.task_type}_{self.task_index}",
-                            os.path.basename(path))
+        return os.path.join(
+            os.path.dirname(path), f"workertemp_{self.task_type}_{self.task_index}", os.path.basename(path)
+        )
 
     def shard(self, dataset: tf.data.Dataset) -> tf.data.Dataset:
         """Each worker trains on its share of the examples. By example, not by file: ImageExampleGen writes few
@@ -100,8 +101,11 @@ class Placement:
         """Waits for every worker (the chief's model is complete when the others return: TFX checks it is there),
         then removes this worker's temporary folders."""
         if self.workers > 1:
-            all_reduce = tf.function(lambda: self.strategy.run(
-                lambda: tf.distribute.get_replica_context().all_reduce("sum", tf.constant(1.0))))
+            all_reduce = tf.function(
+                lambda: self.strategy.run(
+                    lambda: tf.distribute.get_replica_context().all_reduce("sum", tf.constant(1.0))
+                )
+            )
             all_reduce()
         for path in paths:
             own = self.output_dir(path)
@@ -110,11 +114,18 @@ class Placement:
 
     def record(self, per_replica_batch: int, examples: int, steps_per_epoch: int, run: StepCounter) -> dict[str, Any]:
         return {
-            "strategy": self.name, "reason": self.reason, "replicas": self.replicas, "workers": self.workers,
+            "strategy": self.name,
+            "reason": self.reason,
+            "replicas": self.replicas,
+            "workers": self.workers,
             "task": {"type": self.task_type, "index": self.task_index, "chief": self.chief},
-            "devices": list(self.devices), "mixed_precision": self.mixed_precision,
-            "per_replica_batch": per_replica_batch, "global_batch": self.global_batch(per_replica_batch),
-            "train_examples": examples, "steps_per_epoch": steps_per_epoch, "steps_run": run.steps,
+            "devices": list(self.devices),
+            "mixed_precision": self.mixed_precision,
+            "per_replica_batch": per_replica_batch,
+            "global_batch": self.global_batch(per_replica_batch),
+            "train_examples": examples,
+            "steps_per_epoch": steps_per_epoch,
+            "steps_run": run.steps,
             "epoch_seconds": [round(seconds, 3) for seconds in run.seconds],
         }
 
@@ -151,10 +162,26 @@ def place(name: str = AUTO) -> Placement:
     devices = tuple(strategy.extended.worker_devices) if chosen != DEFAULT else ("/GPU:0" if gpus else "/CPU:0",)
     if chosen != MULTI_WORKER:
         task_type, task_index, machines = None, 0, 1
-    placement = Placement(strategy, chosen, reason, devices, machines, task_type, task_index,
-                          is_chief(task_type, task_index, has_chief), mixed_precision)
-    logging.info("Trainer distribution: %s (%s): %d replica(s) over %d worker(s), this one %s %d%s; devices %s",
-                 chosen, reason, placement.replicas, machines, task_type or "alone", task_index,
-                 " (chief)" if placement.chief else "", ", ".join(devices))
+    placement = Placement(
+        strategy,
+        chosen,
+        reason,
+        devices,
+        machines,
+        task_type,
+        task_index,
+        is_chief(task_type, task_index, has_chief),
+        mixed_precision,
+    )
+    logging.info(
+        "Trainer distribution: %s (%s): %d replica(s) over %d worker(s), this one %s %d%s; devices %s",
+        chosen,
+        reason,
+        placement.replicas,
+        machines,
+        task_type or "alone",
+        task_index,
+        " (chief)" if placement.chief else "",
+        ", ".join(devices),
+    )
     return placement
-

@@ -1,6 +1,6 @@
 """The exported model's signatures: the one place that decides what serving accepts and returns."""
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import tensorflow as tf
 import tensorflow_transform as tft
@@ -19,7 +19,10 @@ def ood_scores(ood_fit: ood.OodFit, pooled: tf.Tensor) -> tf.Tensor:
 
 
 def export(
-    model: keras.Model, tf_transform_output: tft.TFTransformOutput, class_names: Sequence[str], export_dir: str,
+    model: keras.Model,
+    tf_transform_output: tft.TFTransformOutput,
+    class_names: Sequence[str],
+    export_dir: str,
     ood_fit: ood.OodFit,
 ) -> None:
     """Saves the model with the Transform graph inside, so serving decodes and resizes as training did, and
@@ -40,8 +43,10 @@ def export(
         pooled = tf.reduce_mean(features_out, axis=list(range(1, features_out.shape.rank - 1)))  # ood.pooled
         ood_score = ood_scores(ood_fit, tf.cast(pooled, tf.float32))
         return {
-            contract.PROBABILITY_OUTPUT: probability, contract.CLASS_ID_OUTPUT: tf.cast(probability >= 0.5, tf.int64),
-            contract.OOD_SCORE_OUTPUT: ood_score, contract.IN_DISTRIBUTION_OUTPUT: ood_score <= ood_fit.threshold,
+            contract.PROBABILITY_OUTPUT: probability,
+            contract.CLASS_ID_OUTPUT: tf.cast(probability >= 0.5, tf.int64),
+            contract.OOD_SCORE_OUTPUT: ood_score,
+            contract.IN_DISTRIBUTION_OUTPUT: ood_score <= ood_fit.threshold,
         }
 
     def predict(images):

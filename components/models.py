@@ -4,7 +4,7 @@ import dataclasses
 import os
 import socket
 import tempfile
-from typing import Callable, Dict, Optional, Sequence
+from collections.abc import Callable, Sequence
 
 import tensorflow as tf
 import tf_keras as keras
@@ -38,12 +38,12 @@ class Preset:
     build: Callable[..., keras.Model]  # (input_shape, weights_path=None) -> model
     recipe: Recipe
     # Pretrained presets: where Keras downloads their backbone's weights, and what the second phase unfreezes.
-    weights_origin: Optional[str] = None
-    unfreeze_top: Optional[Callable[[keras.Model], None]] = None
+    weights_origin: str | None = None
+    unfreeze_top: Callable[[keras.Model], None] | None = None
     # Pretrained presets whose layers up to frozen_through stay frozen in every phase (components/activation_cache.py
     # computes them once): head_after is where the first phase's head starts (the layers after it learn).
-    frozen_through: Optional[str] = None
-    head_after: Optional[str] = None
+    frozen_through: str | None = None
+    head_after: str | None = None
 
 
 PROBABILITY_LAYER = "probability"  # every preset's output: one sigmoid unit
@@ -71,7 +71,7 @@ def _classifier_head(x, dropout: float = 0.0):
     return _probability(x)
 
 
-def tutorial(input_shape: Sequence[int], weights_path: Optional[str] = None) -> keras.Model:
+def tutorial(input_shape: Sequence[int], weights_path: str | None = None) -> keras.Model:
     """The tutorial's CNN: four Conv2D/MaxPooling2D blocks, Dense(512), a sigmoid unit."""
     inputs = keras.Input(shape=input_shape, name=contract.IMAGE_KEY)
     x = inputs
@@ -89,7 +89,7 @@ def _augmentation(x):
     return keras.layers.RandomContrast(0.2)(x)
 
 
-def augmented(input_shape: Sequence[int], weights_path: Optional[str] = None) -> keras.Model:
+def augmented(input_shape: Sequence[int], weights_path: str | None = None) -> keras.Model:
     """The tutorial's blocks with augmentation, batch normalization and dropout: the usual cures for a
     small dataset's overfitting."""
     inputs = keras.Input(shape=input_shape, name=contract.IMAGE_KEY)
@@ -102,7 +102,7 @@ def augmented(input_shape: Sequence[int], weights_path: Optional[str] = None) ->
     return keras.Model(inputs, _classifier_head(x, dropout=0.5), name="augmented")
 
 
-def residual(input_shape: Sequence[int], weights_path: Optional[str] = None) -> keras.Model:
+def residual(input_shape: Sequence[int], weights_path: str | None = None) -> keras.Model:
     """A small Xception-style network: augmentation, then residual blocks of depthwise-separable
     convolutions with batch normalization, global average pooling and dropout. Separable convolutions
     cost about what the tutorial's blocks cost, and the residual links let it be twice as deep."""
@@ -131,7 +131,7 @@ MOBILENET_FROZEN_THROUGH = "conv_pw_11_relu"  # the input of the top blocks (bef
 
 def mobilenet(
     input_shape: Sequence[int],
-    weights_path: Optional[str] = None,
+    weights_path: str | None = None,
     input_size: int = MOBILENET_INPUT_SIZE,
     augment: bool = MOBILENET_AUGMENT,
     dropout: float = 0.2,
@@ -166,7 +166,7 @@ def unfreeze_mobilenet_top(model: keras.Model) -> None:
             layer.trainable = True
 
 
-PRESETS: Dict[str, Preset] = {
+PRESETS: dict[str, Preset] = {
     "tutorial": Preset(tutorial, Recipe(epochs=15, lr_schedule="constant")),
     "augmented": Preset(augmented, Recipe(epochs=60)),
     "residual": Preset(residual, Recipe(epochs=80)),
@@ -181,7 +181,7 @@ PRESETS: Dict[str, Preset] = {
 }
 
 
-def chain(model: keras.Model, after: str, through: Optional[str] = None) -> keras.Model:
+def chain(model: keras.Model, after: str, through: str | None = None) -> keras.Model:
     """The layers of model after the layer named after, up to the one named through (default: the output), as a
     model of their own that shares their weights: they must form a chain, each layer fed by the one before."""
     start = model.layers.index(model.get_layer(after)) + 1
@@ -203,7 +203,7 @@ def preset(name: str) -> Preset:
     return PRESETS[name]
 
 
-def build(name: str, input_shape: Sequence[int], weights_path: Optional[str] = None) -> keras.Model:
+def build(name: str, input_shape: Sequence[int], weights_path: str | None = None) -> keras.Model:
     """weights_path: the pretrained presets' backbone weights (None: random, as for an export rebuild)."""
     return preset(name).build(input_shape, weights_path)
 
@@ -244,7 +244,9 @@ def resolve_weights(origin: str, source: str = "") -> str:
     socket.setdefaulttimeout(_DOWNLOAD_TIMEOUT_SECONDS)
     try:
         return keras.utils.get_file(
-            weights_file, origin, cache_subdir="models",
+            weights_file,
+            origin,
+            cache_subdir="models",
             cache_dir=os.path.dirname(os.path.dirname(cached)),
         )
     except Exception as e:  # noqa: BLE001 - any failure to fetch means the same fix

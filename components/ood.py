@@ -21,15 +21,16 @@ have only the latter.
 """
 
 import dataclasses
-from typing import List
 
 import numpy as np
 from sklearn.covariance import LedoitWolf
 
 IN_DISTRIBUTION_SHARE = 0.99  # of the out-of-fold training scores, by construction of the threshold
 FOLDS = 5
-METHOD = ("Mahalanobis distance to the nearest class mean (Lee et al. 2018), tied covariance with Ledoit-Wolf "
-          "shrinkage, threshold from out-of-fold training scores")
+METHOD = (
+    "Mahalanobis distance to the nearest class mean (Lee et al. 2018), tied covariance with Ledoit-Wolf "
+    "shrinkage, threshold from out-of-fold training scores"
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,9 +47,12 @@ class OodFit:
     def summary(self, training_scores: np.ndarray) -> dict:  # in-sample: shorter than new images' (see above)
         """For history.json and the report."""
         return {
-            "method": METHOD, "layer": self.layer, "threshold": self.threshold,
+            "method": METHOD,
+            "layer": self.layer,
+            "threshold": self.threshold,
             "in_distribution_share": self.in_distribution_share,
-            "shrinkage": self.shrinkage, "features": int(self.means.shape[1]),
+            "shrinkage": self.shrinkage,
+            "features": int(self.means.shape[1]),
             "training_score_quantiles": quantiles(training_scores),
         }
 
@@ -72,13 +76,14 @@ def scores(fit: OodFit, features: np.ndarray) -> np.ndarray:
 
 def _fitted(layer: str, features: np.ndarray, labels: np.ndarray, class_count: int) -> OodFit:
     """Means and shared precision, no threshold yet."""
-    missing: List[int] = [c for c in range(class_count) if not np.any(labels == c)]
+    missing: list[int] = [c for c in range(class_count) if not np.any(labels == c)]
     if missing:
         raise ValueError(f"no training examples of class {missing}: the class means cannot be fitted")
     means = np.stack([features[labels == c].mean(axis=0) for c in range(class_count)])
     covariance = LedoitWolf(assume_centered=True).fit(features - means[labels])
-    return OodFit(layer, means, covariance.precision_, float("inf"), IN_DISTRIBUTION_SHARE,
-                  float(covariance.shrinkage_))
+    return OodFit(
+        layer, means, covariance.precision_, float("inf"), IN_DISTRIBUTION_SHARE, float(covariance.shrinkage_)
+    )
 
 
 def fit(layer: str, features: np.ndarray, labels: np.ndarray, class_count: int, seed: int = 0) -> OodFit:
@@ -86,8 +91,11 @@ def fit(layer: str, features: np.ndarray, labels: np.ndarray, class_count: int, 
     features = np.asarray(features, np.float64)
     labels = np.asarray(labels).astype(int)
     folds = np.random.default_rng(seed).permutation(len(labels)) % FOLDS
-    out_of_fold = np.concatenate([
-        scores(_fitted(layer, features[folds != k], labels[folds != k], class_count), features[folds == k])
-        for k in range(FOLDS)])
+    out_of_fold = np.concatenate(
+        [
+            scores(_fitted(layer, features[folds != k], labels[folds != k], class_count), features[folds == k])
+            for k in range(FOLDS)
+        ]
+    )
     threshold = float(np.quantile(out_of_fold, IN_DISTRIBUTION_SHARE))
     return dataclasses.replace(_fitted(layer, features, labels, class_count), threshold=threshold)

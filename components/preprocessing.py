@@ -4,7 +4,7 @@ The same graph runs in the Trainer's input pipeline and inside the exported mode
 so training and serving decode and resize identically.
 """
 
-from typing import Any, Dict, Optional, Tuple
+from typing import Any
 
 import tensorflow as tf
 
@@ -23,7 +23,7 @@ def _unsigned(head: tf.Tensor, offset: int, size: int, big_endian: bool) -> tf.T
     return value
 
 
-def _gif_frames(data: tf.Tensor, head: tf.Tensor, screen_pixels: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
+def _gif_frames(data: tf.Tensor, head: tf.Tensor, screen_pixels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     """(frames, pixels) a GIF's decoder expands (int64), counted by walking its blocks: giflib's DGifSlurp
     expands every frame, at the size its own descriptor says, even when only the first is kept, so 50 frames
     of 7000x7000 in 1.8 MB cost 2.5 GB. Each frame costs at least the screen, which the output takes.
@@ -31,8 +31,7 @@ def _gif_frames(data: tf.Tensor, head: tf.Tensor, screen_pixels: tf.Tensor) -> T
     length = tf.strings.length(data)
 
     def bytes_at(position, count):  # int32 values; zeros past the end
-        chunk = tf.strings.substr(tf.strings.join([tf.strings.substr(data, position, count), b"\0" * count]),
-                                  0, count)
+        chunk = tf.strings.substr(tf.strings.join([tf.strings.substr(data, position, count), b"\0" * count]), 0, count)
         return tf.cast(tf.io.decode_raw(chunk, tf.uint8), tf.int32)
 
     def color_table_bytes(flags):  # 3 * 2^(size+1) when the table flag (0x80) is set
@@ -40,8 +39,9 @@ def _gif_frames(data: tf.Tensor, head: tf.Tensor, screen_pixels: tf.Tensor) -> T
         return tf.where(tf.bitwise.bitwise_and(flags, 0x80) > 0, size, 0)
 
     def more(position, in_sub_blocks, frames, pixels, done):
-        return tf.logical_and(tf.logical_and(tf.logical_not(done), position < length),
-                              pixels <= limits.MAX_IMAGE_PIXELS)
+        return tf.logical_and(
+            tf.logical_and(tf.logical_not(done), position < length), pixels <= limits.MAX_IMAGE_PIXELS
+        )
 
     def step(position, in_sub_blocks, frames, pixels, done):
         block = bytes_at(position, 10)
@@ -71,8 +71,9 @@ def header_size(data: tf.Tensor) -> tf.Tensor:
     """[width, height, frames, pixels to decode] (int64) read from an encoded image without decoding it: the
     magic bytes are the ones tf.io.decode_image goes by; frames is 1 and pixels width x height but for GIFs.
     [0, 0, 1, 0] for other bytes: the decoder then says what is wrong."""
-    head = tf.strings.substr(tf.strings.join([tf.strings.substr(data, 0, _HEADER_BYTES), b"\0" * _HEADER_BYTES]),
-                             0, _HEADER_BYTES)
+    head = tf.strings.substr(
+        tf.strings.join([tf.strings.substr(data, 0, _HEADER_BYTES), b"\0" * _HEADER_BYTES]), 0, _HEADER_BYTES
+    )
     head = tf.cast(tf.io.decode_raw(head, tf.uint8), tf.int64)
 
     def still(width, height):
@@ -100,16 +101,22 @@ def header_size(data: tf.Tensor) -> tf.Tensor:
         return tf.constant([0, 0, 1, 0], tf.int64)
 
     return tf.case(
-        [(starts_with(b"\xff\xd8\xff"), jpeg), (starts_with(b"\x89PNG\r\n\x1a\n"), png),
-         (starts_with(b"GIF8"), gif), (starts_with(b"BM"), bmp)],
-        default=unknown, exclusive=True,
+        [
+            (starts_with(b"\xff\xd8\xff"), jpeg),
+            (starts_with(b"\x89PNG\r\n\x1a\n"), png),
+            (starts_with(b"GIF8"), gif),
+            (starts_with(b"BM"), bmp),
+        ],
+        default=unknown,
+        exclusive=True,
     )
 
 
 # Filled by str.format in Python and tf.strings.format in the graph: one wording everywhere.
 OVER_PIXEL_LIMIT = "image is {}x{} pixels, more than the {} allowed; not decoded"
-OVER_PIXEL_LIMIT_FRAMES = ("GIF of {}x{} pixels whose frames (at least {}) expand to {} pixels, more than the {} "
-                           "allowed; not decoded")
+OVER_PIXEL_LIMIT_FRAMES = (
+    "GIF of {}x{} pixels whose frames (at least {}) expand to {} pixels, more than the {} allowed; not decoded"
+)
 
 
 # A graph: eagerly, a GIF's block walk would run op by op from Python.
@@ -150,7 +157,7 @@ def decode_and_resize(image_bytes: tf.Tensor, size: int) -> tf.Tensor:
     return tf.clip_by_value(images / 255.0, 0.0, 1.0)
 
 
-def preprocessing_fn(inputs: Dict[str, tf.Tensor], custom_config: Optional[Dict[str, Any]] = None):
+def preprocessing_fn(inputs: dict[str, tf.Tensor], custom_config: dict[str, Any] | None = None):
     size = int((custom_config or {}).get(IMAGE_SIZE_KEY, contract.DEFAULT_IMAGE_SIZE))
     return {
         contract.IMAGE_KEY: decode_and_resize(tf.reshape(inputs[contract.IMAGE_RAW_KEY], [-1]), size),

@@ -14,8 +14,8 @@ import importlib.util
 import os
 import sys
 import threading
+from collections.abc import Iterable
 from types import ModuleType
-from typing import Iterable, List
 
 import numpy as np
 
@@ -45,7 +45,7 @@ def _is_bare_package(name: str) -> bool:
     return (name == "tensorflow" or name.startswith("tensorflow.")) and not name.endswith(_PROTO_MODULE_SUFFIX)
 
 
-def load(module_names: Iterable[str]) -> List[ModuleType]:
+def load(module_names: Iterable[str]) -> list[ModuleType]:
     """The named generated modules (e.g. "tensorflow_serving.apis.predict_pb2"), in order."""
     module_names = list(module_names)
     with _LOCK:
@@ -73,8 +73,14 @@ def example_protos():
 
 
 # TensorProto's dtype enum (tensorflow/core/framework/types.proto) -> numpy, and the field its values go in.
-_NUMPY_TYPES = {1: (np.float32, "float_val"), 2: (np.float64, "double_val"), 3: (np.int32, "int_val"),
-                7: (object, "string_val"), 9: (np.int64, "int64_val"), 10: (np.bool_, "bool_val")}
+_NUMPY_TYPES = {
+    1: (np.float32, "float_val"),
+    2: (np.float64, "double_val"),
+    3: (np.int32, "int_val"),
+    7: (object, "string_val"),
+    9: (np.int64, "int64_val"),
+    10: (np.bool_, "bool_val"),
+}
 DT_STRING = 7
 
 

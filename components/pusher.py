@@ -4,7 +4,7 @@ import logging
 import os
 import shutil
 import time
-from typing import Any, Dict, List
+from typing import Any
 
 from tfx import types
 from tfx.components.pusher import executor as pusher_executor
@@ -46,7 +46,7 @@ def _last_change(path: str) -> float:
     return newest
 
 
-def remove_stale_staging(base: str, now: float) -> List[str]:
+def remove_stale_staging(base: str, now: float) -> list[str]:
     """Removes the staging folders of pushes that died mid-copy; returns their paths."""
     removed = []
     for entry in os.scandir(base) if os.path.isdir(base) else []:
@@ -64,9 +64,9 @@ class AtomicPushExecutor(pusher_executor.Executor):
 
     def Do(
         self,
-        input_dict: Dict[str, List[types.Artifact]],
-        output_dict: Dict[str, List[types.Artifact]],
-        exec_properties: Dict[str, Any],
+        input_dict: dict[str, list[types.Artifact]],
+        output_dict: dict[str, list[types.Artifact]],
+        exec_properties: dict[str, Any],
     ) -> None:
         destination = pusher_pb2.PushDestination()
         proto_utils.json_to_proto(exec_properties[standard_component_specs.PUSH_DESTINATION_KEY], destination)

@@ -6,7 +6,7 @@
 import dataclasses
 import json
 import os
-from typing import Iterable, List, Tuple
+from collections.abc import Iterable
 
 from components import contract
 
@@ -28,7 +28,7 @@ def to_line(row: dict) -> str:
     return json.dumps(row)
 
 
-def count_rows(lines: Iterable[str]) -> Tuple[int, int]:
+def count_rows(lines: Iterable[str]) -> tuple[int, int]:
     """(files scored, files that failed) in the JSON lines."""
     rows = [json.loads(line) for line in lines if line.strip()]
     failed = sum("error" in row for row in rows)
@@ -44,8 +44,10 @@ class Scores:
     def describe(self) -> str:
         if not self.path:
             return "No scores of --score-data: the model was not blessed (BulkInferrer scores blessed models only)"
-        return (f"Scored {self.scored} images of --score-data, {self.failed} files could not be (their lines give "
-                f"the reason): {self.path}")
+        return (
+            f"Scored {self.scored} images of --score-data, {self.failed} files could not be (their lines give "
+            f"the reason): {self.path}"
+        )
 
 
 def _value(example, key: str):
@@ -53,7 +55,7 @@ def _value(example, key: str):
     return getattr(feature, feature.WhichOneof("kind")).value[0]
 
 
-def bulk_inferrer_rows(scores_uri: str, class_names: List[str]) -> List[dict]:
+def bulk_inferrer_rows(scores_uri: str, class_names: list[str]) -> list[dict]:
     """A row for each example BulkInferrer wrote (its output_example_spec keeps the file name)."""
     import tensorflow as tf
 
@@ -61,13 +63,15 @@ def bulk_inferrer_rows(scores_uri: str, class_names: List[str]) -> List[dict]:
     rows = []
     for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
         example = tf.train.Example.FromString(record.numpy())
-        rows.append(scored_row(
-            _value(example, contract.FILENAME_KEY).decode(),
-            class_names[_value(example, contract.CLASS_ID_OUTPUT)],
-            _value(example, contract.PROBABILITY_OUTPUT),
-            _value(example, contract.IN_DISTRIBUTION_OUTPUT),
-            _value(example, contract.OOD_SCORE_OUTPUT),
-        ))
+        rows.append(
+            scored_row(
+                _value(example, contract.FILENAME_KEY).decode(),
+                class_names[_value(example, contract.CLASS_ID_OUTPUT)],
+                _value(example, contract.PROBABILITY_OUTPUT),
+                _value(example, contract.IN_DISTRIBUTION_OUTPUT),
+                _value(example, contract.OOD_SCORE_OUTPUT),
+            )
+        )
     return rows
 
 

@@ -10,7 +10,8 @@ import dataclasses
 import math
 import shlex
 import typing
-from typing import Any, Callable, List, Optional, Tuple, Union
+from collections.abc import Callable
+from typing import Any, Union
 
 from components import names
 from components.errors import CatdogError
@@ -20,7 +21,7 @@ class SettingsError(CatdogError):
     """A setting out of its range, or settings that cannot go together."""
 
 
-Check = Callable[[Any], Optional[str]]  # the problem with a value, or None
+Check = Callable[[Any], str | None]  # the problem with a value, or None
 
 
 def at_least(low) -> Check:
@@ -43,7 +44,7 @@ def above_up_to(low, high, why: str = "") -> Check:
     return lambda value: None if low < value <= high else f"must be above {low} and at most {high}{because}"
 
 
-def plain_name(value: str) -> Optional[str]:
+def plain_name(value: str) -> str | None:
     """A folder name under the serving directory: nothing that could climb out of it."""
     try:
         names.plain_model_name(value)
@@ -52,17 +53,39 @@ def plain_name(value: str) -> Optional[str]:
     return None
 
 
-def setting(default, help: str, *, flag: str = "", choices: Tuple = (), check: Optional[Check] = None,
-            metavar=None, group: str = "", positional: bool = False, required: bool = False, shown_default: str = "",
-            aliases: Tuple[str, ...] = ()):
+def setting(
+    default,
+    help: str,
+    *,
+    flag: str = "",
+    choices: tuple = (),
+    check: Check | None = None,
+    metavar=None,
+    group: str = "",
+    positional: bool = False,
+    required: bool = False,
+    shown_default: str = "",
+    aliases: tuple[str, ...] = (),
+):
     """A dataclass field that knows its flag (default: --the-field-name), help, allowed values, check and
     help group (default: its settings type's GROUP). A positional one is an argument without a flag.
     aliases are other spellings of the flag (e.g. another tool's, so one command line serves both); a
     boolean's alias also takes a value, as --flag=true or --flag=false."""
-    return dataclasses.field(default=default, metadata={
-        "help": help, "flag": flag, "choices": choices, "check": check, "metavar": metavar, "group": group,
-        "positional": positional, "required": required, "shown_default": shown_default, "aliases": aliases,
-    })
+    return dataclasses.field(
+        default=default,
+        metadata={
+            "help": help,
+            "flag": flag,
+            "choices": choices,
+            "check": check,
+            "metavar": metavar,
+            "group": group,
+            "positional": positional,
+            "required": required,
+            "shown_default": shown_default,
+            "aliases": aliases,
+        },
+    )
 
 
 def _boolean(text: str) -> bool:
@@ -92,7 +115,7 @@ def value_type(field: dataclasses.Field):
 
 
 def _is_list(field: dataclasses.Field) -> bool:
-    return field.type == Tuple[str, ...]
+    return field.type == tuple[str, ...]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,7 +152,7 @@ def _group_of(settings_type, field: dataclasses.Field) -> str:
     return Checked.GROUP
 
 
-def add_arguments(parser: argparse.ArgumentParser, settings_type, skip: Tuple[str, ...] = ()) -> None:
+def add_arguments(parser: argparse.ArgumentParser, settings_type, skip: tuple[str, ...] = ()) -> None:
     """One flag (or positional argument) a field of settings_type, in the field's help group, with its default
     shown."""
     groups = {}
@@ -142,8 +165,12 @@ def add_arguments(parser: argparse.ArgumentParser, settings_type, skip: Tuple[st
         group = groups[group_name]
         help_text = field.metadata["help"]
         if field.metadata.get("positional"):
-            group.add_argument(field.name, nargs="+" if _is_list(field) else None, help=help_text,
-                               metavar=field.metadata["metavar"] or field.name.upper())
+            group.add_argument(
+                field.name,
+                nargs="+" if _is_list(field) else None,
+                help=help_text,
+                metavar=field.metadata["metavar"] or field.name.upper(),
+            )
             continue
         kwargs = {"dest": field.name, "help": help_text}
         aliases = field.metadata.get("aliases", ())
@@ -154,8 +181,15 @@ def add_arguments(parser: argparse.ArgumentParser, settings_type, skip: Tuple[st
                 kwargs["help"] += f" (also {', '.join(a + '[=true|false]' for a in aliases)})"
             group.add_argument(flag_of(field), **kwargs)
             for alias in aliases:
-                group.add_argument(alias, dest=field.name, nargs="?", const=not field.default, type=_boolean,
-                                   default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+                group.add_argument(
+                    alias,
+                    dest=field.name,
+                    nargs="?",
+                    const=not field.default,
+                    type=_boolean,
+                    default=argparse.SUPPRESS,
+                    help=argparse.SUPPRESS,
+                )
             continue
         elif _is_list(field):
             kwargs.update(action="append", default=[], metavar=field.metadata["metavar"])
@@ -181,16 +215,20 @@ def add_command(subparsers, name: str, help: str, settings_type, run: Callable[[
     return parser
 
 
-def split_arguments(values) -> Tuple[str, ...]:
+def split_arguments(values) -> tuple[str, ...]:
     """Each value split the way a shell would: one flag can carry several arguments in one string."""
     return tuple(arg for value in values for arg in shlex.split(value))
 
 
-def attach_option_values(argv: List[str], settings_types) -> List[str]:
+def attach_option_values(argv: list[str], settings_types) -> list[str]:
     """`--beam-arg --runner=X` as `--beam-arg=--runner=X`: argparse takes a value that starts with '-'
     for an option of its own, and users write it the first way."""
-    flags = {flag_of(f) for t in settings_types for f in dataclasses.fields(t) if _is_list(f)
-             and not f.metadata.get("positional")}
+    flags = {
+        flag_of(f)
+        for t in settings_types
+        for f in dataclasses.fields(t)
+        if _is_list(f) and not f.metadata.get("positional")
+    }
     out = []
     for arg in argv:
         if out and out[-1] in flags:

@@ -8,7 +8,6 @@ machine's or container's memory), else every epoch reads the TFRecords again and
 
 import dataclasses
 import math
-from typing import List
 
 import psutil
 import tensorflow as tf
@@ -56,14 +55,21 @@ class InputPlan:
 
     def reason(self) -> str:
         relation = "fit" if self.cache else "exceed"
-        return (f"{self.path}: the decoded training and validation images ({self.examples} x {self.decoded_bytes // self.examples:,} "
-                f"bytes = {self.decoded_bytes / 2**30:.2f} GiB) {relation} the budget of {self.budget_bytes / 2**30:.2f} GiB "
-                f"({self.memory_share:g} of {self.memory_bytes / 2**30:.2f} GiB)")
+        return (
+            f"{self.path}: the decoded training and validation images "
+            f"({self.examples} x {self.decoded_bytes // self.examples:,} bytes = {self.decoded_bytes / 2**30:.2f} GiB) "
+            f"{relation} the budget of {self.budget_bytes / 2**30:.2f} GiB "
+            f"({self.memory_share:g} of {self.memory_bytes / 2**30:.2f} GiB)"
+        )
 
 
 def plan(
-    train_examples: int, eval_examples: int, decoded_example_bytes: int, encoded_example_bytes: float,
-    memory_share: float, memory_bytes: int,
+    train_examples: int,
+    eval_examples: int,
+    decoded_example_bytes: int,
+    encoded_example_bytes: float,
+    memory_share: float,
+    memory_bytes: int,
 ) -> InputPlan:
     """The cache when every decoded example fits the budget. Either way the training split is shuffled in full
     every epoch: the cache's shuffle holds references to cached tensors, the stream's holds the encoded examples
@@ -81,14 +87,14 @@ def decoded_example_bytes(tf_transform_output: tft.TFTransformOutput) -> int:
     return math.prod(spec.shape) * spec.dtype.size
 
 
-def encoded_example_bytes(file_pattern: List[str], examples: int) -> float:
+def encoded_example_bytes(file_pattern: list[str], examples: int) -> float:
     """The mean size of an example on disk (JPEGs do not compress: about its size in memory)."""
     files = [name for pattern in file_pattern for name in tf.io.gfile.glob(pattern)]
     return sum(tf.io.gfile.stat(name).length for name in files) / max(examples, 1)
 
 
 def make_dataset(
-    file_pattern: List[str],
+    file_pattern: list[str],
     data_accessor,
     tf_transform_output: tft.TFTransformOutput,
     batch_size: int,
@@ -111,14 +117,15 @@ def make_dataset(
     return batches.prefetch(tf.data.AUTOTUNE)
 
 
-def read_once(file_pattern: List[str], data_accessor, tf_transform_output: tft.TFTransformOutput, batch_size: int
-              ) -> tf.data.Dataset:
+def read_once(
+    file_pattern: list[str], data_accessor, tf_transform_output: tft.TFTransformOutput, batch_size: int
+) -> tf.data.Dataset:
     """(image, label) batches in the files' order, decoded in parallel and kept nowhere: for a single pass."""
     raw = _raw_examples(file_pattern, data_accessor, tf_transform_output).unbatch().batch(batch_size)
     return _decode(raw, tf_transform_output).prefetch(tf.data.AUTOTUNE)
 
 
-def _raw_examples(file_pattern: List[str], data_accessor, tf_transform_output: tft.TFTransformOutput):
+def _raw_examples(file_pattern: list[str], data_accessor, tf_transform_output: tft.TFTransformOutput):
     return data_accessor.tf_dataset_factory(
         file_pattern,
         # The reads interleave the files in parallel (tfxio's default); the order stays deterministic.

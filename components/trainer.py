@@ -5,7 +5,8 @@ import json
 import math
 import os
 import sys
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -13,10 +14,8 @@ import tensorflow_transform as tft
 import tf_keras as keras
 from absl import logging
 
-from components import activation_cache, contract, distribution, exporter, models, ood, train_input
-from components import settings_core
+from components import activation_cache, contract, distribution, exporter, models, ood, settings_core, train_input
 from components.training_settings import LR_SCHEDULES, TrainingSettings
-
 
 HISTORY_FILE = "history.json"
 SUMMARY_FILE = "model_summary.txt"
@@ -27,32 +26,37 @@ class TrainConfig(TrainingSettings):
     """The Trainer's custom_config (keys: the field names): fields, defaults and checks are TrainingSettings'."""
 
     @classmethod
-    def from_custom_config(cls, config: Dict[str, Any]) -> "TrainConfig":
+    def from_custom_config(cls, config: dict[str, Any]) -> "TrainConfig":
         kinds = {f.name: settings_core.value_type(f) for f in dataclasses.fields(cls)}
         return cls(**{k: None if v is None else kinds[k](v) for k, v in (config or {}).items() if k in kinds})
 
     def recipe(self) -> models.Recipe:
         """The preset's recipe with this config's explicit values over it."""
         preset_recipe = models.preset(self.model_preset).recipe
-        overrides = {f.name: getattr(self, f.name) for f in dataclasses.fields(models.Recipe)
-                     if getattr(self, f.name, None) is not None}
+        overrides = {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(models.Recipe)
+            if getattr(self, f.name, None) is not None
+        }
         return dataclasses.replace(preset_recipe, **overrides)
 
 
-def ingest_report(train_files: List[str]) -> contract.IngestReport:
+def ingest_report(train_files: list[str]) -> contract.IngestReport:
     """The report ImageExampleGen wrote at the root of its Examples artifact (train_files: <root>/Split-train/*)."""
     return contract.IngestReport.read(os.path.dirname(os.path.dirname(train_files[0])))
 
 
-def input_plan(memory_share: float, train_files: List[str], tf_transform_output) -> train_input.InputPlan:
+def input_plan(memory_share: float, train_files: list[str], tf_transform_output) -> train_input.InputPlan:
     """Cache or stream, decided from the counts of examples before any is read; logged with its reason."""
     report = ingest_report(train_files)
     train_examples = report.images("train")
     chosen = train_input.plan(
-        train_examples, report.images("eval"),
+        train_examples,
+        report.images("eval"),
         train_input.decoded_example_bytes(tf_transform_output),
         train_input.encoded_example_bytes(train_files, train_examples),
-        memory_share, train_input.machine_memory_bytes(),
+        memory_share,
+        train_input.machine_memory_bytes(),
     )
     logging.info("Trainer input: %s", chosen.reason())
     return chosen
@@ -88,21 +92,25 @@ def initial_learning_rate(optimizer: keras.optimizers.Optimizer) -> float:
     return float(rate["config"]["initial_learning_rate"] if isinstance(rate, dict) else rate)
 
 
-def keep_weights_callbacks(config: TrainConfig, recipe: models.Recipe, epochs: int) -> List[keras.callbacks.Callback]:
+def keep_weights_callbacks(config: TrainConfig, recipe: models.Recipe, epochs: int) -> list[keras.callbacks.Callback]:
     """Which epoch's weights training ends on: the best validation loss with early stopping; the best validation
     accuracy for from-scratch presets (they peak, then overfit); the last one for a fixed schedule."""
     if config.early_stopping_patience:
-        return [keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=config.early_stopping_patience, restore_best_weights=True
-        )]
+        return [
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=config.early_stopping_patience, restore_best_weights=True
+            )
+        ]
     if recipe.keep_best_epoch:
-        return [keras.callbacks.EarlyStopping(
-            monitor="val_accuracy", mode="max", patience=epochs, restore_best_weights=True
-        )]
+        return [
+            keras.callbacks.EarlyStopping(
+                monitor="val_accuracy", mode="max", patience=epochs, restore_best_weights=True
+            )
+        ]
     return []
 
 
-def training_phases(recipe: models.Recipe) -> List[Tuple[int, float]]:
+def training_phases(recipe: models.Recipe) -> list[tuple[int, float]]:
     """(epochs, initial learning rate) per phase: the whole model (or the head on a frozen backbone), then
     the fine-tuning of a pretrained backbone's top blocks."""
     phases = [(recipe.epochs, recipe.learning_rate)]
@@ -125,7 +133,7 @@ def _compile(model: keras.Model, rate) -> None:
 
 
 # What a phase trains, on which input: (model, training batches, validation batches) from the phase's index.
-PhaseInputs = Callable[[int], Tuple[keras.Model, tf.data.Dataset, tf.data.Dataset]]
+PhaseInputs = Callable[[int], tuple[keras.Model, tf.data.Dataset, tf.data.Dataset]]
 
 
 def images_in_every_phase(model: keras.Model, train: tf.data.Dataset, val: tf.data.Dataset) -> PhaseInputs:
@@ -138,33 +146,50 @@ class CachedActivations:
     (components/activation_cache.py): the head on the pooled features (the whole backbone is frozen), then the
     layers above the frozen part (the top blocks being fine-tuned and the head). They share the model's weights."""
 
-    def __init__(self, model: keras.Model, preset: models.Preset, train: Tuple[Any, Any], val: Tuple[Any, Any],
-                 batch_size: int, seed: int):
+    def __init__(
+        self,
+        model: keras.Model,
+        preset: models.Preset,
+        train: tuple[Any, Any],
+        val: tuple[Any, Any],
+        batch_size: int,
+        seed: int,
+    ):
         self.model, self.preset, self.train, self.val = model, preset, train, val
         self.batch_size, self.seed = batch_size, seed
 
     def _inputs(self, trained: keras.Model, train, val, seed: int):
-        return (trained, activation_cache.training_batches(*train, self.batch_size, seed),
-                activation_cache.eval_batches(*val, self.batch_size))
+        return (
+            trained,
+            activation_cache.training_batches(*train, self.batch_size, seed),
+            activation_cache.eval_batches(*val, self.batch_size),
+        )
 
     def __call__(self, phase: int):
         frozen_through, head_after = self.preset.frozen_through, self.preset.head_after
         if phase == 0:
             below_head = models.chain(self.model, frozen_through, head_after)
-            pooled = [(activation_cache.apply(below_head, activations), labels) for activations, labels in
-                      (self.train, self.val)]
+            pooled = [
+                (activation_cache.apply(below_head, activations), labels)
+                for activations, labels in (self.train, self.val)
+            ]
             return self._inputs(models.chain(self.model, head_after), *pooled, self.seed)
         return self._inputs(models.chain(self.model, frozen_through), self.train, self.val, self.seed + phase)
 
 
 def fit(
-    model, preset: models.Preset, config: TrainConfig, inputs: PhaseInputs, steps_per_epoch: int, callbacks,
+    model,
+    preset: models.Preset,
+    config: TrainConfig,
+    inputs: PhaseInputs,
+    steps_per_epoch: int,
+    callbacks,
     replicas: int = 1,
-) -> Dict[str, Any]:
+) -> dict[str, Any]:
     """Trains phase after phase (compiling anew: the trainable set changes) and returns the history record."""
     recipe = config.recipe()
     phases = training_phases(recipe)
-    history: Dict[str, List[float]] = {}
+    history: dict[str, list[float]] = {}
     done = 0
     kept = []
     for phase, (epochs, initial_rate) in enumerate(phases):
@@ -175,8 +200,12 @@ def fit(
         _compile(trained, learning_rate(initial_rate, recipe.lr_schedule, epochs, steps_per_epoch, replicas))
         kept = keep_weights_callbacks(config, recipe, epochs) if last_phase else []
         result = trained.fit(
-            train, validation_data=val, initial_epoch=done, epochs=done + epochs,
-            callbacks=callbacks + kept, verbose=1 if sys.stdout.isatty() else 2,
+            train,
+            validation_data=val,
+            initial_epoch=done,
+            epochs=done + epochs,
+            callbacks=callbacks + kept,
+            verbose=1 if sys.stdout.isatty() else 2,
         )
         for key, values in result.history.items():
             history.setdefault(key, []).extend(float(v) for v in values)
@@ -193,7 +222,7 @@ def fit(
     }
 
 
-def backbone_weights(preset: models.Preset, config: TrainConfig) -> Optional[str]:
+def backbone_weights(preset: models.Preset, config: TrainConfig) -> str | None:
     return models.resolve_weights(preset.weights_origin, config.backbone_weights) if preset.weights_origin else None
 
 
@@ -208,26 +237,40 @@ def float32_copy(model: keras.Model, preset_name: str, input_shape) -> keras.Mod
     return copy
 
 
-def activation_plan(model: keras.Model, preset: models.Preset, config: TrainConfig,
-                    report: contract.IngestReport) -> Optional[activation_cache.ActivationPlan]:
+def activation_plan(
+    model: keras.Model, preset: models.Preset, config: TrainConfig, report: contract.IngestReport
+) -> activation_cache.ActivationPlan | None:
     """Whether the preset's frozen part's activations fit the memory budget (None: it has no frozen part)."""
     if not preset.frozen_through:
         return None
     chosen = activation_cache.plan(
-        preset.frozen_through, model.get_layer(preset.frozen_through).output.shape[1:], report.images("train"),
-        report.images("eval"), config.train_cache_memory_share, train_input.machine_memory_bytes())
+        preset.frozen_through,
+        model.get_layer(preset.frozen_through).output.shape[1:],
+        report.images("train"),
+        report.images("eval"),
+        config.train_cache_memory_share,
+        train_input.machine_memory_bytes(),
+    )
     logging.info("Trainer input: %s", chosen.reason())
     return chosen
 
 
-def cached_activations(model: keras.Model, preset: models.Preset, fn_args, tf_transform_output,
-                       report: contract.IngestReport, batch_size: int, seed: int) -> CachedActivations:
+def cached_activations(
+    model: keras.Model,
+    preset: models.Preset,
+    fn_args,
+    tf_transform_output,
+    report: contract.IngestReport,
+    batch_size: int,
+    seed: int,
+) -> CachedActivations:
     """One forward pass of the frozen part over both splits (training images in both orientations)."""
     frozen = keras.Model(model.input, model.get_layer(preset.frozen_through).output)
 
     def computed(files, split, copies):
-        images = train_input.read_once(files, fn_args.data_accessor, tf_transform_output,
-                                       activation_cache.FORWARD_BATCH)
+        images = train_input.read_once(
+            files, fn_args.data_accessor, tf_transform_output, activation_cache.FORWARD_BATCH
+        )
         return activation_cache.compute(frozen, images, report.images(split), copies)
 
     train = computed(fn_args.train_files, "train", activation_cache.TRAINING_COPIES)
@@ -241,19 +284,25 @@ def ood_layer(model: keras.Model, preset: models.Preset) -> str:
     return preset.frozen_through or models.features_layer(model)
 
 
-def training_features(model: keras.Model, layer: str, inputs: PhaseInputs, fn_args, tf_transform_output
-                      ) -> Tuple[np.ndarray, np.ndarray]:
+def training_features(
+    model: keras.Model, layer: str, inputs: PhaseInputs, fn_args, tf_transform_output
+) -> tuple[np.ndarray, np.ndarray]:
     """(pooled features of layer, labels) of the training images as they are (no augmentation): from the cached
     activations when they are the layer's, else one pass over the images."""
     if isinstance(inputs, CachedActivations) and layer == inputs.preset.frozen_through:
         activations, labels = inputs.train
         return ood.pooled(activations[:, 0]), labels.ravel()
     extractor = keras.Model(model.inputs, model.get_layer(layer).output)
-    batches = [(ood.pooled(extractor(images, training=False).numpy()), labels.numpy()) for images, labels in
-               train_input.read_once(fn_args.train_files, fn_args.data_accessor, tf_transform_output,
-                                     activation_cache.FORWARD_BATCH)]
-    return (np.concatenate([f for f, _ in batches]).astype(np.float32),
-            np.concatenate([labels for _, labels in batches]).ravel())
+    batches = [
+        (ood.pooled(extractor(images, training=False).numpy()), labels.numpy())
+        for images, labels in train_input.read_once(
+            fn_args.train_files, fn_args.data_accessor, tf_transform_output, activation_cache.FORWARD_BATCH
+        )
+    ]
+    return (
+        np.concatenate([f for f, _ in batches]).astype(np.float32),
+        np.concatenate([labels for _, labels in batches]).ravel(),
+    )
 
 
 def run_fn(fn_args) -> None:
@@ -281,14 +330,21 @@ def run_fn(fn_args) -> None:
             # Only the flip can be cached; the model is built without the augmentation layers that would not act.
             model = preset.build(image_shape, weights, augment=False)
             inputs = cached_activations(model, preset, fn_args, tf_transform_output, report, batch_size, config.seed)
-        input_record = {"path": activation_cache.ACTIVATIONS, **dataclasses.asdict(cache_plan),
-                        "reason": cache_plan.reason()}
+        input_record = {
+            "path": activation_cache.ACTIVATIONS,
+            **dataclasses.asdict(cache_plan),
+            "reason": cache_plan.reason(),
+        }
     else:
         plan = input_plan(config.train_cache_memory_share, fn_args.train_files, tf_transform_output)
-        train = placement.shard(train_input.make_dataset(
-            fn_args.train_files, fn_args.data_accessor, tf_transform_output, batch_size, plan, config.seed))
+        train = placement.shard(
+            train_input.make_dataset(
+                fn_args.train_files, fn_args.data_accessor, tf_transform_output, batch_size, plan, config.seed
+            )
+        )
         val = placement.shard(
-            train_input.make_dataset(fn_args.eval_files, fn_args.data_accessor, tf_transform_output, batch_size, plan))
+            train_input.make_dataset(fn_args.eval_files, fn_args.data_accessor, tf_transform_output, batch_size, plan)
+        )
         inputs = images_in_every_phase(model, train, val)
         input_record = {**dataclasses.asdict(plan), "reason": plan.reason()}
         if cache_plan:
@@ -298,10 +354,11 @@ def run_fn(fn_args) -> None:
     with strategy.scope():
         tensorboard = keras.callbacks.TensorBoard(log_dir=os.path.join(model_run_dir, "logs"))
         steps = distribution.StepCounter()
-        record = fit(model, preset, config, inputs, steps_per_epoch, [tensorboard, steps],
-                     strategy.num_replicas_in_sync)
+        record = fit(
+            model, preset, config, inputs, steps_per_epoch, [tensorboard, steps], strategy.num_replicas_in_sync
+        )
     # After the last phase: its trainable parameters are the ones that were trained last (fine-tuning's).
-    summary: List[str] = []
+    summary: list[str] = []
     model.summary(print_fn=summary.append)
     logging.info("\n".join(summary))
     _write_text(os.path.join(model_run_dir, SUMMARY_FILE), "\n".join(summary) + "\n")
@@ -310,11 +367,18 @@ def run_fn(fn_args) -> None:
     ood_fit = ood.fit(layer, train_features, train_labels, len(class_names), config.seed)
     record["class_names"] = class_names
     record["input"] = input_record
-    record["distribution"] = {**placement.record(config.batch_size, train_examples, steps_per_epoch, steps),
-                              "last_phase_learning_rate": initial_learning_rate(model.optimizer)}
+    record["distribution"] = {
+        **placement.record(config.batch_size, train_examples, steps_per_epoch, steps),
+        "last_phase_learning_rate": initial_learning_rate(model.optimizer),
+    }
     record["ood"] = ood_fit.summary(ood.scores(ood_fit, train_features))
     logging.info("Out-of-distribution threshold: %s", record["ood"])
     _write_text(os.path.join(model_run_dir, HISTORY_FILE), json.dumps(record, indent=2))
-    exporter.export(float32_copy(model, config.model_preset, image_shape), tf_transform_output, class_names,
-                    placement.output_dir(fn_args.serving_model_dir), ood_fit)
+    exporter.export(
+        float32_copy(model, config.model_preset, image_shape),
+        tf_transform_output,
+        class_names,
+        placement.output_dir(fn_args.serving_model_dir),
+        ood_fit,
+    )
     placement.finish(fn_args.model_run_dir, fn_args.serving_model_dir)

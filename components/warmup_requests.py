@@ -6,7 +6,6 @@ The requests carry real encoded images (JPEG and PNG, several sizes, a batch of 
 export needs no data; each classifying signature is warmed."""
 
 import os
-from typing import Dict, List, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -18,7 +17,7 @@ from components import contract
 OTHER_WARMUP_IMAGES = ((375, 500, "jpeg"), (48, 64, "png"))
 
 
-def warmup_images(input_size: Tuple[int, int]) -> List[bytes]:
+def warmup_images(input_size: tuple[int, int]) -> list[bytes]:
     """Smooth colour gradients with a little seeded noise, encoded: decodable like any photo. The first has
     the model's input size (height, width)."""
     rng = np.random.default_rng(0)
@@ -32,10 +31,10 @@ def warmup_images(input_size: Tuple[int, int]) -> List[bytes]:
     return images
 
 
-def warmup_requests(input_size: Tuple[int, int]) -> List[prediction_log_pb2.PredictionLog]:
+def warmup_requests(input_size: tuple[int, int]) -> list[prediction_log_pb2.PredictionLog]:
     """Per classifying signature: one request per image, then one with all of them as a batch."""
     images = warmup_images(input_size)
-    inputs: Dict[str, tuple] = {
+    inputs: dict[str, tuple] = {
         contract.IMAGE_BYTES_SIGNATURE: (contract.IMAGE_BYTES_INPUT, images),
         contract.TF_EXAMPLE_SIGNATURE: (contract.TF_EXAMPLE_INPUT, [contract.tf_example(image) for image in images]),
     }
@@ -49,7 +48,7 @@ def warmup_requests(input_size: Tuple[int, int]) -> List[prediction_log_pb2.Pred
     return logs
 
 
-def write_warmup_requests(export_dir: str, input_size: Tuple[int, int]) -> None:
+def write_warmup_requests(export_dir: str, input_size: tuple[int, int]) -> None:
     path = contract.warmup_path(export_dir)
     tf.io.gfile.makedirs(os.path.dirname(path))
     with tf.io.TFRecordWriter(path) as writer:

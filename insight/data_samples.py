@@ -2,7 +2,7 @@
 
 import dataclasses
 import os
-from typing import Callable, Dict, Iterable, List, Sequence, Tuple
+from collections.abc import Callable, Iterable, Sequence
 
 from components import limits
 from components.ingest import layout, sources
@@ -14,12 +14,12 @@ from insight.images import decode_rgb
 SAMPLES_FILE = "samples.png"
 SAMPLES_PER_CLASS = 6
 
-Counts = Dict[str, Dict[str, int]]  # split -> class name -> images; the shape of the ingest report's counts
+Counts = dict[str, dict[str, int]]  # split -> class name -> images; the shape of the ingest report's counts
 # (label, file name, a function returning its bytes): bytes are read only for the images shown.
-Record = Tuple[int, str, Callable[[], bytes]]
+Record = tuple[int, str, Callable[[], bytes]]
 
 
-def count_rows(class_names: Sequence[str], counts: Counts) -> List[List[str]]:
+def count_rows(class_names: Sequence[str], counts: Counts) -> list[list[str]]:
     """A header and one row per split, then totals: the same table in the terminal and in the HTML report."""
     rows = [["split", *class_names, "total"]]
     for split in layout.SPLITS:  # train first, whatever order the JSON kept
@@ -30,7 +30,7 @@ def count_rows(class_names: Sequence[str], counts: Counts) -> List[List[str]]:
     return rows
 
 
-def format_table(rows: List[List[str]]) -> str:
+def format_table(rows: list[list[str]]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join(
         "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
@@ -40,11 +40,11 @@ def format_table(rows: List[List[str]]) -> str:
 
 def save_sample_grid(
     records: Iterable[Record], class_names: Sequence[str], path: str, per_class: int = SAMPLES_PER_CLASS
-) -> List[Tuple[str, str]]:
+) -> list[tuple[str, str]]:
     """The first decodable images of each class, class after class.
 
     Returns (file, reason) for each image that did not decode."""
-    tiles: Dict[int, List[image_grid.Tile]] = {label: [] for label in range(len(class_names))}
+    tiles: dict[int, list[image_grid.Tile]] = {label: [] for label in range(len(class_names))}
     unreadable = []
     for label, filename, read in records:
         if len(tiles[label]) >= per_class:
@@ -69,10 +69,10 @@ def save_sample_grid(
 
 @dataclasses.dataclass
 class DataInspection:
-    class_names: List[str]
+    class_names: list[str]
     counts: Counts  # files per split and class, as laid out in the data (decoding is checked at ingestion)
-    skipped: List[Tuple[str, str]]  # (file, reason): outside any class folder
-    unreadable: List[Tuple[str, str]]  # (file, reason): met while picking samples
+    skipped: list[tuple[str, str]]  # (file, reason): outside any class folder
+    unreadable: list[tuple[str, str]]  # (file, reason): met while picking samples
     samples_png: str
 
     def table(self) -> str:
@@ -91,9 +91,7 @@ def inspect_data(
     samples_png = os.path.join(out_dir, SAMPLES_FILE)
     with source.open() as reader:
         records = (
-            (e.label, e.member, lambda m=e.member: reader.read(m))
-            for e in data.entries
-            if e.split == layout.TRAIN
+            (e.label, e.member, lambda m=e.member: reader.read(m)) for e in data.entries if e.split == layout.TRAIN
         )
         unreadable = save_sample_grid(records, data.class_names, samples_png)
     return DataInspection(data.class_names, counts, data.skipped, unreadable, samples_png)

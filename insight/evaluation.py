@@ -5,7 +5,7 @@ import dataclasses
 import glob
 import itertools
 import os
-from typing import Iterable, Iterator, List, Optional, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -34,7 +34,7 @@ class ImageExample:
     filename: str
 
 
-def split_files(examples_uri: str, split: str) -> List[str]:
+def split_files(examples_uri: str, split: str) -> list[str]:
     """The gzip TFRecords under <Examples artifact>/Split-<split>/."""
     pattern = os.path.join(examples_uri, f"Split-{split}", "*")
     files = sorted(glob.glob(pattern))
@@ -60,8 +60,8 @@ class Prediction:
     example: ImageExample
     probability: float  # of the second class
     class_id: int
-    ood_score: Optional[float] = None  # components/ood.py (models exported without it: None)
-    in_distribution: Optional[bool] = None
+    ood_score: float | None = None  # components/ood.py (models exported without it: None)
+    in_distribution: bool | None = None
 
     @property
     def error(self) -> float:
@@ -69,10 +69,10 @@ class Prediction:
         return abs(self.example.label - self.probability)
 
 
-def predict(model: keras.Model, examples: Iterable[ImageExample]) -> List[Prediction]:
+def predict(model: keras.Model, examples: Iterable[ImageExample]) -> list[Prediction]:
     """Scores with the serving_tf_example signature, the one TFMA evaluated."""
     signature = model.signatures[contract.TF_EXAMPLE_SIGNATURE]
-    predictions: List[Prediction] = []
+    predictions: list[Prediction] = []
     examples = iter(examples)
     # disable=None: a bar on terminals only, not in logs.
     with tqdm(desc="Scoring validation images", unit="image", disable=None) as bar:
@@ -84,7 +84,8 @@ def predict(model: keras.Model, examples: Iterable[ImageExample]) -> List[Predic
             flags = outputs[contract.IN_DISTRIBUTION_OUTPUT].numpy() if scores is not None else None
             predictions.extend(
                 Prediction(e, float(p), int(c), *((float(scores[i]), bool(flags[i])) if scores is not None else ()))
-                for i, (e, p, c) in enumerate(zip(batch, probabilities, class_ids)))
+                for i, (e, p, c) in enumerate(zip(batch, probabilities, class_ids))
+            )
             bar.update(len(batch))
     return predictions
 
@@ -116,7 +117,7 @@ def save_confusion_matrix(matrix: np.ndarray, class_names: Sequence[str], path: 
     return figures.save_png(figure, path)
 
 
-def hardest(predictions: Sequence[Prediction], count: int = HARDEST_COUNT) -> List[Prediction]:
+def hardest(predictions: Sequence[Prediction], count: int = HARDEST_COUNT) -> list[Prediction]:
     """The images the model got most wrong: misclassified ones first."""
     return sorted(predictions, key=lambda p: p.error, reverse=True)[:count]
 

@@ -1,7 +1,6 @@
 """Intermediate representations: what each convolution and max-pooling layer makes of one image, channel by channel."""
 
 import os
-from typing import List, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -16,18 +15,21 @@ TITLE_INCHES = 0.4
 _LAYER_TYPES = (keras.layers.Conv2D, keras.layers.SeparableConv2D, keras.layers.MaxPooling2D)
 
 
-def representation_layers(model: keras.Model) -> List[keras.layers.Layer]:
+def representation_layers(model: keras.Model) -> list[keras.layers.Layer]:
     """Every convolution and max-pooling layer, as the tutorial shows them. A Keras application backbone
     (its blocks end in ReLU layers) has dozens: its story is told by the activation that ends each
     resolution, where one stage hands over to the next (MobileNet: 5 of its 27 activations)."""
     relus = [layer for layer in model.layers if isinstance(layer, keras.layers.ReLU)]
     if relus:
-        return [layer for layer, after in zip(relus, relus[1:] + [None])
-                if after is None or after.output_shape[1:3] != layer.output_shape[1:3]]
+        return [
+            layer
+            for layer, after in zip(relus, relus[1:] + [None])
+            if after is None or after.output_shape[1:3] != layer.output_shape[1:3]
+        ]
     return [layer for layer in model.layers if isinstance(layer, _LAYER_TYPES)]
 
 
-def activations(model: keras.Model, image: tf.Tensor) -> List[Tuple[str, np.ndarray]]:
+def activations(model: keras.Model, image: tf.Tensor) -> list[tuple[str, np.ndarray]]:
     """(layer name, [height, width, channels]) for each conv/pool layer; image is one model input [1, H, W, 3]."""
     layers = representation_layers(model)
     if not layers:
@@ -59,6 +61,6 @@ def save_panel(index: int, name: str, maps: np.ndarray, out_dir: str) -> str:
     return figures.save_png(figure, os.path.join(out_dir, f"{index:02d}_{name}.png"))
 
 
-def save_feature_maps(model: keras.Model, image: tf.Tensor, out_dir: str) -> List[str]:
+def save_feature_maps(model: keras.Model, image: tf.Tensor, out_dir: str) -> list[str]:
     """One PNG per conv/pool layer, in model order, named <NN>_<layer>.png."""
     return [save_panel(i, name, maps, out_dir) for i, (name, maps) in enumerate(activations(model, image), start=1)]

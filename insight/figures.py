@@ -2,7 +2,6 @@
 
 import math
 import os
-from typing import List, Tuple
 
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -18,19 +17,19 @@ def new_figure(width_inches: float, height_inches: float) -> Figure:
     return figure
 
 
-def pixel_size(width_inches: float, height_inches: float) -> Tuple[int, int]:
+def pixel_size(width_inches: float, height_inches: float) -> tuple[int, int]:
     """The (width, height) in pixels of a PNG saved from a figure of this size."""
     return round(width_inches * DPI), round(height_inches * DPI)
 
 
-def grid_inches(count: int, columns: int, cell: Tuple[float, float], title_height: float) -> Tuple[float, float]:
+def grid_inches(count: int, columns: int, cell: tuple[float, float], title_height: float) -> tuple[float, float]:
     rows = math.ceil(count / columns)
     return min(count, columns) * cell[0], title_height + rows * cell[1]
 
 
 def titled_grid(
-    title: str, count: int, columns: int, cell: Tuple[float, float], image_height: float, title_height: float
-) -> Tuple[Figure, List[Axes]]:
+    title: str, count: int, columns: int, cell: tuple[float, float], image_height: float, title_height: float
+) -> tuple[Figure, list[Axes]]:
     """count axes, columns to a row, under a title band. Each cell is (width, height) inches: the image at its
     bottom (image_height tall), room for a caption above. Placed in inches, so text never moves the layout."""
     width, height = grid_inches(count, columns, cell, title_height)

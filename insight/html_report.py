@@ -2,7 +2,7 @@
 
 import base64
 import html
-from typing import Iterable, List, Sequence
+from collections.abc import Iterable, Sequence
 
 # Plain greys: the colour on the page comes from the figures.
 _STYLE = """
@@ -61,11 +61,11 @@ def image(png_path: str, alt: str, width_px: int = 0) -> str:
     return f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}"{width}>'
 
 
-def section(title: str, blocks: List[str]) -> str:
+def section(title: str, blocks: list[str]) -> str:
     return f"<section><h2>{html.escape(title)}</h2>\n" + "\n".join(blocks) + "\n</section>"
 
 
-def page(title: str, sections: List[str]) -> str:
+def page(title: str, sections: list[str]) -> str:
     escaped = html.escape(title)
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'

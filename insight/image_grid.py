@@ -1,7 +1,7 @@
 """A grid of captioned images in one PNG: data samples, the hardest validation images."""
 
 import dataclasses
-from typing import Sequence, Tuple
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -19,7 +19,7 @@ class Tile:
     caption_color: str = "black"
 
 
-def pixel_size(count: int, columns: int) -> Tuple[int, int]:
+def pixel_size(count: int, columns: int) -> tuple[int, int]:
     """(width, height) of the PNG save_grid writes for count tiles."""
     return figures.pixel_size(*figures.grid_inches(count, columns, CELL, TITLE_INCHES))
 

@@ -19,12 +19,16 @@ def decode_rgb(data: bytes, source: str) -> np.ndarray:
         with Image.open(io.BytesIO(data)) as image:
             width, height = image.size
             if width * height > limits.MAX_IMAGE_PIXELS:
-                raise InsightError(f"{source}: image is {width}x{height} pixels, more than the "
-                                   f"{limits.MAX_IMAGE_PIXELS} allowed; not decoded")
+                raise InsightError(
+                    f"{source}: image is {width}x{height} pixels, more than the "
+                    f"{limits.MAX_IMAGE_PIXELS} allowed; not decoded"
+                )
             return np.asarray(image.convert("RGB"))
     except Image.UnidentifiedImageError as e:
         raise InsightError(f"{source}: not an image file (no known image format)") from e
     except Image.DecompressionBombError as e:  # PIL refused it on opening: too big even to check here
-        raise InsightError(f"{source}: image over the {limits.MAX_IMAGE_PIXELS} pixels allowed; not decoded ({e})") from e
+        raise InsightError(
+            f"{source}: image over the {limits.MAX_IMAGE_PIXELS} pixels allowed; not decoded ({e})"
+        ) from e
     except (OSError, ValueError) as e:
         raise InsightError(f"{source}: not a decodable image ({e})") from e

@@ -1,13 +1,14 @@
 """Reads the JSON files the pipeline writes, with errors that name the file."""
 
 import json
-from typing import Any, Dict, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from components import files
 from insight.errors import InsightError
 
 
-def read_json_object(path: str, required_keys: Sequence[str] = ()) -> Dict[str, Any]:
+def read_json_object(path: str, required_keys: Sequence[str] = ()) -> dict[str, Any]:
     try:
         value = json.loads(files.read_text(path))
     except files.FileRefused as e:

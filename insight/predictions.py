@@ -3,7 +3,7 @@ predicted class and the probability of that class. The model's `probability` out
 (the serving contract, kept as it is for TF Serving clients); this module turns it around, and lays out the
 printed table and the JSON rows, so a column added to predictions is added here once."""
 
-from typing import Dict, List, Sequence
+from collections.abc import Sequence
 
 from components import contract
 
@@ -17,7 +17,7 @@ COLUMNS = [
 ]
 
 
-def probabilities(probability_of_second: float) -> List[float]:
+def probabilities(probability_of_second: float) -> list[float]:
     """Both classes' probabilities, by class id (the sorted class names)."""
     return [1.0 - probability_of_second, probability_of_second]
 
@@ -27,7 +27,7 @@ def of_class(class_id: int, probability_of_second: float) -> float:
     return probabilities(probability_of_second)[class_id]
 
 
-def class_probability(row: Dict) -> float:
+def class_probability(row: dict) -> float:
     """The probability of the row's predicted class (row: a client's prediction, `probability` of the second)."""
     return of_class(row[contract.CLASS_ID_OUTPUT], row[contract.PROBABILITY_OUTPUT])
 
@@ -37,14 +37,14 @@ def caption(class_name: str, class_id: int, probability_of_second: float) -> str
     return f"{class_name}, probability {of_class(class_id, probability_of_second):.4f}"
 
 
-def table(rows: Sequence[Dict]) -> str:
+def table(rows: Sequence[dict]) -> str:
     """A header, then one tab-separated line per prediction."""
     lines = ["\t".join(header for header, _ in COLUMNS)]
     lines += ["\t".join(value(row) for _, value in COLUMNS) for row in rows]
     return "\n".join(lines)
 
 
-def json_row(row: Dict) -> Dict:
+def json_row(row: dict) -> dict:
     """{file, class_name, class_id, probability (of class_name), probabilities (both, by class id)}, and
     in_distribution and ood_score from models exported with them."""
     return {

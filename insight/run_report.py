@@ -4,7 +4,7 @@ import functools
 import itertools
 import os
 import shutil
-from typing import Callable, Dict, List, Sequence
+from collections.abc import Callable, Sequence
 
 from tfx.utils import path_utils
 
@@ -55,7 +55,7 @@ class _RunReport:
         self.artifacts = run_summary.find_artifacts(metadata_path)
         self.summary = run_summary.summarize(metadata_path)
         self.report_dir = report_dir
-        self.paths: Dict[str, str] = {}
+        self.paths: dict[str, str] = {}
 
     def _written(self, key: str, path: str) -> str:
         self.paths[key] = path
@@ -79,7 +79,7 @@ class _RunReport:
             raise InsightError(f"{self._examples()}: no ingest report ({type(e).__name__}: {e})") from e
 
     @property
-    def class_names(self) -> List[str]:
+    def class_names(self) -> list[str]:
         return self.ingest.class_names
 
     @functools.cached_property
@@ -90,10 +90,10 @@ class _RunReport:
         return saved_model.load(path_utils.serving_model_path(self.artifacts.model))
 
     @functools.cached_property
-    def predictions(self) -> List[evaluation.Prediction]:
+    def predictions(self) -> list[evaluation.Prediction]:
         return evaluation.predict(self.model, evaluation.read_examples(self._examples(), layout.EVAL))
 
-    def outcome(self) -> List[str]:
+    def outcome(self) -> list[str]:
         blessed = self.artifacts.blessed
         verdict = "did not run" if blessed is None else ("blessed the model" if blessed else "did NOT bless the model")
         pushed = "pushed it" if self.summary.pushed else "did NOT push it"
@@ -103,7 +103,7 @@ class _RunReport:
             html_report.preformatted(run_summary.describe(self.summary)),
         ]
 
-    def _near_chance(self) -> List[str]:
+    def _near_chance(self) -> list[str]:
         """A caution when the pushed model scores within NEAR_CHANCE of always answering the commonest class."""
         accuracy = self.summary.accuracy
         if not self.summary.pushed or accuracy is None:
@@ -115,16 +115,21 @@ class _RunReport:
         chance = counts[commonest] / sum(counts.values())
         if accuracy > chance + NEAR_CHANCE:
             return []
-        return [html_report.caution(
-            f"Caution: the pushed model's validation accuracy, {accuracy:.4f}, is within {NEAR_CHANCE:.2f} of "
-            f"chance ({chance:.4f}: always answering {commonest}). The accuracy gate (--min-accuracy) let it "
-            "through; it is not a useful classifier yet."
-        )]
+        return [
+            html_report.caution(
+                f"Caution: the pushed model's validation accuracy, {accuracy:.4f}, is within {NEAR_CHANCE:.2f} of "
+                f"chance ({chance:.4f}: always answering {commonest}). The accuracy gate (--min-accuracy) let it "
+                "through; it is not a useful classifier yet."
+            )
+        ]
 
-    def data(self) -> List[str]:
+    def data(self) -> list[str]:
         ingest = self.ingest
-        how = "by a hash of each file name" if ingest.split_by_hash else f"by the {_data_form(ingest.data_uri)}'s " \
-            "split folders (train/, validation/)"
+        how = (
+            "by a hash of each file name"
+            if ingest.split_by_hash
+            else f"by the {_data_form(ingest.data_uri)}'s split folders (train/, validation/)"
+        )
         blocks = [
             html_report.paragraph(f"Images from {ingest.data_uri}, split into train and eval {how}:"),
             html_report.table(data_samples.count_rows(ingest.class_names, ingest.counts)),
@@ -143,7 +148,7 @@ class _RunReport:
         blocks.append(html_report.image(self._written("samples", samples), "sample training images"))
         return blocks
 
-    def _anomalies(self) -> List[str]:
+    def _anomalies(self) -> list[str]:
         if not self.artifacts.anomalies:
             return [html_report.note("ExampleValidator did not run: no anomaly check.")]
         found = read_anomalies(self.artifacts.anomalies)
@@ -159,7 +164,7 @@ class _RunReport:
             raise InsightError("the run has no Trainer output: the Trainer did not finish")
         return self.artifacts.model_run
 
-    def model_summary(self) -> List[str]:
+    def model_summary(self) -> list[str]:
         source = os.path.join(self._model_run(), trainer.SUMMARY_FILE)
         try:
             text = files.read_text(source)
@@ -169,29 +174,42 @@ class _RunReport:
             f.write(text)
         self._written("model_summary", f.name)
         # The totals in view (written after the last phase: fine-tuning's trainable count), the layers folded.
-        totals = [line for line in text.splitlines() if line.strip().lower().startswith(("total", "trainable",
-                                                                                         "non-trainable"))]
-        return [html_report.preformatted("\n".join(totals) or "(no totals)"),
-                html_report.folded("Every layer (model.summary(), after the last training phase)",
-                                   html_report.preformatted(text))]
+        totals = [
+            line
+            for line in text.splitlines()
+            if line.strip().lower().startswith(("total", "trainable", "non-trainable"))
+        ]
+        return [
+            html_report.preformatted("\n".join(totals) or "(no totals)"),
+            html_report.folded(
+                "Every layer (model.summary(), after the last training phase)", html_report.preformatted(text)
+            ),
+        ]
 
-    def training(self) -> List[str]:
+    def training(self) -> list[str]:
         record = training_curves.load_history(self._model_run())
         curves = training_curves.save_training_curves(record, self._file(TRAINING_CURVES_FILE))
         epochs = len(record["history"]["loss"])
         blocks = [html_report.image(self._written("training_curves", curves), "training curves")]
         if "kept_epoch" in record:
-            blocks.insert(0, html_report.paragraph(
-                f"Kept the weights of epoch {record['kept_epoch']} of {epochs} ({record['kept_by']}): "
-                f"validation accuracy {record['kept_val_accuracy']:.4f}."
-            ))
+            blocks.insert(
+                0,
+                html_report.paragraph(
+                    f"Kept the weights of epoch {record['kept_epoch']} of {epochs} ({record['kept_by']}): "
+                    f"validation accuracy {record['kept_val_accuracy']:.4f}."
+                ),
+            )
         if "config" in record:
-            blocks.append(html_report.paragraph("The settings the Trainer ran with: a setting left out of the command "
-                                                "line takes the preset's recipe value."))
+            blocks.append(
+                html_report.paragraph(
+                    "The settings the Trainer ran with: a setting left out of the command "
+                    "line takes the preset's recipe value."
+                )
+            )
             blocks.append(html_report.table([["setting", "value"], *_effective_settings(record)]))
         return blocks
 
-    def evaluation(self) -> List[str]:
+    def evaluation(self) -> list[str]:
         blocks = []
         if self.artifacts.evaluation:
             metrics = run_summary.overall_metrics(self.artifacts.evaluation)
@@ -207,7 +225,7 @@ class _RunReport:
         blocks.append(html_report.image(self._written("hardest", png), "hardest validation images"))
         return blocks + self._ood()
 
-    def _ood(self) -> List[str]:
+    def _ood(self) -> list[str]:
         """The out-of-distribution scores of the validation images against the threshold fitted on training's."""
         fitted = training_curves.load_history(self._model_run()).get("ood")
         if not fitted or not self.predictions or self.predictions[0].ood_score is None:
@@ -219,28 +237,32 @@ class _RunReport:
                 f"Neither class: {flagged} of {len(self.predictions)} validation images "
                 f"({flagged / len(self.predictions):.1%}) score above the threshold {fitted['threshold']:.2f}, "
                 f"which holds {fitted['in_distribution_share']:.0%} of the training images ({fitted['method']}). "
-                "They keep their class and probability; TFMA evaluated every image."),
+                "They keep their class and probability; TFMA evaluated every image."
+            ),
             html_report.image(self._written("ood_scores", png), "out-of-distribution scores"),
         ]
 
-    def new_images(self) -> List[str]:
+    def new_images(self) -> list[str]:
         """The images given with --predict (or a few validation images): predicted and explained as
         `catdog predict` and `catdog visualize` would."""
         if self.new_image_files:
             images = [(path, _read_image(path)) for path in self.new_image_files]
             blocks = [html_report.paragraph("The images given with --predict:")]
         else:
-            by_class: Dict[int, list] = {}
+            by_class: dict[int, list] = {}
             for e in evaluation.read_examples(self._examples(), layout.EVAL):
                 if len(by_class.setdefault(e.label, [])) < NEW_IMAGE_COUNT:
                     by_class[e.label].append(e)
             # Classes in turn, so both show.
             turns = itertools.chain.from_iterable(itertools.zip_longest(*by_class.values()))
             images = [(e.filename, e.image_raw) for e in itertools.islice(filter(None, turns), NEW_IMAGE_COUNT)]
-            blocks = [html_report.paragraph(
-                f"{len(images)} validation images, predicted as a new image would be (`catdog report --predict "
-                "IMAGE` shows yours; `catdog predict` prints the same). Grad-CAM: where the last convolution found "
-                "evidence for the predicted class.")]
+            blocks = [
+                html_report.paragraph(
+                    f"{len(images)} validation images, predicted as a new image would be (`catdog report --predict "
+                    "IMAGE` shows yours; `catdog predict` prints the same). Grad-CAM: where the last convolution found "
+                    "evidence for the predicted class."
+                )
+            ]
         for number, (name, image) in enumerate(images, 1):
             png = self._file(os.path.join(NEW_IMAGES_DIR, f"{number:02d}_{os.path.basename(name)}.png"))
             explained = visualize.explain(self.model, image, name, png)
@@ -250,7 +272,7 @@ class _RunReport:
             blocks.append(html_report.image(png, f"{name}: Grad-CAM", width_px=360))
         return blocks
 
-    def internals(self) -> List[str]:
+    def internals(self) -> list[str]:
         worst = evaluation.hardest(self.predictions, 1)[0].example
         seen = visualize.visualize(self.model, worst.image_raw, worst.filename, self.report_dir)
         self._written("gradcam", seen.gradcam_png)
@@ -276,7 +298,7 @@ def _read_image(path: str) -> bytes:
         raise InsightError(f"{path}: cannot read ({e.strerror or e})") from e
 
 
-def _effective_settings(record) -> List[List[str]]:
+def _effective_settings(record) -> list[list[str]]:
     """(setting, value) rows: the flags as given, the preset's recipe where a flag was left out (None)."""
     recipe = record.get("recipe", {})
     rows = []
@@ -295,7 +317,7 @@ def _data_form(data_uri: str) -> str:
     return "folder" if "://" not in data_uri or data_uri.startswith("file://") else "prefix"
 
 
-def _duplicates(found) -> List[str]:
+def _duplicates(found) -> list[str]:
     """The ingest report's exact duplicates: counts, then each group's files."""
     if found is None:
         return [html_report.note("Duplicates were not looked for: the run's ingestion predates the check.")]
@@ -318,7 +340,7 @@ def _duplicates(found) -> List[str]:
     ]
 
 
-def _section(title: str, build: Callable[[], List[str]]) -> str:
+def _section(title: str, build: Callable[[], list[str]]) -> str:
     try:
         blocks = build()
     except InsightError as e:
@@ -326,7 +348,7 @@ def _section(title: str, build: Callable[[], List[str]]) -> str:
     return html_report.section(title, blocks)
 
 
-def write_run_outputs(output_dir: str, new_image_files: Sequence[str] = ()) -> Dict[str, str]:
+def write_run_outputs(output_dir: str, new_image_files: Sequence[str] = ()) -> dict[str, str]:
     """Writes <output_dir>/report/ and returns {name: path} of what it wrote; "html" is the page with it all.
     new_image_files: images to predict and explain in the New images section (default: a few validation ones)."""
     report_dir = os.path.join(output_dir, REPORT_SUBDIR)

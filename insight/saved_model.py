@@ -1,7 +1,7 @@
 """Finds and loads an exported model: its Keras layers and the serving signatures in one object."""
 
 import os
-from typing import Sequence
+from collections.abc import Sequence
 
 import tensorflow as tf
 import tf_keras as keras

@@ -1,7 +1,7 @@
 """Loss and accuracy per epoch, training against validation, from the Trainer's history.json."""
 
 import os
-from typing import Any, Dict
+from typing import Any
 
 from matplotlib import ticker
 
@@ -14,7 +14,7 @@ WIDTH_INCHES, HEIGHT_INCHES = 11.0, 4.0
 _PANELS = (("loss", "Loss"), ("accuracy", "Accuracy"))
 
 
-def load_history(model_run_dir: str) -> Dict[str, Any]:
+def load_history(model_run_dir: str) -> dict[str, Any]:
     path = os.path.join(model_run_dir, trainer.HISTORY_FILE)
     record = read_json_object(path, ["history"])
     missing = [name for key, _ in _PANELS for name in (key, f"val_{key}") if name not in record["history"]]
@@ -23,7 +23,7 @@ def load_history(model_run_dir: str) -> Dict[str, Any]:
     return record
 
 
-def save_training_curves(record: Dict[str, Any], path: str) -> str:
+def save_training_curves(record: dict[str, Any], path: str) -> str:
     history = record["history"]
     figure = figures.new_figure(WIDTH_INCHES, HEIGHT_INCHES)
     for i, (key, title) in enumerate(_PANELS):

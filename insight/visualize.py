@@ -2,7 +2,6 @@
 
 import dataclasses
 import os
-from typing import List
 
 import tensorflow as tf
 import tf_keras as keras
@@ -22,7 +21,7 @@ class Visualization:
     class_name: str
     class_id: int
     probability: float  # of the second class, as serving returns it (insight.predictions reads it right)
-    feature_maps: List[str]  # one PNG per convolution or max-pooling layer
+    feature_maps: list[str]  # one PNG per convolution or max-pooling layer
     gradcam_png: str  # the photo's size, heat map of the predicted class over it
 
 
@@ -43,8 +42,13 @@ def _served(model: keras.Model, image: bytes, source: str):
         raise InsightError(f"{source}: the model cannot decode it (JPEG, PNG, GIF or BMP only): {e.message}") from e
     served = model.signatures[contract.IMAGE_BYTES_SIGNATURE](**{contract.IMAGE_BYTES_INPUT: tf.constant([image])})
     class_name = served[contract.CLASS_NAME_OUTPUT][0].numpy().decode()
-    return photo, model_input, class_name, int(served[contract.CLASS_ID_OUTPUT][0]), \
-        float(served[contract.PROBABILITY_OUTPUT][0])
+    return (
+        photo,
+        model_input,
+        class_name,
+        int(served[contract.CLASS_ID_OUTPUT][0]),
+        float(served[contract.PROBABILITY_OUTPUT][0]),
+    )
 
 
 def explain(model: keras.Model, image: bytes, source: str, gradcam_png: str) -> Explained:

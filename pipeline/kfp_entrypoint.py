@@ -11,7 +11,6 @@ On Vertex AI the types are already there and the folders are not, so both steps 
 """
 
 import os
-from typing import Dict, List, Tuple
 
 from absl import app
 from google.protobuf import json_format
@@ -39,11 +38,11 @@ def launcher_path(uri: str, root: str = "/") -> str:
     """The local folder KFP's launcher syncs with uri, or "" for a URI it does not sync."""
     for scheme, folder in LAUNCHER_FOLDERS.items():
         if uri.startswith(scheme):
-            return os.path.join(root, folder, uri[len(scheme):])
+            return os.path.join(root, folder, uri[len(scheme) :])
     return ""
 
 
-def use_launcher_folders(executor_input: pipeline_spec_pb2.ExecutorInput, root: str = "/") -> Dict[str, str]:
+def use_launcher_folders(executor_input: pipeline_spec_pb2.ExecutorInput, root: str = "/") -> dict[str, str]:
     """Points artifacts at the launcher's local copies where it made them; returns {local path: remote URI}."""
     remote_of = {}
     for artifact_lists in (executor_input.inputs.artifacts, executor_input.outputs.artifacts):
@@ -57,7 +56,7 @@ def use_launcher_folders(executor_input: pipeline_spec_pb2.ExecutorInput, root: 
     return remote_of
 
 
-def restore_remote_uris(output_file: str, remote_of: Dict[str, str]) -> None:
+def restore_remote_uris(output_file: str, remote_of: dict[str, str]) -> None:
     """The launcher takes a URI in the executor output as the artifact's new location: give the remote one."""
     if not remote_of or not fileio.exists(output_file):
         return
@@ -71,7 +70,7 @@ def restore_remote_uris(output_file: str, remote_of: Dict[str, str]) -> None:
         f.write(json_format.MessageToJson(executor_output))
 
 
-def run_executor(args, beam_args: List[str], launcher_root: str = "/") -> None:
+def run_executor(args, beam_args: list[str], launcher_root: str = "/") -> None:
     """args and beam_args as kubeflow_v2_run_executor parses them."""
     executor_input = pipeline_spec_pb2.ExecutorInput()
     json_format.Parse(args.json_serialized_invocation_args, executor_input, ignore_unknown_fields=True)
@@ -85,7 +84,7 @@ def run_executor(args, beam_args: List[str], launcher_root: str = "/") -> None:
     restore_remote_uris(executor_input.outputs.output_file, remote_of)
 
 
-def _main(parsed: Tuple) -> None:
+def _main(parsed: tuple) -> None:
     run_executor(*parsed)
 
 

@@ -6,7 +6,7 @@ paths, the Trainer's resources and which values stay runtime parameters.
 
 import json
 import os
-from typing import Any, Dict, Optional
+from typing import Any
 
 import yaml
 from google.protobuf import json_format
@@ -39,8 +39,12 @@ LAUNCHER_MEMORY_GB = 2.0
 def trainer_resources(settings: KubeflowSettings) -> ResourceSpec:
     """Requests equal to limits: the Trainer's pod keeps its CPUs and memory (Vertex AI sizes machines by limits)."""
     if settings.workers > 1:
-        return ResourceSpec(cpu_request=LAUNCHER_CPUS, cpu_limit=LAUNCHER_CPUS,
-                            memory_request=LAUNCHER_MEMORY_GB, memory_limit=LAUNCHER_MEMORY_GB)
+        return ResourceSpec(
+            cpu_request=LAUNCHER_CPUS,
+            cpu_limit=LAUNCHER_CPUS,
+            memory_request=LAUNCHER_MEMORY_GB,
+            memory_limit=LAUNCHER_MEMORY_GB,
+        )
     spec = ResourceSpec(
         cpu_request=settings.cpus,
         cpu_limit=settings.cpus,
@@ -53,7 +57,7 @@ def trainer_resources(settings: KubeflowSettings) -> ResourceSpec:
     return spec
 
 
-def vertex_training(settings: KubeflowSettings) -> Optional[Dict[str, Any]]:
+def vertex_training(settings: KubeflowSettings) -> dict[str, Any] | None:
     """With several workers: what TFX's Google Cloud Trainer adds to the Trainer's custom_config, a Vertex AI
     CustomJob of two worker pools, the chief (pool 0) and the other workers, each machine with the GPU request.
     Vertex AI gives each replica a TF_CONFIG naming its pool (chief, worker), which run_fn's auto strategy reads."""
@@ -63,7 +67,7 @@ def vertex_training(settings: KubeflowSettings) -> Optional[Dict[str, Any]]:
     if settings.gpus:
         machine.update(accelerator_type=settings.accelerator_type, accelerator_count=settings.gpus)
 
-    def pool(replicas: int) -> Dict[str, Any]:
+    def pool(replicas: int) -> dict[str, Any]:
         # TFX sets the command (its executor runner); the image is the project's, which has run_fn.
         return {"machine_spec": machine, "replica_count": replicas, "container_spec": {"image_uri": settings.image}}
 
@@ -78,7 +82,7 @@ def vertex_training(settings: KubeflowSettings) -> Optional[Dict[str, Any]]:
     }
 
 
-def _runtime_parameters(settings: KubeflowSettings) -> Dict[str, Any]:
+def _runtime_parameters(settings: KubeflowSettings) -> dict[str, Any]:
     eval_config = evaluation.eval_config(settings.min_accuracy, settings.max_regression)
     eval_config = json.dumps(json_format.MessageToDict(eval_config), sort_keys=True)
     return {
@@ -89,8 +93,10 @@ def _runtime_parameters(settings: KubeflowSettings) -> Dict[str, Any]:
 
 
 def build_pipeline(settings: KubeflowSettings) -> tfx.dsl.Pipeline:
-    params = {name: tfx.dsl.experimental.RuntimeParameter(name=name, ptype=str, default=value)
-              for name, value in _runtime_parameters(settings).items()}
+    params = {
+        name: tfx.dsl.experimental.RuntimeParameter(name=name, ptype=str, default=value)
+        for name, value in _runtime_parameters(settings).items()
+    }
     return create_pipeline(
         settings,
         pipeline_root=settings.pipeline_root,
@@ -105,7 +111,7 @@ def build_pipeline(settings: KubeflowSettings) -> tfx.dsl.Pipeline:
     )
 
 
-def kfp_pipeline_spec(pipeline_job: Dict[str, Any]) -> Dict[str, Any]:
+def kfp_pipeline_spec(pipeline_job: dict[str, Any]) -> dict[str, Any]:
     """The PipelineSpec of a PipelineJob, carrying what the job kept beside it: a YAML package holds only
     the spec, and KFP needs the parameters' defaults and the pipeline root in there."""
     spec = pipeline_job["pipelineSpec"]

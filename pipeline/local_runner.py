@@ -2,16 +2,15 @@
 
 import dataclasses
 import os
-from typing import Tuple
 
 from tfx import v1 as tfx
 
 from components import contract
 from components.ingest import fetch, sources
+from components.scores import export_scores
 from pipeline import configs, progress
 from pipeline.pipeline import create_pipeline
 from pipeline.run_summary import RunSummary, find_artifacts, summarize
-from components.scores import export_scores
 from pipeline.settings import LocalRunSettings
 
 SCHEMA_FILE = "schema.pbtxt"
@@ -47,7 +46,7 @@ def _keep_reference_schema(metadata_path: str, reference: str) -> None:
         tfdv.write_schema_text(schema, reference)
 
 
-def data_key(data_uri: str) -> Tuple[str, str]:
+def data_key(data_uri: str) -> tuple[str, str]:
     """(sha256, fingerprint) of the data, to key ingestion's cache: changed data at the same place is ingested
     again. A local zip's sha256 (read whole: it is on this disk); a folder's or an object store's fingerprint
     (names, sizes and versions, from a listing); neither for a download (--sha256 pins one)."""
@@ -68,8 +67,13 @@ def run(settings: LocalRunSettings) -> RunSummary:
     metadata_path = os.path.join(output_dir, configs.METADATA_FILE)
     os.makedirs(output_dir, exist_ok=True)
     pipeline = create_pipeline(
-        dataclasses.replace(settings, data_uri=data_uri, data_sha256=sha256, score_data_uri=score_data_uri,
-                            schema_file=_absolute(schema_file)),
+        dataclasses.replace(
+            settings,
+            data_uri=data_uri,
+            data_sha256=sha256,
+            score_data_uri=score_data_uri,
+            schema_file=_absolute(schema_file),
+        ),
         data_fingerprint=fingerprint,
         pipeline_root=os.path.join(output_dir, configs.PIPELINE_ROOT_SUBDIR),
         serving_model_dir=os.path.join(output_dir, configs.SERVING_SUBDIR, settings.model_name),
@@ -85,6 +89,10 @@ def run(settings: LocalRunSettings) -> RunSummary:
     summary.stages = stages
     if score_data_uri:
         artifacts = find_artifacts(metadata_path)
-        summary.scores = export_scores(artifacts.examples, artifacts.score_examples, artifacts.scores,
-                                       os.path.join(output_dir, configs.SCORES_FILE))
+        summary.scores = export_scores(
+            artifacts.examples,
+            artifacts.score_examples,
+            artifacts.scores,
+            os.path.join(output_dir, configs.SCORES_FILE),
+        )
     return summary

@@ -1,6 +1,6 @@
 """The pipeline definition: one pure function that every runner calls."""
 
-from typing import Any, Dict, Optional, Tuple
+from typing import Any
 
 from tfx import v1 as tfx
 
@@ -12,16 +12,24 @@ from pipeline import configs
 from pipeline.settings import RunSettings
 
 
-def bulk_inferrer_specs() -> Tuple[tfx.proto.ModelSpec, tfx.proto.OutputExampleSpec]:
+def bulk_inferrer_specs() -> tuple[tfx.proto.ModelSpec, tfx.proto.OutputExampleSpec]:
     """BulkInferrer runs the numeric tf.Example signature and adds its outputs to each example as columns."""
-    columns = [tfx.proto.PredictOutputCol(output_key=key, output_column=key)
-               for key in (contract.PROBABILITY_OUTPUT, contract.CLASS_ID_OUTPUT, contract.IN_DISTRIBUTION_OUTPUT,
-                           contract.OOD_SCORE_OUTPUT)]
+    columns = [
+        tfx.proto.PredictOutputCol(output_key=key, output_column=key)
+        for key in (
+            contract.PROBABILITY_OUTPUT,
+            contract.CLASS_ID_OUTPUT,
+            contract.IN_DISTRIBUTION_OUTPUT,
+            contract.OOD_SCORE_OUTPUT,
+        )
+    ]
     return (
         tfx.proto.ModelSpec(model_signature_name=[contract.SCORE_TF_EXAMPLE_SIGNATURE]),
-        tfx.proto.OutputExampleSpec(output_columns_spec=[
-            tfx.proto.OutputColumnsSpec(predict_output=tfx.proto.PredictOutput(output_columns=columns))
-        ]),
+        tfx.proto.OutputExampleSpec(
+            output_columns_spec=[
+                tfx.proto.OutputColumnsSpec(predict_output=tfx.proto.PredictOutput(output_columns=columns))
+            ]
+        ),
     )
 
 
@@ -38,8 +46,8 @@ def create_pipeline(
     metadata_connection_config=None,
     compare_to_blessed: bool = True,
     trainer_resources: Any = None,
-    trainer_cloud_config: Optional[Dict[str, Any]] = None,
-    score_data_key: Tuple[str, str] = ("", ""),
+    trainer_cloud_config: dict[str, Any] | None = None,
+    score_data_key: tuple[str, str] = ("", ""),
 ) -> tfx.dsl.Pipeline:
     """Ingest -> validate (gated) -> Transform -> Trainer -> Evaluator (gated) -> Pusher, and with
     settings.score_data_uri, ingest those images unlabelled -> BulkInferrer (blessed models only).
@@ -67,7 +75,9 @@ def create_pipeline(
     schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
     # The schema the data is held to: a kept or checked-in reference, so that drifting data shows as
     # anomalies instead of as a new schema. Transform keeps the inferred one, so its cache holds across runs.
-    reference_schema = tfx.components.ImportSchemaGen(schema_file=settings.schema_file) if settings.schema_file else None
+    reference_schema = (
+        tfx.components.ImportSchemaGen(schema_file=settings.schema_file) if settings.schema_file else None
+    )
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=(reference_schema or schema_gen).outputs["schema"]
     )
@@ -105,7 +115,8 @@ def create_pipeline(
         model=trainer_component.outputs["model"],
         baseline_model=latest_blessed.outputs["model"] if latest_blessed is not None else None,
         eval_config=evaluation.eval_config(settings.min_accuracy, settings.max_regression)
-        if eval_config is None else eval_config,
+        if eval_config is None
+        else eval_config,
     ).with_id(configs.EVALUATOR_ID)
     pusher = AtomicPusher(
         model=trainer_component.outputs["model"],

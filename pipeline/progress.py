@@ -9,7 +9,7 @@ import dataclasses
 import logging
 import os
 import time
-from typing import Callable, Iterator, List, Optional
+from collections.abc import Callable, Iterator
 
 from absl import logging as absl_logging
 
@@ -32,10 +32,10 @@ class ComponentProgress(logging.Handler):
 
     def __init__(self, node_count: int, out: Callable[[str], None]):
         super().__init__(logging.INFO)
-        self.stages: List[StageTime] = []
+        self.stages: list[StageTime] = []
         self._node_count = node_count
         self._out = out
-        self._node: Optional[str] = None
+        self._node: str | None = None
         self._started = 0.0
         self._cached = False
 
@@ -73,8 +73,9 @@ class _WarningsOn(logging.Handler):
 
 
 @contextlib.contextmanager
-def reported(node_count: int, out: Callable[[str], None] = lambda line: print(line, flush=True)
-             ) -> Iterator[List[StageTime]]:
+def reported(
+    node_count: int, out: Callable[[str], None] = lambda line: print(line, flush=True)
+) -> Iterator[list[StageTime]]:
     """Around LocalDagRunner().run(...): prints each component's progress; yields the stages' times, filled
     as they finish. Under --verbose (the root logger at INFO) TFX's own lines print too."""
     absl_logger = absl_logging.get_absl_logger()

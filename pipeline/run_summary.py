@@ -5,7 +5,6 @@ import json
 import os
 import shutil
 import sys
-from typing import Dict, List, Optional
 
 import tensorflow_model_analysis as tfma
 from ml_metadata import errors
@@ -25,15 +24,15 @@ from pipeline.progress import StageTime
 class RunSummary:
     pushed: bool
     destination: str
-    reasons: List[str]  # why the model was not blessed, one line a failed check
-    accuracy: Optional[float]
+    reasons: list[str]  # why the model was not blessed, one line a failed check
+    accuracy: float | None
     ingest_report: str
     skipped_files: int
     dropped_duplicates: int  # eval images left out as exact copies of training images
     model_run: str  # the Trainer's ModelRun folder: history.json, model_summary.txt, logs/
-    scores: Optional[Scores] = None  # with --score-data: what BulkInferrer scored, written where
+    scores: Scores | None = None  # with --score-data: what BulkInferrer scored, written where
     trainer_input: str = ""  # how the Trainer read its examples (cached or streamed) and why
-    stages: List[StageTime] = dataclasses.field(default_factory=list)  # this run's, in order (local runs)
+    stages: list[StageTime] = dataclasses.field(default_factory=list)  # this run's, in order (local runs)
 
 
 def _latest(store: metadata_store.MetadataStore, type_name: str):
@@ -53,11 +52,12 @@ def latest_output(store: metadata_store.MetadataStore, node_id: str, type_name: 
     executions = store.get_executions_by_context(context.id)
     events = store.get_events_by_execution_ids([e.id for e in executions])
     outputs = {e.artifact_id for e in events if e.type == metadata_store_pb2.Event.OUTPUT}
-    return max((a for a in store.get_artifacts_by_id(list(outputs)) if a.type_id == type_id),
-               key=lambda a: a.id, default=None)
+    return max(
+        (a for a in store.get_artifacts_by_id(list(outputs)) if a.type_id == type_id), key=lambda a: a.id, default=None
+    )
 
 
-def overall_metrics(evaluation_uri: str) -> Dict[str, float]:
+def overall_metrics(evaluation_uri: str) -> dict[str, float]:
     """The evaluated model's metrics on the whole eval split, by TFMA name (binary_accuracy, precision, auc...)."""
     metrics = {}
     for slice_metrics in tfma.load_metrics(evaluation_uri):
@@ -71,7 +71,7 @@ def overall_metrics(evaluation_uri: str) -> Dict[str, float]:
     return metrics
 
 
-def _accuracy(evaluation_uri: str) -> Optional[float]:
+def _accuracy(evaluation_uri: str) -> float | None:
     return overall_metrics(evaluation_uri).get(evaluation.GATED_METRIC_KEY)
 
 
@@ -79,16 +79,20 @@ def _describe_failure(failure) -> str:
     name, value = failure.metric_key.name, failure.metric_value.double_value.value
     if failure.metric_key.is_diff:
         allowed = -failure.metric_threshold.change_threshold.absolute.value
-        return (f"no-regression check failed: {name} is {-value:.4f} lower than the latest blessed model's "
-                f"(allowed: {allowed:.4f}, --max-regression)")
+        return (
+            f"no-regression check failed: {name} is {-value:.4f} lower than the latest blessed model's "
+            f"(allowed: {allowed:.4f}, --max-regression)"
+        )
     bounds = failure.metric_threshold.value_threshold
     if bounds.HasField("lower_bound") and value < bounds.lower_bound.value:
-        return (f"accuracy floor failed: {name} = {value:.4f} is {bounds.lower_bound.value - value:.4f} below "
-                f"the required {bounds.lower_bound.value:g} (--min-accuracy)")
+        return (
+            f"accuracy floor failed: {name} = {value:.4f} is {bounds.lower_bound.value - value:.4f} below "
+            f"the required {bounds.lower_bound.value:g} (--min-accuracy)"
+        )
     return f"{name} = {value:.4f} failed its threshold {failure.message}".strip()
 
 
-def _reasons(evaluation_uri: str) -> List[str]:
+def _reasons(evaluation_uri: str) -> list[str]:
     result = tfma.load_validation_result(evaluation_uri)
     reasons = [
         _describe_failure(failure)
@@ -142,8 +146,9 @@ def summarize_outputs(output) -> RunSummary:
     )
 
 
-def _summary(destination: str, evaluation_uri: str, examples_uri: str, dropped_duplicates: int,
-             model_run_uri: str) -> RunSummary:
+def _summary(
+    destination: str, evaluation_uri: str, examples_uri: str, dropped_duplicates: int, model_run_uri: str
+) -> RunSummary:
     """destination: where the model was pushed, "" if it was not; "" for the artifacts the run has none of."""
     report_path = os.path.join(examples_uri, contract.INGEST_REPORT_FILE) if examples_uri else ""
     has_report = report_path and os.path.exists(report_path)
@@ -161,7 +166,7 @@ def _summary(destination: str, evaluation_uri: str, examples_uri: str, dropped_d
     )
 
 
-def stage_table(stages: List[StageTime]) -> str:
+def stage_table(stages: list[StageTime]) -> str:
     """Stage and seconds, one row each, and the total: where a run's time went."""
     width = max([len("Total"), *(len(stage.name) for stage in stages)])
     rows = [f"{'Stage':<{width}}  {'Seconds':>8}"]
@@ -193,11 +198,15 @@ def describe(summary: RunSummary) -> str:
     if summary.trainer_input:
         lines.append(f"Trainer input: {summary.trainer_input}")
     if summary.skipped_files:
-        lines.append(f"Skipped {summary.skipped_files} file(s) (not decodable, over a limit or duplicated): "
-                     f"see {summary.ingest_report}")
+        lines.append(
+            f"Skipped {summary.skipped_files} file(s) (not decodable, over a limit or duplicated): "
+            f"see {summary.ingest_report}"
+        )
     if summary.dropped_duplicates:
-        lines.append(f"Left {summary.dropped_duplicates} eval image(s) out, exact copies of training images "
-                     f"(--keep-cross-split-duplicates keeps them): see {summary.ingest_report}")
+        lines.append(
+            f"Left {summary.dropped_duplicates} eval image(s) out, exact copies of training images "
+            f"(--keep-cross-split-duplicates keeps them): see {summary.ingest_report}"
+        )
     if summary.pushed:
         lines.append(f"Model pushed to {summary.destination}")
     else:
@@ -217,7 +226,7 @@ class RunArtifacts:
     model: str  # Trainer: the SavedModel under Format-Serving/
     model_run: str  # Trainer: history.json, model_summary.txt, logs/
     evaluation: str  # Evaluator: TFMA metrics and validation result
-    blessed: Optional[bool]  # the Evaluator's verdict; None when it did not run
+    blessed: bool | None  # the Evaluator's verdict; None when it did not run
     score_examples: str  # ScoreExampleGen (--score-data): Split-score/ TFRecords, ingest_report.json
     scores: str  # BulkInferrer: Split-score/ examples with probability and class_id; "" if it scored nothing
 

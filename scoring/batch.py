@@ -2,7 +2,7 @@
 model, one JSON line per image ({file, class_name, probability, in_distribution, ood_score}, or {file, error} for
 a file that does not decode). The notebook's "predict new images", at scale; the job goes on past bad files."""
 
-from typing import Iterable, List, Sequence, Tuple
+from collections.abc import Iterable, Sequence
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -15,7 +15,7 @@ from serving.status import ServingError
 MAX_BATCH_IMAGES = 32
 
 
-def list_images(data: str) -> Tuple[sources.Source, List[str]]:
+def list_images(data: str) -> tuple[sources.Source, list[str]]:
     """(the source, the names of its files to score): a zip's members, a folder's files (recursively), or the
     objects under an object-store prefix, as ingestion lists them."""
     source = sources.resolve(data)
@@ -36,7 +36,7 @@ class _Score(beam.DoFn):
 
         self._predictor = InProcessPredictor(self._model, self._signature_name)
 
-    def process(self, batch: Sequence[Tuple[str, bytes]]):
+    def process(self, batch: Sequence[tuple[str, bytes]]):
         try:
             answers = self._predictor.predict([data for _, data in batch])
         except ServingError as e:
@@ -47,11 +47,16 @@ class _Score(beam.DoFn):
                 yield from self.process([item])
             return
         for (name, _), answer in zip(batch, answers):
-            yield scores.scored_row(name, answer["class_name"], answer["probability"], answer.get("in_distribution"),
-                                    answer.get("ood_score"))
+            yield scores.scored_row(
+                name,
+                answer["class_name"],
+                answer["probability"],
+                answer.get("in_distribution"),
+                answer.get("ood_score"),
+            )
 
 
-def score(data: str, model: str, output: str, signature_name: str, beam_args: Iterable[str] = ()) -> Tuple[int, int]:
+def score(data: str, model: str, output: str, signature_name: str, beam_args: Iterable[str] = ()) -> tuple[int, int]:
     """Writes output (JSON lines); returns (images scored, files that failed)."""
     source, files = list_images(data)
     with beam.Pipeline(options=PipelineOptions(list(beam_args))) as pipeline:

@@ -1,6 +1,6 @@
 """The exported model called in this process, with the same inputs, checks and answers as PredictClient."""
 
-from typing import List, Sequence
+from collections.abc import Sequence
 
 import tensorflow as tf
 
@@ -20,7 +20,7 @@ class InProcessPredictor:
         self.signature_name = signature_name
         self._servable = Servable(resolve_model_dir(model_dir))
 
-    def predict(self, images: Sequence[bytes]) -> List[dict]:
+    def predict(self, images: Sequence[bytes]) -> list[dict]:
         inputs = {
             key: tf.constant(values, dtype=tf.string)
             for key, values in signature_inputs(self.signature_name, images).items()

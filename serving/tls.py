@@ -2,7 +2,6 @@
 holds the same three: server key, server certificate, and a client CA that turns on mutual TLS)."""
 
 import ssl
-from typing import Optional, Tuple, Union
 
 import grpc
 
@@ -39,7 +38,7 @@ def _read_certificates(path: str, what: str) -> bytes:
     return data
 
 
-def _read_pair(cert_file: str, key_file: str) -> Tuple[bytes, bytes]:
+def _read_pair(cert_file: str, key_file: str) -> tuple[bytes, bytes]:
     """(certificate chain, private key) once OpenSSL has loaded them together: each file is named in its own
     error, and a key that needs a pass phrase is refused, never prompted for."""
     key = _read_pem(key_file, "private key")
@@ -47,8 +46,10 @@ def _read_pair(cert_file: str, key_file: str) -> Tuple[bytes, bytes]:
     try:
         ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert_file, key_file, password=_refuse_pass_phrase)
     except _PassPhraseAsked:
-        raise CatdogError(f"{key_file}: the private key is encrypted with a pass phrase, which catdog never asks "
-                          "for; give the key without one (openssl pkey -in KEY -out PLAIN_KEY)") from None
+        raise CatdogError(
+            f"{key_file}: the private key is encrypted with a pass phrase, which catdog never asks "
+            "for; give the key without one (openssl pkey -in KEY -out PLAIN_KEY)"
+        ) from None
     except ssl.SSLError as e:
         if e.reason == "KEY_VALUES_MISMATCH":
             raise CatdogError(f"{key_file}: the private key is not the key of the certificate {cert_file}") from e
@@ -60,13 +61,12 @@ def server_credentials(cert_file: str, key_file: str, client_ca_file: str = "") 
     """With client_ca_file, clients must present a certificate that CA signed (mutual TLS)."""
     cert, key = _read_pair(cert_file, key_file)
     client_ca = _read_certificates(client_ca_file, "client CA certificate") if client_ca_file else None
-    return grpc.ssl_server_credentials([(key, cert)], root_certificates=client_ca,
-                                       require_client_auth=client_ca is not None)
+    return grpc.ssl_server_credentials(
+        [(key, cert)], root_certificates=client_ca, require_client_auth=client_ca is not None
+    )
 
 
-def channel_credentials(
-    ca_file: str = "", cert_file: str = "", key_file: str = ""
-) -> Optional[grpc.ChannelCredentials]:
+def channel_credentials(ca_file: str = "", cert_file: str = "", key_file: str = "") -> grpc.ChannelCredentials | None:
     """None when no file is given (plain text). Without ca_file the system's CAs check the server;
     cert_file and key_file identify the client to a server that asks (mutual TLS)."""
     if not (ca_file or cert_file or key_file):
@@ -92,7 +92,9 @@ def server_ssl_context(cert_file: str, key_file: str, client_ca_file: str = "") 
     return context
 
 
-def requests_options(ca_file: str = "", cert_file: str = "", key_file: str = "") -> Tuple[Union[str, bool], Optional[Tuple[str, str]]]:
+def requests_options(
+    ca_file: str = "", cert_file: str = "", key_file: str = ""
+) -> tuple[str | bool, tuple[str, str] | None]:
     """(verify, cert) for a requests session: the REST client's side of channel_credentials. The files are
     checked here, as for gRPC: requests would load a key that needs a pass phrase by prompting for it."""
     if bool(cert_file) != bool(key_file):

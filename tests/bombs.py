@@ -5,10 +5,10 @@ import io
 import struct
 import zipfile
 import zlib
-
-from PIL import Image
+from pathlib import Path
 
 import imagegen
+from PIL import Image
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -30,7 +30,7 @@ def jpeg_claiming(width: int, height: int) -> bytes:
     """A small JPEG whose frame header (SOF0) says width x height."""
     data = bytearray(imagegen.image_bytes(0, (64, 48), "jpg"))
     sof = data.index(b"\xff\xc0")
-    data[sof + 5:sof + 9] = struct.pack(">HH", height, width)
+    data[sof + 5 : sof + 9] = struct.pack(">HH", height, width)
     return bytes(data)
 
 
@@ -57,7 +57,7 @@ def gif_frame_claiming(width: int, height: int) -> bytes:
     """A small GIF (small screen) whose one frame descriptor says width x height: giflib allocates that."""
     data = bytearray(imagegen.image_bytes(0, (64, 48), "gif"))
     descriptor = data.index(b",", 13 + (3 * 2 ** ((data[10] & 7) + 1) if data[10] & 0x80 else 0))
-    data[descriptor + 5:descriptor + 9] = struct.pack("<HH", width, height)
+    data[descriptor + 5 : descriptor + 9] = struct.pack("<HH", width, height)
     return bytes(data)
 
 
@@ -87,17 +87,17 @@ def zip_with_zeros(path, files: dict, bomb_name: str, bomb_size: int) -> str:
 
 def lie_about_size(path, member: str, claimed: int) -> None:
     """Rewrites the uncompressed size the zip declares for member (local header and central directory)."""
-    data = bytearray(open(path, "rb").read())
+    data = bytearray(Path(path).read_bytes())
     with zipfile.ZipFile(io.BytesIO(bytes(data))) as zf:
         info = zf.getinfo(member)
-    data[info.header_offset + 22:info.header_offset + 26] = struct.pack("<I", claimed)
+    data[info.header_offset + 22 : info.header_offset + 26] = struct.pack("<I", claimed)
     name = member.encode()
     central = 0
     while True:  # the central directory entry whose name is member
         central = data.index(b"PK\x01\x02", central)
-        name_length = struct.unpack("<H", data[central + 28:central + 30])[0]
-        if data[central + 46:central + 46 + name_length] == name:
+        name_length = struct.unpack("<H", data[central + 28 : central + 30])[0]
+        if data[central + 46 : central + 46 + name_length] == name:
             break
         central += 4
-    data[central + 24:central + 28] = struct.pack("<I", claimed)
-    open(path, "wb").write(bytes(data))
+    data[central + 24 : central + 28] = struct.pack("<I", claimed)
+    Path(path).write_bytes(bytes(data))

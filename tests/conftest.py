@@ -33,7 +33,10 @@ def run_catdog(*args, timeout=900, max_file_bytes=None) -> CommandResult:
 
     proc = subprocess.run(
         [sys.executable, "-m", "cli.main", *map(str, args)],
-        capture_output=True, text=True, timeout=timeout, env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
         preexec_fn=limit_file_size if max_file_bytes else None,
     )
     return CommandResult(proc.returncode, proc.stdout, proc.stderr)
@@ -51,7 +54,9 @@ class PipelineRun:
         return self.output / "serving" / "catdog"
 
     def versions(self):
-        return sorted(p.name for p in self.serving_dir.iterdir() if p.name.isdigit()) if self.serving_dir.exists() else []
+        return (
+            sorted(p.name for p in self.serving_dir.iterdir() if p.name.isdigit()) if self.serving_dir.exists() else []
+        )
 
     @property
     def latest_model(self) -> Path:
@@ -72,11 +77,17 @@ def _backbone_pretrained_on_generated_images(path: Path) -> Path:
     keras.utils.set_random_seed(0)
     backbone = keras.applications.MobileNet(input_shape=(224, 224, 3), include_top=False, weights=None)
     batch_norms = [layer for layer in backbone.layers if isinstance(layer, keras.layers.BatchNormalization)]
-    images = np.stack([
-        np.asarray(Image.open(io.BytesIO(imagegen.image_bytes(i % 2, seed=5000 + i))).convert("RGB")
-                   .resize((224, 224)), np.float32) / 127.5 - 1  # MobileNet's input range
-        for i in range(128)
-    ])
+    images = np.stack(
+        [
+            np.asarray(
+                Image.open(io.BytesIO(imagegen.image_bytes(i % 2, seed=5000 + i))).convert("RGB").resize((224, 224)),
+                np.float32,
+            )
+            / 127.5
+            - 1  # MobileNet's input range
+            for i in range(128)
+        ]
+    )
     labels = np.arange(128) % 2
     for layer in batch_norms:  # one pass sets each moving statistic to the data's: features stop vanishing
         layer.momentum = 0.0

@@ -20,7 +20,7 @@ class FakeObjectStore(LocalFileSystem):
 
     @classmethod
     def _local(cls, uri: str) -> str:
-        return os.path.join(cls.root, uri[len(PREFIX):])
+        return os.path.join(cls.root, uri[len(PREFIX) :])
 
     def join(self, base, *paths):
         return "/".join([base.rstrip("/"), *paths])

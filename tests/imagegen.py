@@ -3,7 +3,7 @@
 import io
 import random
 import zipfile
-from typing import Dict, Iterable, Optional
+from collections.abc import Iterable
 
 from PIL import Image, ImageDraw
 
@@ -26,7 +26,7 @@ def image_bytes(kind: int, size=(96, 80), fmt: str = "jpg", seed: int = 0) -> by
     return out.getvalue()
 
 
-def write_zip(path, files: Dict[str, bytes]) -> str:
+def write_zip(path, files: dict[str, bytes]) -> str:
     with zipfile.ZipFile(path, "w") as zf:
         for name, data in files.items():
             zf.writestr(name, data)
@@ -39,8 +39,8 @@ def class_folder_files(
     prefix: str = "",
     formats: Iterable[str] = ("jpg",),
     seed: int = 0,
-    sizes: Optional[Iterable] = None,
-) -> Dict[str, bytes]:
+    sizes: Iterable | None = None,
+) -> dict[str, bytes]:
     """{"<prefix><class>/<class>.<i>.<ext>": bytes}, cycling through formats and sizes."""
     formats = list(formats)
     sizes = list(sizes or [(96, 80), (64, 64), (120, 90)])
@@ -48,9 +48,7 @@ def class_folder_files(
     for kind, name in enumerate(classes):
         for i in range(per_class):
             fmt = formats[i % len(formats)]
-            files[f"{prefix}{name}/{name}.{i}.{fmt}"] = image_bytes(
-                kind % 2, sizes[i % len(sizes)], fmt, seed=seed + i
-            )
+            files[f"{prefix}{name}/{name}.{i}.{fmt}"] = image_bytes(kind % 2, sizes[i % len(sizes)], fmt, seed=seed + i)
     return files
 
 

@@ -2,8 +2,8 @@
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Dict, Sequence, Set, Tuple
 
 import tensorflow as tf
 from tfx.dsl.components.base import base_beam_executor
@@ -17,7 +17,7 @@ from pipeline.settings import RunSettings
 # only what the pipeline hands them (pickled DoFns, files), as on a cluster.
 MULTI_PROCESSING = ("--direct_running_mode=multi_processing", "--direct_num_workers=2")
 
-Example = Tuple[str, int, str, bytes]  # (file name, label, split, image bytes)
+Example = tuple[str, int, str, bytes]  # (file name, label, split, image bytes)
 
 
 def record_as_ingestion_output(metadata_path: str, examples: standard_artifacts.Examples) -> None:
@@ -33,11 +33,15 @@ def record_as_ingestion_output(metadata_path: str, examples: standard_artifacts.
     artifact = mlmd.Artifact()
     artifact.CopyFrom(examples.mlmd_artifact)  # its uri and custom properties
     artifact.type_id = store.put_artifact_type(examples.artifact_type)
-    node = mlmd.Context(type_id=store.put_context_type(mlmd.ContextType(name="node")),
-                        name=f"{configs.PIPELINE_NAME}.{configs.TRAINING_EXAMPLE_GEN_ID}")
+    node = mlmd.Context(
+        type_id=store.put_context_type(mlmd.ContextType(name="node")),
+        name=f"{configs.PIPELINE_NAME}.{configs.TRAINING_EXAMPLE_GEN_ID}",
+    )
     [node.id] = store.put_contexts([node])
-    execution = mlmd.Execution(type_id=store.put_execution_type(mlmd.ExecutionType(name="ImageExampleGen")),
-                               last_known_state=mlmd.Execution.COMPLETE)
+    execution = mlmd.Execution(
+        type_id=store.put_execution_type(mlmd.ExecutionType(name="ImageExampleGen")),
+        last_known_state=mlmd.Execution.COMPLETE,
+    )
     store.put_execution(execution, [(artifact, mlmd.Event(type=mlmd.Event.OUTPUT))], [node])
 
 
@@ -45,30 +49,38 @@ def run_ingestion(examples_uri, data_uri: str, beam_args: Sequence[str] = (), **
     """The executor's Examples artifact, as TFX would lay it out (<component>/examples/<execution id>)."""
     examples = standard_artifacts.Examples()
     examples.uri = str(examples_uri)
-    properties = {executor.DATA_URI_KEY: str(data_uri), executor.EVAL_PERCENT_KEY: RunSettings.eval_percent,
-                  **properties}
+    properties = {
+        executor.DATA_URI_KEY: str(data_uri),
+        executor.EVAL_PERCENT_KEY: RunSettings.eval_percent,
+        **properties,
+    }
     context = base_beam_executor.BaseBeamExecutor.Context(beam_pipeline_args=list(beam_args))
     executor.Executor(context).Do({}, {executor.EXAMPLES_KEY: [examples]}, properties)
     return examples
 
 
-def examples_of(examples) -> Set[Example]:
+def examples_of(examples) -> set[Example]:
     found = set()
     for split in layout.SPLITS:
         files = tf.io.gfile.glob(os.path.join(examples.uri, f"Split-{split}", "*"))
         for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
             feature = tf.train.Example.FromString(record.numpy()).features.feature
-            found.add((feature[contract.FILENAME_KEY].bytes_list.value[0].decode(),
-                       feature[contract.LABEL_KEY].int64_list.value[0], split,
-                       feature[contract.IMAGE_RAW_KEY].bytes_list.value[0]))
+            found.add(
+                (
+                    feature[contract.FILENAME_KEY].bytes_list.value[0].decode(),
+                    feature[contract.LABEL_KEY].int64_list.value[0],
+                    split,
+                    feature[contract.IMAGE_RAW_KEY].bytes_list.value[0],
+                )
+            )
     return found
 
 
-def report_of(examples) -> Dict:
+def report_of(examples) -> dict:
     return json.loads(Path(examples.uri, contract.INGEST_REPORT_FILE).read_text())
 
 
-def write_folder(root: Path, files: Dict[str, bytes]) -> Path:
+def write_folder(root: Path, files: dict[str, bytes]) -> Path:
     for name, data in files.items():
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_bytes(data)

@@ -8,7 +8,6 @@ import itertools
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Dict, List, Optional, Tuple
 from urllib.parse import parse_qs, urlparse
 
 API = "/apis/v2beta1"
@@ -18,27 +17,27 @@ API = "/apis/v2beta1"
 class Request:
     method: str
     path: str
-    query: Dict[str, str]
+    query: dict[str, str]
     body: bytes
 
 
 @dataclasses.dataclass
 class FakeKfp:
-    requests: List[Request] = dataclasses.field(default_factory=list)
-    pipelines: Dict[str, str] = dataclasses.field(default_factory=dict)  # id -> name
-    versions: Dict[str, Tuple[str, bytes]] = dataclasses.field(default_factory=dict)  # id -> (pipeline id, package)
-    experiments: Dict[str, str] = dataclasses.field(default_factory=dict)  # id -> name
-    runs: Dict[str, dict] = dataclasses.field(default_factory=dict)  # id -> the body it was created with
+    requests: list[Request] = dataclasses.field(default_factory=list)
+    pipelines: dict[str, str] = dataclasses.field(default_factory=dict)  # id -> name
+    versions: dict[str, tuple[str, bytes]] = dataclasses.field(default_factory=dict)  # id -> (pipeline id, package)
+    experiments: dict[str, str] = dataclasses.field(default_factory=dict)  # id -> name
+    runs: dict[str, dict] = dataclasses.field(default_factory=dict)  # id -> the body it was created with
     _ids: itertools.count = dataclasses.field(default_factory=lambda: itertools.count(1))
 
     def new_id(self, kind: str) -> str:
         return f"{kind}-{next(self._ids)}"
 
-    def experiment_named(self, name: str) -> Optional[str]:
+    def experiment_named(self, name: str) -> str | None:
         return next((i for i, n in self.experiments.items() if n == name), None)
 
 
-def _display_name_filter(query: Dict[str, str]) -> Optional[str]:
+def _display_name_filter(query: dict[str, str]) -> str | None:
     """The name an EQUALS display_name filter asks for (the only filter the Client sends here)."""
     if "filter" not in query:
         return None
@@ -72,10 +71,10 @@ def _handler(state: FakeKfp):
             query = {k: v[0] for k, v in parse_qs(url.query).items()}
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             state.requests.append(Request(method, url.path, query, body))
-            route = (method, url.path[len(API):] if url.path.startswith(API) else url.path)
+            route = (method, url.path[len(API) :] if url.path.startswith(API) else url.path)
             self._reply(*self._answer(route, query, body))
 
-        def _answer(self, route, query, body) -> Tuple[dict, int]:
+        def _answer(self, route, query, body) -> tuple[dict, int]:
             method, path = route
             if route == ("GET", "/healthz"):
                 return {"multi_user": False}, 200
@@ -93,19 +92,26 @@ def _handler(state: FakeKfp):
                     return {"error": "no such pipeline", "code": 5}, 404
                 version_id = state.new_id("version")
                 state.versions[version_id] = (query["pipelineid"], _uploaded_file(self.headers, body))
-                return {"pipeline_id": query["pipelineid"], "pipeline_version_id": version_id,
-                        "display_name": query["name"]}, 200
+                return {
+                    "pipeline_id": query["pipelineid"],
+                    "pipeline_version_id": version_id,
+                    "display_name": query["name"],
+                }, 200
             if method == "GET" and path.startswith("/pipelines/") and path.endswith("/versions"):
                 pipeline_id = path.split("/")[2]
-                found = [{"pipeline_id": p, "pipeline_version_id": v} for v, (p, _) in state.versions.items()
-                         if p == pipeline_id]
+                found = [
+                    {"pipeline_id": p, "pipeline_version_id": v}
+                    for v, (p, _) in state.versions.items()
+                    if p == pipeline_id
+                ]
                 return {"pipeline_versions": found[::-1], "total_size": len(found)}, 200
             if route == ("GET", "/experiments"):
                 experiment_id = state.experiment_named(_display_name_filter(query))
                 if experiment_id is None:
                     return {}, 200
-                return {"experiments": [{"experiment_id": experiment_id,
-                                         "display_name": state.experiments[experiment_id]}]}, 200
+                return {
+                    "experiments": [{"experiment_id": experiment_id, "display_name": state.experiments[experiment_id]}]
+                }, 200
             if route == ("POST", "/experiments"):
                 experiment_id = state.new_id("experiment")
                 state.experiments[experiment_id] = json.loads(body)["display_name"]

@@ -8,17 +8,16 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
 
 import grpc
+import imagegen
 import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import get_model_status_pb2, model_service_pb2_grpc
 
-import imagegen
 from components import contract
-from serving.server.batching import BatchingOptions, BatchScheduler
 from components.limits import MAX_MESSAGE_BYTES
+from serving.server.batching import BatchingOptions, BatchScheduler
 from serving.server.grpc_server import start_server
 from serving.server.metrics import ServingMetrics
 from serving.server.model_registry import ModelRegistry
@@ -30,7 +29,7 @@ TF_SERVING_BINARY = "tensorflow_model_server"
 AVAILABLE = get_model_status_pb2.ModelVersionStatus.AVAILABLE
 
 
-def sample_images() -> Dict[str, bytes]:
+def sample_images() -> dict[str, bytes]:
     """JPEGs and PNGs of both kinds in several sizes, smaller and larger than the model input."""
     images = {}
     for i, (size, fmt) in enumerate(
@@ -41,17 +40,19 @@ def sample_images() -> Dict[str, bytes]:
     return images
 
 
-def reference_predictions(model_dir, images: List[bytes]) -> List[dict]:
+def reference_predictions(model_dir, images: list[bytes]) -> list[dict]:
     """What the SavedModel's serving_default answers when called directly, one image at a time."""
     signature = tf.saved_model.load(str(model_dir)).signatures[contract.IMAGE_BYTES_SIGNATURE]
     answers = []
     for image in images:
         outputs = signature(**{contract.IMAGE_BYTES_INPUT: tf.constant([image])})
-        answers.append({
-            "class_name": outputs[contract.CLASS_NAME_OUTPUT].numpy()[0].decode(),
-            "class_id": int(outputs[contract.CLASS_ID_OUTPUT].numpy()[0]),
-            "probability": float(outputs[contract.PROBABILITY_OUTPUT].numpy()[0]),
-        })
+        answers.append(
+            {
+                "class_name": outputs[contract.CLASS_NAME_OUTPUT].numpy()[0].decode(),
+                "class_id": int(outputs[contract.CLASS_ID_OUTPUT].numpy()[0]),
+                "probability": float(outputs[contract.PROBABILITY_OUTPUT].numpy()[0]),
+            }
+        )
     return answers
 
 
@@ -92,8 +93,13 @@ class LocalServers:
 
 
 @contextlib.contextmanager
-def local_servers(base_path, poll_seconds: float = 0.2, max_message_bytes: int = MAX_MESSAGE_BYTES,
-                  batching: Optional[BatchingOptions] = None, **registry_options):
+def local_servers(
+    base_path,
+    poll_seconds: float = 0.2,
+    max_message_bytes: int = MAX_MESSAGE_BYTES,
+    batching: BatchingOptions | None = None,
+    **registry_options,
+):
     """`catdog serve` in this process, gRPC and REST on free 127.0.0.1 ports sharing one Predictor."""
     registry = ModelRegistry(MODEL_NAME, str(base_path), **registry_options)
     registry.start(poll_seconds)
@@ -147,9 +153,16 @@ def tf_serving(base_path, socket_dir):
         pytest.skip(f"{TF_SERVING_BINARY} is not on PATH")
     socket_path = Path(socket_dir) / "tf_serving.sock"
     process = subprocess.Popen(
-        [binary, "--port=0", f"--grpc_socket_path={socket_path}", f"--model_name={MODEL_NAME}",
-         f"--model_base_path={Path(base_path).resolve()}", "--file_system_poll_wait_seconds=1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            binary,
+            "--port=0",
+            f"--grpc_socket_path={socket_path}",
+            f"--model_name={MODEL_NAME}",
+            f"--model_base_path={Path(base_path).resolve()}",
+            "--file_system_poll_wait_seconds=1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     target = f"unix:{socket_path}"
     try:

@@ -4,13 +4,13 @@ to the SavedModel's, a file that does not decode listed with its reason while th
 import json
 import zipfile
 
-import pytest
-
 import imagegen
-from components.errors import CatdogError
+import pytest
 from conftest import run_catdog
-from scoring.batch import list_images, score
 from serving_fixtures import reference_predictions
+
+from components.errors import CatdogError
+from scoring.batch import list_images, score
 
 NOT_AN_IMAGE = b"these are notes, not a picture"
 
@@ -19,9 +19,12 @@ NOT_AN_IMAGE = b"these are notes, not a picture"
 def images():
     """Seven images of both kinds and sizes (more than one batch's worth would be slow; the batch
     size is capped, not fixed) and one file that does not decode, in a sub-folder."""
-    named = {f"new/img{i}.{'png' if i % 3 == 0 else 'jpg'}":
-             imagegen.image_bytes(i % 2, (90 + 20 * i, 120), "png" if i % 3 == 0 else "jpg", seed=300 + i)
-             for i in range(7)}
+    named = {
+        f"new/img{i}.{'png' if i % 3 == 0 else 'jpg'}": imagegen.image_bytes(
+            i % 2, (90 + 20 * i, 120), "png" if i % 3 == 0 else "jpg", seed=300 + i
+        )
+        for i in range(7)
+    }
     named["new/sub/notes.jpg"] = NOT_AN_IMAGE
     return named
 
@@ -50,8 +53,7 @@ def test_scores_a_folder_and_lists_the_undecodable_file(pipeline_run, images, tm
     counts = score(str(folder), str(pipeline_run.latest_model), str(output), "serving_default")
     assert counts == (7, 1)
     rows = [json.loads(line) for line in output.read_text().splitlines()]
-    assert_scored(rows, expected_rows(pipeline_run.latest_model, images),
-                  lambda path: path[len(str(folder)) + 1:])
+    assert_scored(rows, expected_rows(pipeline_run.latest_model, images), lambda path: path[len(str(folder)) + 1 :])
 
 
 def test_catdog_score_on_a_zip(pipeline_run, images, tmp_path):

@@ -50,7 +50,10 @@ def _start(run_output: Path, out_dir: Path, config: dict, *options, tf_config=No
     out_dir.mkdir(parents=True, exist_ok=True)
     return subprocess.Popen(
         [sys.executable, str(TRAINER_RUNS), str(run_output), str(out_dir), json.dumps(config), *map(str, options)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
     )
 
 
@@ -84,8 +87,14 @@ def _check_exported_model_is_what_the_replicas_trained(out_dir: Path, kernels: n
     np.testing.assert_allclose(model.get_layer("probability").kernel.numpy().ravel(), kernels[0], rtol=1e-6)
     images = [imagegen.image_bytes(label, seed=900 + label) for label in (0, 1)]
     by_bytes = model.signatures[contract.IMAGE_BYTES_SIGNATURE](**{contract.IMAGE_BYTES_INPUT: tf.constant(images)})
-    examples = [tf.train.Example(features=tf.train.Features(feature={contract.IMAGE_RAW_KEY: tf.train.Feature(
-        bytes_list=tf.train.BytesList(value=[image]))})).SerializeToString() for image in images]
+    examples = [
+        tf.train.Example(
+            features=tf.train.Features(
+                feature={contract.IMAGE_RAW_KEY: tf.train.Feature(bytes_list=tf.train.BytesList(value=[image]))}
+            )
+        ).SerializeToString()
+        for image in images
+    ]
     by_example = model.signatures[contract.TF_EXAMPLE_SIGNATURE](**{contract.TF_EXAMPLE_INPUT: tf.constant(examples)})
     probabilities = by_bytes[contract.PROBABILITY_OUTPUT].numpy()
     assert probabilities.shape == (2,) and np.all((probabilities >= 0) & (probabilities <= 1))
@@ -110,32 +119,44 @@ def one_replica_tutorial(pipeline_run, tmp_path_factory):
     """The tutorial preset on one device at the two replicas' global batch and (scaled) learning rate."""
     out_dir = tmp_path_factory.mktemp("one-replica")
     rate = 2 * models.preset("tutorial").recipe.learning_rate
-    config = {**TUTORIAL, "batch_size": GLOBAL_BATCH, "learning_rate": rate,
-              "distribution_strategy": distribution.DEFAULT}
+    config = {
+        **TUTORIAL,
+        "batch_size": GLOBAL_BATCH,
+        "learning_rate": rate,
+        "distribution_strategy": distribution.DEFAULT,
+    }
     history = _train(pipeline_run.output, out_dir, config, "--memory-bytes", STREAMING_MACHINE_BYTES)
     assert history["distribution"]["replicas"] == 1 and history["distribution"]["steps_run"] == [STEPS_PER_EPOCH] * 2
     return history
 
 
 def test_from_scratch_preset_streamed_on_two_replicas_keeps_its_best_epoch_and_learns_as_one(
-        pipeline_run, one_replica_tutorial, tmp_path):
+    pipeline_run, one_replica_tutorial, tmp_path
+):
     config = {**TUTORIAL, "batch_size": PER_REPLICA_BATCH, "distribution_strategy": distribution.MIRRORED}
-    history = _train(pipeline_run.output, tmp_path, config, "--logical-cpus", 2,
-                     "--memory-bytes", STREAMING_MACHINE_BYTES)
+    history = _train(
+        pipeline_run.output, tmp_path, config, "--logical-cpus", 2, "--memory-bytes", STREAMING_MACHINE_BYTES
+    )
     _check_two_replicas(history, epochs=2, last_phase_rate=models.preset("tutorial").recipe.learning_rate)
     assert history["input"]["path"] == train_input.STREAM
     assert history["kept_by"] == "best validation"
     best = int(np.argmax(history["history"]["val_accuracy"]))  # the first of equals, as EarlyStopping keeps
     assert history["kept_epoch"] == best + 1
-    assert history["history"]["loss"][0] == pytest.approx(one_replica_tutorial["history"]["loss"][0],
-                                                          rel=SAME_LOSS_TOLERANCE)
+    assert history["history"]["loss"][0] == pytest.approx(
+        one_replica_tutorial["history"]["loss"][0], rel=SAME_LOSS_TOLERANCE
+    )
     _check_exported_model_is_what_the_replicas_trained(tmp_path, _replica_kernels(tmp_path))
 
 
 @pytest.mark.parametrize("preset", ["augmented", "residual"])
 def test_augmented_from_scratch_presets_train_cached_on_two_replicas(pipeline_run, tmp_path, preset):
-    config = {"model_preset": preset, "epochs": 2, "seed": 7, "batch_size": PER_REPLICA_BATCH,
-              "distribution_strategy": distribution.MIRRORED}
+    config = {
+        "model_preset": preset,
+        "epochs": 2,
+        "seed": 7,
+        "batch_size": PER_REPLICA_BATCH,
+        "distribution_strategy": distribution.MIRRORED,
+    }
     history = _train(pipeline_run.output, tmp_path, config, "--logical-cpus", 2)
     recipe = models.preset(preset).recipe
     _check_two_replicas(history, epochs=2, last_phase_rate=recipe.learning_rate)
@@ -144,9 +165,15 @@ def test_augmented_from_scratch_presets_train_cached_on_two_replicas(pipeline_ru
 
 
 def test_both_phases_of_the_pretrained_preset_train_on_two_replicas(pipeline_run, backbone_weights, tmp_path):
-    config = {"model_preset": "mobilenet", "epochs": 1, "fine_tune_epochs": 1, "seed": 7,
-              "batch_size": PER_REPLICA_BATCH, "backbone_weights": str(backbone_weights),
-              "distribution_strategy": distribution.MIRRORED}
+    config = {
+        "model_preset": "mobilenet",
+        "epochs": 1,
+        "fine_tune_epochs": 1,
+        "seed": 7,
+        "batch_size": PER_REPLICA_BATCH,
+        "backbone_weights": str(backbone_weights),
+        "distribution_strategy": distribution.MIRRORED,
+    }
     history = _train(pipeline_run.output, tmp_path, config, "--logical-cpus", 2)
     recipe = models.preset("mobilenet").recipe
     _check_two_replicas(history, epochs=2, last_phase_rate=recipe.fine_tune_learning_rate)
@@ -161,20 +188,32 @@ def test_two_workers_train_one_model_that_the_chief_alone_exports(pipeline_run, 
     chief, worker = (f"127.0.0.1:{port}" for port in _free_ports(2))
     cluster = {"chief": [chief], "worker": [worker]}
     config = {**TUTORIAL, "batch_size": PER_REPLICA_BATCH}  # auto: TF_CONFIG names the cluster
-    processes = [_start(pipeline_run.output, tmp_path, config, "--memory-bytes", STREAMING_MACHINE_BYTES,
-                        tf_config={"cluster": cluster, "task": {"type": task, "index": 0}})
-                 for task in ("chief", "worker")]
+    processes = [
+        _start(
+            pipeline_run.output,
+            tmp_path,
+            config,
+            "--memory-bytes",
+            STREAMING_MACHINE_BYTES,
+            tf_config={"cluster": cluster, "task": {"type": task, "index": 0}},
+        )
+        for task in ("chief", "worker")
+    ]
     for process in processes:
         _finish(process)
     history = _history(tmp_path)
     placed = history["distribution"]
     assert placed["strategy"] == distribution.MULTI_WORKER and placed["reason"].startswith("auto")
-    assert placed["workers"] == 2 and placed["replicas"] == 2 and placed["task"] == {
-        "type": "chief", "index": 0, "chief": True}
+    assert (
+        placed["workers"] == 2
+        and placed["replicas"] == 2
+        and placed["task"] == {"type": "chief", "index": 0, "chief": True}
+    )
     # Each step takes the global batch from both workers' shares: unsharded, each worker would run twice the steps.
     assert placed["global_batch"] == GLOBAL_BATCH and placed["steps_run"] == [STEPS_PER_EPOCH] * 2
-    assert history["history"]["loss"][0] == pytest.approx(one_replica_tutorial["history"]["loss"][0],
-                                                          rel=SAME_LOSS_TOLERANCE)
+    assert history["history"]["loss"][0] == pytest.approx(
+        one_replica_tutorial["history"]["loss"][0], rel=SAME_LOSS_TOLERANCE
+    )
     chief_kernels, worker_kernels = _replica_kernels(tmp_path, "chief-0"), _replica_kernels(tmp_path, "worker-0")
     np.testing.assert_array_equal(chief_kernels, worker_kernels)
     _check_exported_model_is_what_the_replicas_trained(tmp_path, chief_kernels)

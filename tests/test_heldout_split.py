@@ -4,10 +4,10 @@ import os
 import sys
 import zipfile
 
-import pytest
-
-from layouts import read_layout
 import imagegen
+import pytest
+from layouts import read_layout
+
 from components.ingest import layout
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench"))

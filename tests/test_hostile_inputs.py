@@ -13,25 +13,26 @@ import sys
 import threading
 import time
 import zipfile
+from pathlib import Path
 
+import bombs
 import grpc
+import imagegen
 import pytest
 import tensorflow as tf
+from conftest import run_catdog
+from layouts import read_layout
+from serving_fixtures import MODEL_NAME, served_copy
 from tensorflow.core.framework import tensor_pb2, types_pb2
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-import bombs
-from layouts import read_layout
-import imagegen
 from components import contract, limits, preprocessing, pusher
 from components.errors import CatdogError
-from components.ingest import executor, fetch, layout, sources
+from components.ingest import executor, fetch, sources
 from components.ingest.errors import DatasetError
-from conftest import run_catdog
 from pipeline.settings import RunSettings
 from serving.server.model_registry import ModelRegistry, VersionState, parse_version
 from serving.status import ServingError
-from serving_fixtures import MODEL_NAME, served_copy
 
 # The server's address space: a loaded model and 16 worker threads fit with room to spare; the 1.2 GB
 # decode of a 20000x20000 image or 2000 images from one request do not.
@@ -58,9 +59,26 @@ def start_serve(base_path, *args):
     REST URL)."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     process = subprocess.Popen(
-        [sys.executable, "-m", "cli.main", "serve", "--model-base-path", str(base_path), "--port", "0",
-         "--rest-port", "0", "--model-name", MODEL_NAME, *map(str, args)],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, preexec_fn=_limit_address_space,
+        [
+            sys.executable,
+            "-m",
+            "cli.main",
+            "serve",
+            "--model-base-path",
+            str(base_path),
+            "--port",
+            "0",
+            "--rest-port",
+            "0",
+            "--model-name",
+            MODEL_NAME,
+            *map(str, args),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+        preexec_fn=_limit_address_space,
     )
     ready, _, _ = select.select([process.stdout], [], [], SERVE_START_TIMEOUT_SECONDS)
     line = process.stdout.readline() if ready else ""
@@ -119,15 +137,20 @@ def test_a_declared_shape_of_more_images_than_allowed_is_refused_before_it_is_fi
     """The 1.5 KB request that made 2000 images out of one: Tensor::FromProto fills a short value list (as TF
     Serving does, a shape of a few images is filled), but not beyond the images one request may carry."""
     proto = tf.make_tensor_proto([GOOD_IMAGE], dtype=tf.string, shape=shape)
-    assert_refused_then_serves(server, request({contract.IMAGE_BYTES_INPUT: proto}),
-                               f"declares shape {shape}: 2000 images, more than the {limits.MAX_IMAGES_PER_REQUEST} "
-                               "allowed")
+    assert_refused_then_serves(
+        server,
+        request({contract.IMAGE_BYTES_INPUT: proto}),
+        f"declares shape {shape}: 2000 images, more than the {limits.MAX_IMAGES_PER_REQUEST} allowed",
+    )
 
 
 def test_more_images_than_the_request_limit_are_refused(server):
     too_many = [GOOD_IMAGE] * (limits.MAX_IMAGES_PER_REQUEST + 1)
-    assert_refused_then_serves(server, images_request(too_many),
-                               f"has {len(too_many)} images, more than the {limits.MAX_IMAGES_PER_REQUEST} allowed")
+    assert_refused_then_serves(
+        server,
+        images_request(too_many),
+        f"has {len(too_many)} images, more than the {limits.MAX_IMAGES_PER_REQUEST} allowed",
+    )
 
 
 def test_a_huge_numeric_tensor_is_refused_before_it_is_built(server):
@@ -151,15 +174,20 @@ def test_string_values_in_tensor_content_are_refused(server):
 
 
 def test_raw_image_bytes_sent_as_tf_examples_are_invalid_argument(server):
-    bad = request({contract.TF_EXAMPLE_INPUT: tf.make_tensor_proto([GOOD_IMAGE], dtype=tf.string)},
-                  signature=contract.TF_EXAMPLE_SIGNATURE)
+    bad = request(
+        {contract.TF_EXAMPLE_INPUT: tf.make_tensor_proto([GOOD_IMAGE], dtype=tf.string)},
+        signature=contract.TF_EXAMPLE_SIGNATURE,
+    )
     assert_refused_then_serves(server, bad)
 
 
 def test_a_png_bomb_is_refused_from_its_header(server, png_bomb):
     assert len(png_bomb) < 1024 * 1024
-    assert_refused_then_serves(server, images_request([GOOD_IMAGE, png_bomb]),
-                               "image is 20000x20000 pixels, more than the 50000000 allowed; not decoded")
+    assert_refused_then_serves(
+        server,
+        images_request([GOOD_IMAGE, png_bomb]),
+        "image is 20000x20000 pixels, more than the 50000000 allowed; not decoded",
+    )
 
 
 @pytest.mark.parametrize("make", [bombs.jpeg_claiming, bombs.gif_claiming, bombs.bmp_claiming])
@@ -168,13 +196,19 @@ def test_jpeg_gif_and_bmp_headers_over_the_pixel_limit_are_refused(server, make)
 
 
 def test_a_gif_whose_frames_add_up_over_the_pixel_limit_is_refused(server):
-    assert_refused_then_serves(server, images_request([bombs.gif_frames_bomb(7000, 50)]),
-                               "GIF of 7000x7000 pixels whose frames (at least 2) expand to 98000000 pixels")
+    assert_refused_then_serves(
+        server,
+        images_request([bombs.gif_frames_bomb(7000, 50)]),
+        "GIF of 7000x7000 pixels whose frames (at least 2) expand to 98000000 pixels",
+    )
 
 
 def test_a_gif_frame_larger_than_its_screen_is_counted(server):
-    assert_refused_then_serves(server, images_request([bombs.gif_frame_claiming(60000, 60000)]),
-                               "GIF of 64x48 pixels whose frames (at least 1) expand to 3600000000 pixels")
+    assert_refused_then_serves(
+        server,
+        images_request([bombs.gif_frame_claiming(60000, 60000)]),
+        "GIF of 64x48 pixels whose frames (at least 1) expand to 3600000000 pixels",
+    )
 
 
 def test_the_request_limit_is_configurable(pipeline_run, tmp_path):
@@ -182,8 +216,9 @@ def test_the_request_limit_is_configurable(pipeline_run, tmp_path):
     try:
         with grpc.insecure_channel(target) as channel:
             stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
-            assert_refused_then_serves((process, stub, target), images_request([GOOD_IMAGE] * 3),
-                                       "has 3 images, more than the 2 allowed")
+            assert_refused_then_serves(
+                (process, stub, target), images_request([GOOD_IMAGE] * 3), "has 3 images, more than the 2 allowed"
+            )
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -213,14 +248,52 @@ def certificates(tmp_path_factory):
     def openssl(*args):
         subprocess.run(["openssl", *args], cwd=root, check=True, capture_output=True)
 
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=catdog test CA",
-            "-keyout", "ca.key", "-out", "ca.pem")
+    openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=catdog test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    )
     for name, extension in (("server", "subjectAltName=IP:127.0.0.1"), ("client", "extendedKeyUsage=clientAuth")):
-        openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}", "-keyout", f"{name}.key",
-                "-out", f"{name}.csr")
+        openssl(
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            f"/CN={name}",
+            "-keyout",
+            f"{name}.key",
+            "-out",
+            f"{name}.csr",
+        )
         (root / f"{name}.ext").write_text(extension + "\n")
-        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-                "-days", "1", "-extfile", f"{name}.ext", "-out", f"{name}.pem")
+        openssl(
+            "x509",
+            "-req",
+            "-in",
+            f"{name}.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-extfile",
+            f"{name}.ext",
+            "-out",
+            f"{name}.pem",
+        )
     return root
 
 
@@ -228,12 +301,28 @@ def test_tls_with_client_certificates(pipeline_run, tmp_path, certificates):
     c = certificates
     image = tmp_path / "good.jpg"
     image.write_bytes(GOOD_IMAGE)
-    process, target, rest_url = start_serve(served_copy(pipeline_run.latest_model, tmp_path / "models"),
-                                  "--ssl-cert", c / "server.pem", "--ssl-key", c / "server.key",
-                                  "--ssl-client-ca", c / "ca.pem")
+    process, target, rest_url = start_serve(
+        served_copy(pipeline_run.latest_model, tmp_path / "models"),
+        "--ssl-cert",
+        c / "server.pem",
+        "--ssl-key",
+        c / "server.key",
+        "--ssl-client-ca",
+        c / "ca.pem",
+    )
     try:
-        ok = run_catdog("predict", "--server", target, "--ssl-ca", c / "ca.pem", "--ssl-cert", c / "client.pem",
-                        "--ssl-key", c / "client.key", image)
+        ok = run_catdog(
+            "predict",
+            "--server",
+            target,
+            "--ssl-ca",
+            c / "ca.pem",
+            "--ssl-cert",
+            c / "client.pem",
+            "--ssl-key",
+            c / "client.key",
+            image,
+        )
         assert ok.returncode == 0, ok.stderr[-2000:]
         assert ok.stdout.startswith(f"{image}\t")
         for refused in (("--timeout", 5), ("--ssl-ca", c / "ca.pem", "--timeout", 5)):  # plain text; no client cert
@@ -241,8 +330,18 @@ def test_tls_with_client_certificates(pipeline_run, tmp_path, certificates):
             assert result.returncode == 2 and "UNAVAILABLE" in result.stderr
         # REST speaks HTTPS with the same files and asks for the same client certificates.
         assert rest_url.startswith("https://")
-        ok = run_catdog("predict", "--rest", rest_url, "--ssl-ca", c / "ca.pem", "--ssl-cert", c / "client.pem",
-                        "--ssl-key", c / "client.key", image)
+        ok = run_catdog(
+            "predict",
+            "--rest",
+            rest_url,
+            "--ssl-ca",
+            c / "ca.pem",
+            "--ssl-cert",
+            c / "client.pem",
+            "--ssl-key",
+            c / "client.key",
+            image,
+        )
         assert ok.returncode == 0, ok.stderr[-2000:]
         assert ok.stdout.startswith(f"{image}\t")
         refused = run_catdog("predict", "--rest", rest_url, "--ssl-ca", c / "ca.pem", "--timeout", 5, image)
@@ -266,16 +365,19 @@ def test_tls_files_are_checked(tmp_path):
 # --- command-line values ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("args, message", [
-    (("serve", "--port", "70000"), "port number from 1 to 65535"),
-    (("serve", "--port", "-1"), "port number from 1 to 65535"),
-    (("serve", "--poll-seconds", "0"), "must be between 1 and 86400"),
-    (("serve", "--poll-seconds", "nan"), "must be a finite number"),
-    (("serve", "--model-name", "/abs/path"), "is not a plain name"),
-    (("serve", "--model-name", "../.."), "is not a plain name"),
-    (("serve", "--max-images-per-request", "0"), "must be between 1 and 4096"),
-    (("predict", "--timeout", "0", "x.jpg"), "must be above 0 and at most 86400"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("serve", "--port", "70000"), "port number from 1 to 65535"),
+        (("serve", "--port", "-1"), "port number from 1 to 65535"),
+        (("serve", "--poll-seconds", "0"), "must be between 1 and 86400"),
+        (("serve", "--poll-seconds", "nan"), "must be a finite number"),
+        (("serve", "--model-name", "/abs/path"), "is not a plain name"),
+        (("serve", "--model-name", "../.."), "is not a plain name"),
+        (("serve", "--max-images-per-request", "0"), "must be between 1 and 4096"),
+        (("predict", "--timeout", "0", "x.jpg"), "must be above 0 and at most 86400"),
+    ],
+)
 def test_serve_and_predict_values_are_checked(args, message):
     result = run_catdog(*args, timeout=60)
     assert result.returncode == 2
@@ -298,7 +400,7 @@ def _run_executor(tmp_path, data_uri):
 def _skipped(examples):
     import json
 
-    report = json.loads((open(os.path.join(examples.uri, "ingest_report.json")).read()))
+    report = json.loads(Path(os.path.join(examples.uri, "ingest_report.json")).read_text())
     return {s["file"]: s["reason"] for s in report["skipped"]}
 
 
@@ -319,9 +421,11 @@ def test_bombs_in_the_zip_are_skipped_with_their_reasons(tmp_path, png_bomb):
 
 def test_reading_a_member_never_holds_more_than_the_limit(tmp_path):
     path = bombs.zip_with_zeros(tmp_path / "z.zip", {}, "cats/big.jpg", 3 * 1024 * 1024)
-    with zipfile.ZipFile(path) as zf:
-        with pytest.raises(sources.UnreadableMember, match="holds more than the 1,048,576 bytes allowed"):
-            sources.read_member(zf, "cats/big.jpg", max_bytes=1024 * 1024)
+    with (
+        zipfile.ZipFile(path) as zf,
+        pytest.raises(sources.UnreadableMember, match="holds more than the 1,048,576 bytes allowed"),
+    ):
+        sources.read_member(zf, "cats/big.jpg", max_bytes=1024 * 1024)
 
 
 def test_duplicate_member_names_are_reported(tmp_path):
@@ -407,7 +511,7 @@ class _HostileHandler(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(self.server.payload)))
             self.end_headers()
             for i in range(len(self.server.payload)):
-                self.wfile.write(self.server.payload[i:i + 1])
+                self.wfile.write(self.server.payload[i : i + 1])
                 self.wfile.flush()
                 time.sleep(0.2)
         else:
@@ -422,7 +526,7 @@ def hostile_http(tmp_path):
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _HostileHandler)
     httpd.daemon_threads = True
     httpd.gets = 0
-    httpd.payload = open(imagegen.write_zip(tmp_path / "pets.zip", imagegen.class_folder_files(1)), "rb").read()
+    httpd.payload = Path(imagegen.write_zip(tmp_path / "pets.zip", imagegen.class_folder_files(1))).read_bytes()
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     yield httpd, f"http://127.0.0.1:{httpd.server_address[1]}"
     httpd.shutdown()
@@ -432,10 +536,13 @@ def _cache_files(cache):
     return sorted(p.name for p in cache.rglob("*") if p.is_file())
 
 
-@pytest.mark.parametrize("path, message", [
-    ("/html/pets.zip", "download refused, not a zip file (it starts with b'<!DOCTYPE html"),
-    ("/short/pets.zip", "download cut short"),
-])
+@pytest.mark.parametrize(
+    "path, message",
+    [
+        ("/html/pets.zip", "download refused, not a zip file (it starts with b'<!DOCTYPE html"),
+        ("/short/pets.zip", "download cut short"),
+    ],
+)
 def test_a_bad_download_is_never_cached(tmp_path, hostile_http, path, message):
     _, url = hostile_http
     cache = tmp_path / "cache"
@@ -459,10 +566,10 @@ def test_a_bad_cache_entry_is_fetched_again_and_named(tmp_path, hostile_http, ca
     httpd, url = hostile_http
     cache = tmp_path / "cache"
     good = fetch.fetch(url + "/pets.zip", cache_dir=str(cache))
-    open(good, "wb").write(b"<html>a page cached by an older catdog</html>")
+    Path(good).write_bytes(b"<html>a page cached by an older catdog</html>")
     dead_pid = 2**22 + 1  # above Linux's pid_max default: no such process
     abandoned = os.path.join(os.path.dirname(good), f".download-{dead_pid}-x")
-    open(abandoned, "wb").write(b"half a download")
+    Path(abandoned).write_bytes(b"half a download")
     assert fetch.fetch(url + "/pets.zip", cache_dir=str(cache)) == good
     assert zipfile.is_zipfile(good) and httpd.gets == 2
     assert f"cached download {good} (from {url}/pets.zip) fails its check, not a zip file" in capsys.readouterr().err
@@ -483,7 +590,7 @@ class FlakyServable:
 
 def _add_version(base, name, variables=True):
     os.makedirs(os.path.join(base, name))
-    open(os.path.join(base, name, "saved_model.pb"), "wb").write(b"model")
+    Path(os.path.join(base, name, "saved_model.pb")).write_bytes(b"model")
     if variables:
         os.makedirs(os.path.join(base, name, "variables"))
 

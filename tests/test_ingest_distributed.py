@@ -4,11 +4,11 @@ outputs. What they write must equal what the in-process runner writes."""
 
 import os
 
-import pytest
-
 import imagegen
-from components.ingest import executor
+import pytest
 from ingest_runs import MULTI_PROCESSING, examples_of, report_of, run_ingestion, write_folder
+
+from components.ingest import executor
 
 
 def _dataset() -> dict:

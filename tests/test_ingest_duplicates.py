@@ -1,11 +1,13 @@
 """Exact duplicate images: found within and across splits, named in the ingest report and the run report,
 eval copies of training images dropped unless the run keeps them, and the counts what is left."""
 
-import pytest
-import tensorflow as tf
+from pathlib import Path
 
 import imagegen
+import pytest
+import tensorflow as tf
 from ingest_runs import record_as_ingestion_output, report_of, run_ingestion
+
 from components import contract
 from components.ingest import duplicates, executor
 from components.ingest.errors import DatasetError
@@ -69,11 +71,13 @@ def test_duplicates_within_and_across_splits_are_named_and_eval_copies_dropped(d
     examples, report = default_run
     found = report["duplicates"]
     named = [[(f["split"], f["file"]) for f in g["files"]] for g in found["groups"]]
-    assert sorted(named) == sorted([
-        [("train", TRAIN_CAT), ("train", WITHIN)],
-        [("eval", LEAK), ("train", TRAIN_DOG)],
-        [("eval", LEAK_TWICE[0]), ("eval", LEAK_TWICE[1]), ("train", "d/train/cats/cats.2.jpg")],
-    ])
+    assert sorted(named) == sorted(
+        [
+            [("train", TRAIN_CAT), ("train", WITHIN)],
+            [("eval", LEAK), ("train", TRAIN_DOG)],
+            [("eval", LEAK_TWICE[0]), ("eval", LEAK_TWICE[1]), ("train", "d/train/cats/cats.2.jpg")],
+        ]
+    )
     assert all(len(g["sha256"]) == 64 for g in found["groups"])
     assert found["dropped"] == sorted([LEAK, *LEAK_TWICE])
     assert (found[duplicates.WITHIN_SPLIT], found[duplicates.ACROSS_SPLITS], found[duplicates.DROPPED]) == (2, 2, 3)
@@ -84,7 +88,10 @@ def test_duplicates_within_and_across_splits_are_named_and_eval_copies_dropped(d
     assert report["counts"] == {"train": {"cats": 4, "dogs": 3}, "eval": {"cats": 3, "dogs": 3}}
     properties = examples.mlmd_artifact.custom_properties
     assert {name: properties[name].int_value for name in duplicates.COUNTS} == {
-        duplicates.WITHIN_SPLIT: 2, duplicates.ACROSS_SPLITS: 2, duplicates.DROPPED: 3}
+        duplicates.WITHIN_SPLIT: 2,
+        duplicates.ACROSS_SPLITS: 2,
+        duplicates.DROPPED: 3,
+    }
     assert properties["skipped_files"].int_value == 0  # dropped copies are not unreadable files
 
 
@@ -98,8 +105,10 @@ def test_the_flag_keeps_eval_copies_of_training_images(tmp_path, data):
 def test_dropping_that_empties_an_eval_class_says_so(tmp_path):
     files = imagegen.class_folder_files(2, prefix="train/")
     files.update({"val/cats/a.jpg": files["train/cats/cats.0.jpg"], "val/dogs/b.jpg": imagegen.image_bytes(1, seed=99)})
-    with pytest.raises(DatasetError, match="split 'eval' has no decodable image of class 'cats'.*"
-                                                    "1 eval copies of training images dropped"):
+    with pytest.raises(
+        DatasetError,
+        match="split 'eval' has no decodable image of class 'cats'.*1 eval copies of training images dropped",
+    ):
         _ingest(tmp_path, imagegen.write_zip(tmp_path / "data.zip", files))
 
 
@@ -109,9 +118,11 @@ def test_the_run_report_shows_the_duplicate_counts_and_files(default_run, tmp_pa
     examples, _ = default_run
     record_as_ingestion_output(str(tmp_path / "metadata.sqlite"), examples)
 
-    text = open(write_run_outputs(str(tmp_path))["html"]).read()
-    assert ("Exact duplicate images (the same bytes): 2 group(s) within a split, 2 across train and eval "
-            "(3 eval copies dropped)") in text
+    text = Path(write_run_outputs(str(tmp_path))["html"]).read_text()
+    assert (
+        "Exact duplicate images (the same bytes): 2 group(s) within a split, 2 across train and eval "
+        "(3 eval copies dropped)"
+    ) in text
     assert f"eval: {LEAK} (dropped), train: {TRAIN_DOG}" in text
     # The run's summary (printed at the end of `catdog run` and atop the report) says the eval split shrank.
     assert "Left 3 eval image(s) out, exact copies of training images (--keep-cross-split-duplicates" in text

@@ -1,17 +1,17 @@
 """ImageExampleGen's executor and the zip fetcher: what reaches the TFRecords, what is reported, what is refused."""
 
 import functools
-import gzip
 import hashlib
 import http.server
 import json
 import threading
+from pathlib import Path
 
+import imagegen
 import pytest
 import tensorflow as tf
 from tfx.types import artifact_utils, standard_artifacts
 
-import imagegen
 from components import contract
 from components.ingest import executor, fetch
 from components.ingest.errors import DatasetError
@@ -27,9 +27,7 @@ def _run_executor(tmp_path, data_uri, **props):
 
 
 def _read_split(examples, split):
-    records = tf.data.TFRecordDataset(
-        tf.io.gfile.glob(f"{examples.uri}/Split-{split}/*"), compression_type="GZIP"
-    )
+    records = tf.data.TFRecordDataset(tf.io.gfile.glob(f"{examples.uri}/Split-{split}/*"), compression_type="GZIP")
     parsed = [tf.train.Example.FromString(r.numpy()) for r in records]
     return {
         e.features.feature[contract.FILENAME_KEY].bytes_list.value[0].decode(): (
@@ -52,7 +50,9 @@ def test_examples_hold_images_labels_and_names_and_bad_files_are_reported(tmp_pa
 
     assert artifact_utils.decode_split_names(examples.split_names) == ["train", "eval"]
     train, val = _read_split(examples, "train"), _read_split(examples, "eval")
-    assert sorted(train) == sorted(k for k in files if "/train/" in k and k.rsplit(".", 1)[1] != "txt" and "corrupt" not in k)
+    assert sorted(train) == sorted(
+        k for k in files if "/train/" in k and k.rsplit(".", 1)[1] != "txt" and "corrupt" not in k
+    )
     assert len(val) == 4
     assert train["d/train/dogs/dogs.1.png"][0] == 1 and train["d/train/cats/cats.1.png"][0] == 0
     assert train["d/train/cats/cats.2.gif"][1] == files["d/train/cats/cats.2.gif"]  # bytes kept as encoded
@@ -68,16 +68,21 @@ def test_examples_hold_images_labels_and_names_and_bad_files_are_reported(tmp_pa
 
 
 def test_unlabelled_images_go_to_one_score_split_without_labels_and_bad_files_are_reported(tmp_path):
-    files = {"loose.jpg": imagegen.image_bytes(0), "new/b.png": imagegen.image_bytes(1, fmt="png"),
-             "new/notes.jpg": b"these are notes"}
+    files = {
+        "loose.jpg": imagegen.image_bytes(0),
+        "new/b.png": imagegen.image_bytes(1, fmt="png"),
+        "new/notes.jpg": b"these are notes",
+    }
     data = imagegen.write_zip(tmp_path / "new.zip", files)
 
     examples = _run_executor(tmp_path, data, **{executor.UNLABELLED_KEY: 1})
 
     assert artifact_utils.decode_split_names(examples.split_names) == ["score"]
     records = tf.data.TFRecordDataset(tf.io.gfile.glob(f"{examples.uri}/Split-score/*"), compression_type="GZIP")
-    parsed = {e.features.feature[contract.FILENAME_KEY].bytes_list.value[0].decode(): e
-              for e in (tf.train.Example.FromString(r.numpy()) for r in records)}
+    parsed = {
+        e.features.feature[contract.FILENAME_KEY].bytes_list.value[0].decode(): e
+        for e in (tf.train.Example.FromString(r.numpy()) for r in records)
+    }
     assert set(parsed) == {"loose.jpg", "new/b.png"}
     assert all(set(e.features.feature) == {contract.IMAGE_RAW_KEY, contract.FILENAME_KEY} for e in parsed.values())
     with open(tmp_path / "examples" / contract.INGEST_REPORT_FILE) as f:
@@ -133,13 +138,13 @@ def http_server(tmp_path):
 
 def test_url_download_is_cached_and_checked(tmp_path, http_server):
     payload = imagegen.write_zip(tmp_path / "www" / "pets.zip", imagegen.class_folder_files(1))
-    sha = hashlib.sha256(open(payload, "rb").read()).hexdigest()
+    sha = hashlib.sha256(Path(payload).read_bytes()).hexdigest()
     cache = str(tmp_path / "cache")
     url = f"{http_server.url}/pets.zip"
 
     first = fetch.fetch(url, cache_dir=cache, sha256=sha)
     second = fetch.fetch(url, cache_dir=cache, sha256=sha)
-    assert first == second and open(first, "rb").read() == open(payload, "rb").read()
+    assert first == second and Path(first).read_bytes() == Path(payload).read_bytes()
     assert http_server.gets == 1
 
     with pytest.raises(DatasetError, match="sha256 mismatch"):

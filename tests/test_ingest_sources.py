@@ -5,18 +5,18 @@ import os
 import re
 import zipfile
 
+import imagegen
 import pytest
+from fake_object_store import PREFIX, FakeObjectStore
+from ingest_runs import examples_of, report_of, run_ingestion, write_folder
+from layouts import read_layout
 from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
 
-from layouts import read_layout
-import imagegen
 from components import limits
-from components.ingest import executor, layout, sources, staging
+from components.ingest import executor, sources, staging
 from components.ingest.component import ImageExampleGen
 from components.ingest.errors import DatasetError
-from fake_object_store import PREFIX, FakeObjectStore
-from ingest_runs import examples_of, report_of, run_ingestion, write_folder
 from pipeline import local_runner
 from pipeline.pipeline import create_pipeline
 from pipeline.settings import LocalRunSettings
@@ -27,15 +27,26 @@ CORRUPT = b"\xff\xd8\xff\xe0 not really a jpeg"
 def _split_folders() -> dict:
     files = imagegen.class_folder_files(3, prefix="pets/train/", formats=("jpg", "png"))
     files.update(imagegen.class_folder_files(2, prefix="pets/validation/", seed=50))
-    files.update({"pets/train/cats/corrupt.jpg": CORRUPT, "pets/train/loose.jpg": imagegen.image_bytes(0),
-                  "pets/README.txt": b"notes", "pets/train/dogs/.DS_Store": b"\0"})
+    files.update(
+        {
+            "pets/train/cats/corrupt.jpg": CORRUPT,
+            "pets/train/loose.jpg": imagegen.image_bytes(0),
+            "pets/README.txt": b"notes",
+            "pets/train/dogs/.DS_Store": b"\0",
+        }
+    )
     return files
 
 
 def _class_folders() -> dict:
     files = imagegen.class_folder_files(10, formats=("jpg", "gif"))
-    files.update({"dogs/corrupt.jpg": CORRUPT, "loose.png": imagegen.image_bytes(1, fmt="png"),
-                  "__MACOSX/cats/._cats.0.jpg": b"\0"})
+    files.update(
+        {
+            "dogs/corrupt.jpg": CORRUPT,
+            "loose.png": imagegen.image_bytes(1, fmt="png"),
+            "__MACOSX/cats/._cats.0.jpg": b"\0",
+        }
+    )
     return files
 
 
@@ -44,8 +55,9 @@ def _comparable(examples) -> tuple:
     return examples_of(examples), report["skipped"], report["counts"], report["split_by_hash"], report["class_names"]
 
 
-@pytest.mark.parametrize("files, images", [(_split_folders(), 10), (_class_folders(), 20)],
-                         ids=["split-folders", "class-folders-only"])
+@pytest.mark.parametrize(
+    "files, images", [(_split_folders(), 10), (_class_folders(), 20)], ids=["split-folders", "class-folders-only"]
+)
 def test_a_folder_gives_the_examples_of_the_same_images_zipped(tmp_path, files, images):
     zipped = run_ingestion(tmp_path / "a", imagegen.write_zip(tmp_path / "data.zip", files))
     in_folder = run_ingestion(tmp_path / "b", write_folder(tmp_path / "data", files))
@@ -93,8 +105,9 @@ def test_local_data_is_staged_under_the_given_folder(tmp_path):
     assert (tmp_path / "out" / "zip" / "data.zip").read_bytes() == (tmp_path / "data.zip").read_bytes()
 
     folder = sources.resolve(str(write_folder(tmp_path / "data", {**files, "cats/skipped.jpg": b"x"})))
-    staged, failed = staging.reachable(folder, ["cats/cats.1.jpg", "dogs/dogs.0.jpg", "dogs/gone.jpg"],
-                                       str(tmp_path / "out" / "folder"))
+    staged, failed = staging.reachable(
+        folder, ["cats/cats.1.jpg", "dogs/dogs.0.jpg", "dogs/gone.jpg"], str(tmp_path / "out" / "folder")
+    )
     assert staged.location == str(tmp_path / "out" / "folder") and not staged.is_zip
     assert [name for name, _ in failed] == ["dogs/gone.jpg"] and failed[0][1] == "no such file"
     assert sorted(f.name for f in staged.list_files().files) == ["cats/cats.1.jpg", "dogs/dogs.0.jpg"]
@@ -126,8 +139,10 @@ def test_the_fingerprint_changes_with_a_files_content_size_or_time(tmp_path):
     changes = {
         "other bytes, same size (a new time)": lambda: image.write_bytes(bytes(reversed(original))),
         "only the time": lambda: os.utime(image, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9)),
-        "one byte more, the old time": lambda: (image.write_bytes(original + b"\0"),
-                                                os.utime(image, ns=(stat.st_atime_ns, stat.st_mtime_ns))),
+        "one byte more, the old time": lambda: (
+            image.write_bytes(original + b"\0"),
+            os.utime(image, ns=(stat.st_atime_ns, stat.st_mtime_ns)),
+        ),
         "renamed": lambda: image.rename(folder / "cats" / "renamed.jpg"),
         "a file added": lambda: (folder / "dogs" / "new.jpg").write_bytes(original),
     }
@@ -153,12 +168,19 @@ def _ingest_cached(tmp_path, data) -> list:
     """ImageExampleGen alone under LocalDagRunner with caching, keyed as `catdog run` keys it; returns the state
     of each of its executions so far."""
     sha256, fingerprint = local_runner.data_key(str(data))
-    example_gen = ImageExampleGen(data_uri=str(data), eval_percent=20, sha256=sha256 or None,
-                                  data_fingerprint=fingerprint or None)
+    example_gen = ImageExampleGen(
+        data_uri=str(data), eval_percent=20, sha256=sha256 or None, data_fingerprint=fingerprint or None
+    )
     metadata = tmp_path / "metadata.sqlite"
-    tfx.orchestration.LocalDagRunner().run(tfx.dsl.Pipeline(
-        pipeline_name="cache-key", pipeline_root=str(tmp_path / "root"), components=[example_gen], enable_cache=True,
-        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(str(metadata))))
+    tfx.orchestration.LocalDagRunner().run(
+        tfx.dsl.Pipeline(
+            pipeline_name="cache-key",
+            pipeline_root=str(tmp_path / "root"),
+            components=[example_gen],
+            enable_cache=True,
+            metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(str(metadata)),
+        )
+    )
     from ml_metadata.metadata_store import metadata_store
 
     config = tfx.orchestration.metadata.sqlite_metadata_connection_config(str(metadata))
@@ -178,8 +200,12 @@ def test_the_local_runner_passes_the_fingerprint_to_ingestion(tmp_path):
     folder = write_folder(tmp_path / "data", imagegen.class_folder_files(1))
     sha256, fingerprint = local_runner.data_key(str(folder))
     assert sha256 == "" and fingerprint == sources.resolve(str(folder)).list_files().fingerprint()
-    pipeline = create_pipeline(LocalRunSettings(data_uri=str(folder)), pipeline_root=str(tmp_path / "root"),
-                               serving_model_dir=str(tmp_path / "serving"), data_fingerprint=fingerprint)
+    pipeline = create_pipeline(
+        LocalRunSettings(data_uri=str(folder)),
+        pipeline_root=str(tmp_path / "root"),
+        serving_model_dir=str(tmp_path / "serving"),
+        data_fingerprint=fingerprint,
+    )
     [example_gen] = [c for c in pipeline.components if isinstance(c, ImageExampleGen)]
     assert example_gen.exec_properties[executor.DATA_FINGERPRINT_KEY] == fingerprint
     zipped = imagegen.write_zip(tmp_path / "data.zip", imagegen.class_folder_files(1))
@@ -201,13 +227,20 @@ def _names(n, prefix):
     return {f"{prefix}{i}.jpg": b"x" for i in range(n)}
 
 
-@pytest.mark.parametrize("files, message", [
-    ({**_names(2, "train/cats/"), **_names(2, "val/cats/")}, "expected exactly 2 class folders, found 1 (cats)"),
-    ({**_names(1, "x/a/"), **_names(1, "x/b/"), **_names(1, "x/c/")}, "expected exactly 2 class folders, found 3"),
-    ({**_names(1, "train/a/"), **_names(1, "train/b/"), **_names(1, "val/a/")}, "split 'eval' has no files of class b"),
-    ({}, "the folder holds no files"),
-    ({".DS_Store": b"\0", "__MACOSX/a/._1.jpg": b"\0"}, "the folder holds no files"),
-], ids=["one-class", "three-classes", "split-missing-class", "empty", "litter-only"])
+@pytest.mark.parametrize(
+    "files, message",
+    [
+        ({**_names(2, "train/cats/"), **_names(2, "val/cats/")}, "expected exactly 2 class folders, found 1 (cats)"),
+        ({**_names(1, "x/a/"), **_names(1, "x/b/"), **_names(1, "x/c/")}, "expected exactly 2 class folders, found 3"),
+        (
+            {**_names(1, "train/a/"), **_names(1, "train/b/"), **_names(1, "val/a/")},
+            "split 'eval' has no files of class b",
+        ),
+        ({}, "the folder holds no files"),
+        ({".DS_Store": b"\0", "__MACOSX/a/._1.jpg": b"\0"}, "the folder holds no files"),
+    ],
+    ids=["one-class", "three-classes", "split-missing-class", "empty", "litter-only"],
+)
 def test_a_bad_folder_is_refused_naming_it_and_the_problem(tmp_path, files, message):
     folder = write_folder(tmp_path / "data", files)
     folder.mkdir(exist_ok=True)
@@ -225,8 +258,9 @@ def test_a_file_over_the_size_limit_is_refused_in_a_folder_as_in_a_zip(tmp_path,
     in_folder = read_layout(str(write_folder(tmp_path / "data", files)))
     zipped = read_layout(imagegen.write_zip(tmp_path / "data.zip", files))
     assert in_folder.skipped == [("cats/big.jpg", "is 5,000 bytes, more than the 4,000 allowed for one file")]
-    assert zipped.skipped == [("cats/big.jpg", "declares 5,000 bytes uncompressed, more than the 4,000 allowed "
-                                               "for one file")]
+    assert zipped.skipped == [
+        ("cats/big.jpg", "declares 5,000 bytes uncompressed, more than the 4,000 allowed for one file")
+    ]
     assert in_folder.entries == zipped.entries
 
 

@@ -6,17 +6,18 @@ import html.parser
 import io
 import os
 import shutil
-
-import pytest
-import tf_keras as keras
-from PIL import Image
+from pathlib import Path
 
 import imagegen
+import pytest
+import tf_keras as keras
 from conftest import CommandResult
 from ingest_runs import record_as_ingestion_output
+from PIL import Image
+
+from cli import main as cli
 from insight import evaluation, feature_maps, figures, gradcam, image_grid, training_curves
 from insight.data_samples import SAMPLES_PER_CLASS
-from cli import main as cli
 from pipeline import run_summary
 
 
@@ -53,7 +54,7 @@ class _Sources(html.parser.HTMLParser):
 
 def page_sources(path):
     parser = _Sources()
-    parser.feed(open(path).read())
+    parser.feed(Path(path).read_text())
     return parser.sources
 
 
@@ -107,7 +108,9 @@ def model_layers(pipeline_run):
 def _panel_pixel_size(channel_count: int):
     """(width, height) of the PNG feature_maps.save_panel draws for a layer with this many channels."""
     shown = min(channel_count, feature_maps.MAX_CHANNELS)
-    inches = figures.grid_inches(shown, feature_maps.COLUMNS, (feature_maps.CELL_INCHES,) * 2, feature_maps.TITLE_INCHES)
+    inches = figures.grid_inches(
+        shown, feature_maps.COLUMNS, (feature_maps.CELL_INCHES,) * 2, feature_maps.TITLE_INCHES
+    )
     return figures.pixel_size(*inches)
 
 
@@ -121,7 +124,7 @@ def test_visualize_draws_one_panel_per_stage_and_a_captioned_gradcam(pipeline_ru
     assert ", probability " in result.stdout  # the predicted class's own probability
     assert_png(tmp_path / "out" / "gradcam.png", figures.pixel_size(*gradcam.FIGURE_INCHES))  # title and colour bar
     panels = sorted((tmp_path / "out" / "feature_maps").iterdir())
-    assert [p.name for p in panels] == [f"{i:02d}_{l.name}.png" for i, l in enumerate(model_layers, start=1)]
+    assert [p.name for p in panels] == [f"{i:02d}_{layer.name}.png" for i, layer in enumerate(model_layers, start=1)]
     for panel, layer in zip(panels, model_layers):
         assert_png(panel, _panel_pixel_size(layer.output_shape[-1]))
 
@@ -166,13 +169,18 @@ def test_report_writes_every_figure_at_its_size(report):
     out = run / "report"
     assert f"Report: {out / 'report.html'}" in result.stdout
     assert_png(out / "samples.png", image_grid.pixel_size(2 * SAMPLES_PER_CLASS, SAMPLES_PER_CLASS))
-    assert_png(out / "training_curves.png",
-               figures.pixel_size(training_curves.WIDTH_INCHES, training_curves.HEIGHT_INCHES))
-    assert_png(out / "confusion_matrix.png",
-               figures.pixel_size(evaluation.CONFUSION_WIDTH_INCHES, evaluation.CONFUSION_HEIGHT_INCHES))
+    assert_png(
+        out / "training_curves.png", figures.pixel_size(training_curves.WIDTH_INCHES, training_curves.HEIGHT_INCHES)
+    )
+    assert_png(
+        out / "confusion_matrix.png",
+        figures.pixel_size(evaluation.CONFUSION_WIDTH_INCHES, evaluation.CONFUSION_HEIGHT_INCHES),
+    )
     # 20 validation images: the 12 hardest are shown.
-    assert_png(out / "hardest_validation_images.png",
-               image_grid.pixel_size(evaluation.HARDEST_COUNT, evaluation.HARDEST_COLUMNS))
+    assert_png(
+        out / "hardest_validation_images.png",
+        image_grid.pixel_size(evaluation.HARDEST_COUNT, evaluation.HARDEST_COLUMNS),
+    )
     assert "conv_pw_13" in (out / "model_summary.txt").read_text()  # the default preset's backbone
 
 
@@ -184,7 +192,7 @@ def test_report_gradcam_is_captioned(report):
 def test_report_shows_one_feature_map_panel_per_backbone_stage(report, model_layers):
     run, _ = report
     panels = sorted((run / "report" / "feature_maps").iterdir())
-    assert [p.name for p in panels] == [f"{i:02d}_{l.name}.png" for i, l in enumerate(model_layers, start=1)]
+    assert [p.name for p in panels] == [f"{i:02d}_{layer.name}.png" for i, layer in enumerate(model_layers, start=1)]
 
 
 def test_report_page_embeds_every_image_and_refers_to_no_file(report, model_layers):
@@ -229,7 +237,7 @@ def test_report_of_a_run_without_a_model_keeps_what_it_has(pipeline_run, tmp_pat
 
     paths = write_run_outputs(str(tmp_path))
     assert set(paths) == {"samples", "html"}
-    text = open(paths["html"]).read()
+    text = Path(paths["html"]).read_text()
     assert "Left out: the run has no trained model" in text
     assert "Left out: the run has no Trainer output" in text
     assert "The Evaluator did not run" in text

@@ -31,10 +31,25 @@ class DevTools:
             os.dup2(from_browser_write, 4)
 
         self.process = subprocess.Popen(
-            [BROWSER, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={profile_dir}", "--remote-debugging-pipe", "--window-size=1300,900", "about:blank"],
-            preexec_fn=wire_pipes, pass_fds=(3, 4), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                BROWSER,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                f"--user-data-dir={profile_dir}",
+                "--remote-debugging-pipe",
+                "--window-size=1300,900",
+                "about:blank",
+            ],
+            preexec_fn=wire_pipes,
+            pass_fds=(3, 4),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         os.close(to_browser_read)
         os.close(from_browser_write)
@@ -119,12 +134,13 @@ def rendered(pipeline_run, tmp_path_factory):
         browser.wait_for("Page.loadEventFired")
         sizes = browser.call(
             "Runtime.evaluate",
-            {"expression": "Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.naturalHeight])",
-             "returnByValue": True},
+            {
+                "expression": "Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.naturalHeight])",
+                "returnByValue": True,
+            },
             session=session,
         )["result"]["value"]
-        shot = browser.call("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True},
-                            session=session)
+        shot = browser.call("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True}, session=session)
         return browser.events, sizes, Image.open(io.BytesIO(base64.b64decode(shot["data"]))).convert("RGB")
     finally:
         browser.close()

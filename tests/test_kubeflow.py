@@ -15,17 +15,17 @@ import kfp.components
 import pytest
 import tensorflow_model_analysis as tfma
 import yaml
+from conftest import run_catdog
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
+from kfp_fake_server import FakeKfpServer
 from tfx.dsl.components.base import base_executor
 from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_run_executor
 from tfx.types import standard_artifacts
 from tfx.utils import import_utils
 
-from conftest import run_catdog
-from kfp_fake_server import FakeKfpServer
-from components import contract
 from cli import main as cli
+from components import contract
 from pipeline import configs, kfp_entrypoint
 from pipeline.kubeflow_runner import ENTRYPOINT_COMMAND
 from pipeline.pipeline import create_pipeline
@@ -39,8 +39,20 @@ SERVING = "gs://catdog-test/serving/catdog"
 MIN_ACCURACY = 0.83
 GPU_TYPE = "nvidia.com/gpu"
 RESOLVER = "latest_blessed_model_resolver"
-COMPILE_ARGS = ["--image", IMAGE, "--pipeline-root", ROOT, "--data", DATA, "--serving-dir", SERVING,
-                "--min-accuracy", str(MIN_ACCURACY), "--epochs", "3"]
+COMPILE_ARGS = [
+    "--image",
+    IMAGE,
+    "--pipeline-root",
+    ROOT,
+    "--data",
+    DATA,
+    "--serving-dir",
+    SERVING,
+    "--min-accuracy",
+    str(MIN_ACCURACY),
+    "--epochs",
+    "3",
+]
 
 
 @pytest.fixture(scope="module")
@@ -65,8 +77,21 @@ def vertex_job(tmp_path_factory):
 def vertex_workers_job(tmp_path_factory):
     """The Vertex AI PipelineJob whose Trainer trains on 3 machines (a chief and 2 workers) with 2 GPUs each."""
     path = tmp_path_factory.mktemp("vertex-workers") / "catdog.json"
-    args = ["--format", "vertex-json", "--output", str(path), *COMPILE_ARGS, "--gpus", "2", "--workers", "3",
-            "--vertex-project", "catdog-test", "--vertex-region", "europe-west4"]
+    args = [
+        "--format",
+        "vertex-json",
+        "--output",
+        str(path),
+        *COMPILE_ARGS,
+        "--gpus",
+        "2",
+        "--workers",
+        "3",
+        "--vertex-project",
+        "catdog-test",
+        "--vertex-region",
+        "europe-west4",
+    ]
     assert cli.main(["kfp", "compile", *args]) == 0
     return json.loads(path.read_text())
 
@@ -76,7 +101,8 @@ def local_edges(tmp_path_factory):
     """{node id: ids of the nodes it depends on} of the pipeline the local runner builds."""
     root = tmp_path_factory.mktemp("local")
     local = create_pipeline(
-        LocalRunSettings(data_uri=str(root / "data.zip")), pipeline_root=str(root / "artifacts"),
+        LocalRunSettings(data_uri=str(root / "data.zip")),
+        pipeline_root=str(root / "artifacts"),
         serving_model_dir=str(root / "serving"),
     )
     return {node.id: {up.id for up in node.upstream_nodes} for node in local.components}
@@ -151,8 +177,9 @@ def _trainer_executor(pipeline_spec: dict) -> str:
     return args[args.index("--executor_class_path") + 1]
 
 
-def test_several_workers_train_in_a_vertex_job_of_a_chief_and_a_worker_pool_with_the_gpus(vertex_workers_job,
-                                                                                         vertex_job):
+def test_several_workers_train_in_a_vertex_job_of_a_chief_and_a_worker_pool_with_the_gpus(
+    vertex_workers_job, vertex_job
+):
     from tfx.v1.extensions import google_cloud_ai_platform as cloud
 
     spec = vertex_workers_job["pipelineSpec"]
@@ -160,8 +187,9 @@ def test_several_workers_train_in_a_vertex_job_of_a_chief_and_a_worker_pool_with
     assert _trainer_executor(vertex_job["pipelineSpec"]) == "tfx.components.trainer.executor.GenericExecutor"
     # The pipeline's task only starts the training job and waits: the GPUs are the job's machines'.
     assert "accelerator" not in _containers(spec)["Trainer_executor"]["resources"]
-    config = json.loads(spec["root"]["dag"]["tasks"]["Trainer"]["inputs"]["parameters"]["custom_config"]
-                        ["runtimeValue"]["constant"])
+    config = json.loads(
+        spec["root"]["dag"]["tasks"]["Trainer"]["inputs"]["parameters"]["custom_config"]["runtimeValue"]["constant"]
+    )
     assert config[cloud.ENABLE_VERTEX_KEY] is True and config[cloud.VERTEX_REGION_KEY] == "europe-west4"
     assert config["distribution_strategy"] == "auto"  # Vertex AI's TF_CONFIG names the cluster
     job = config[cloud.TRAINING_ARGS_KEY]
@@ -169,8 +197,11 @@ def test_several_workers_train_in_a_vertex_job_of_a_chief_and_a_worker_pool_with
     chief, workers = job["job_spec"]["worker_pool_specs"]
     assert (chief["replica_count"], workers["replica_count"]) == (1, 2)
     for pool in (chief, workers):
-        assert pool["machine_spec"] == {"machine_type": "n1-standard-8", "accelerator_type": "NVIDIA_TESLA_T4",
-                                        "accelerator_count": 2}
+        assert pool["machine_spec"] == {
+            "machine_type": "n1-standard-8",
+            "accelerator_type": "NVIDIA_TESLA_T4",
+            "accelerator_count": 2,
+        }
         assert pool["container_spec"] == {"image_uri": IMAGE}
 
 
@@ -182,8 +213,12 @@ def test_data_url_and_accuracy_floor_are_runtime_parameters_with_the_command_lin
     assert tasks["ImageExampleGen"]["inputs"]["parameters"]["data_uri"] == {"componentInputParameter": "data_uri"}
     assert tasks["Evaluator"]["inputs"]["parameters"]["eval_config"] == {"componentInputParameter": "eval_config"}
     eval_config = json_format.Parse(parameters["eval_config"]["defaultValue"], tfma.EvalConfig())
-    floors = [m.threshold.value_threshold.lower_bound.value
-              for s in eval_config.metrics_specs for m in s.metrics if m.threshold.HasField("value_threshold")]
+    floors = [
+        m.threshold.value_threshold.lower_bound.value
+        for s in eval_config.metrics_specs
+        for m in s.metrics
+        if m.threshold.HasField("value_threshold")
+    ]
     assert floors == [pytest.approx(MIN_ACCURACY)]
 
 
@@ -204,7 +239,9 @@ def test_score_data_adds_an_unlabelled_example_gen_and_a_bulk_inferrer_of_blesse
     path = tmp_path / ("p.yaml" if package_format == "yaml" else "p.json")
     args = ["--format", package_format, "--output", str(path), *COMPILE_ARGS, "--score-data", SCORE_DATA]
     assert cli.main(["kfp", "compile", *args]) == 0
-    spec = yaml.safe_load(path.read_text()) if package_format == "yaml" else json.loads(path.read_text())["pipelineSpec"]
+    spec = (
+        yaml.safe_load(path.read_text()) if package_format == "yaml" else json.loads(path.read_text())["pipelineSpec"]
+    )
     tasks = spec["root"]["dag"]["tasks"]
     score_gen, inferrer = tasks[configs.SCORE_EXAMPLE_GEN_ID], tasks[configs.BULK_INFERRER_ID]
     constant = lambda task, name: task["inputs"]["parameters"][name]["runtimeValue"]["constant"]  # noqa: E731
@@ -213,24 +250,35 @@ def test_score_data_adds_an_unlabelled_example_gen_and_a_bulk_inferrer_of_blesse
     assert set(inferrer["dependentTasks"]) == {configs.SCORE_EXAMPLE_GEN_ID, "Trainer", "Evaluator"}
     producers = {name: a["taskOutputArtifact"]["producerTask"] for name, a in inferrer["inputs"]["artifacts"].items()}
     assert producers == {"examples": configs.SCORE_EXAMPLE_GEN_ID, "model": "Trainer", "model_blessing": "Evaluator"}
-    assert json.loads(constant(inferrer, "model_spec")) == {"model_signature_name": [contract.SCORE_TF_EXAMPLE_SIGNATURE]}
+    assert json.loads(constant(inferrer, "model_spec")) == {
+        "model_signature_name": [contract.SCORE_TF_EXAMPLE_SIGNATURE]
+    }
     [columns] = json.loads(constant(inferrer, "output_example_spec"))["output_columns_spec"]
     assert {c["output_key"] for c in columns["predict_output"]["output_columns"]} == {
-        contract.PROBABILITY_OUTPUT, contract.CLASS_ID_OUTPUT}
+        contract.PROBABILITY_OUTPUT,
+        contract.CLASS_ID_OUTPUT,
+    }
     assert _containers(spec)["BulkInferrer_executor"]["image"] == IMAGE
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--data", "data/cats.zip"], "--data data/cats.zip: give a URL the cluster can read"),
-    (["--score-data", "new/photos.zip"], "--score-data new/photos.zip: give a URL the cluster can read"),
-    (["--output", "catdog.json"], "a yaml package ends with .yaml or .yml"),
-    (["--pipeline-root", "minio://mlpipeline/v2"], "the Pusher cannot write to minio://mlpipeline/v2"),
-    (["--format", "vertex-json", "--output", "catdog.yaml", "--serving-dir", SERVING], "ends with .json"),
-    (["--serving-dir", SERVING, "--workers", "2"],
-     "--workers 2: open-source Kubeflow Pipelines runs the Trainer in one pod"),
-    (["--format", "vertex-json", "--output", "catdog.json", "--serving-dir", SERVING, "--workers", "3"],
-     "--workers 3: give --vertex-project"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--data", "data/cats.zip"], "--data data/cats.zip: give a URL the cluster can read"),
+        (["--score-data", "new/photos.zip"], "--score-data new/photos.zip: give a URL the cluster can read"),
+        (["--output", "catdog.json"], "a yaml package ends with .yaml or .yml"),
+        (["--pipeline-root", "minio://mlpipeline/v2"], "the Pusher cannot write to minio://mlpipeline/v2"),
+        (["--format", "vertex-json", "--output", "catdog.yaml", "--serving-dir", SERVING], "ends with .json"),
+        (
+            ["--serving-dir", SERVING, "--workers", "2"],
+            "--workers 2: open-source Kubeflow Pipelines runs the Trainer in one pod",
+        ),
+        (
+            ["--format", "vertex-json", "--output", "catdog.json", "--serving-dir", SERVING, "--workers", "3"],
+            "--workers 3: give --vertex-project",
+        ),
+    ],
+)
 def test_compile_refuses_settings_a_cluster_could_not_run_with_one_line(tmp_path, args, message):
     result = run_catdog("kfp", "compile", "--output", tmp_path / "p.yaml", *args, timeout=120)
     assert result.returncode == 2
@@ -258,20 +306,32 @@ def _oss_kfp_executor_input(output_file: Path) -> dict:
     keep their properties (metadata) but come without a type."""
     return {
         "inputs": {
-            "artifacts": {"examples": {"artifacts": [{
-                "name": "examples",
-                "uri": f"{ROOT}/catdog/run-1/ImageExampleGen/examples",
-                "type": {},
-                "metadata": {"split_names": '["train", "eval"]', "class_names": '["cats", "dogs"]'},
-            }]}},
+            "artifacts": {
+                "examples": {
+                    "artifacts": [
+                        {
+                            "name": "examples",
+                            "uri": f"{ROOT}/catdog/run-1/ImageExampleGen/examples",
+                            "type": {},
+                            "metadata": {"split_names": '["train", "eval"]', "class_names": '["cats", "dogs"]'},
+                        }
+                    ]
+                }
+            },
             "parameterValues": {"exclude_splits": "[]"},
         },
         "outputs": {
-            "artifacts": {"statistics": {"artifacts": [{
-                "name": "statistics",
-                "uri": f"{ROOT}/catdog/run-1/StatisticsGen/statistics",
-                "type": {"instanceSchema": "title: tfx.ExampleStatistics\ntype: object\n"},
-            }]}},
+            "artifacts": {
+                "statistics": {
+                    "artifacts": [
+                        {
+                            "name": "statistics",
+                            "uri": f"{ROOT}/catdog/run-1/StatisticsGen/statistics",
+                            "type": {"instanceSchema": "title: tfx.ExampleStatistics\ntype: object\n"},
+                        }
+                    ]
+                }
+            },
             "outputFile": str(output_file),
         },
     }
@@ -338,8 +398,22 @@ def _runs_in(state, experiment: str) -> list:
 def test_deploy_compiles_uploads_and_runs_the_package_in_the_experiment(tmp_path, package):
     output = tmp_path / "deployed.yaml"
     with FakeKfpServer() as kfp_api:
-        result = run_catdog("kfp", "deploy", "--host", kfp_api.url, "--experiment", "nightly", "--run-name", "first",
-                            "--output", output, *COMPILE_ARGS, "--gpus", "2", timeout=600)
+        result = run_catdog(
+            "kfp",
+            "deploy",
+            "--host",
+            kfp_api.url,
+            "--experiment",
+            "nightly",
+            "--run-name",
+            "first",
+            "--output",
+            output,
+            *COMPILE_ARGS,
+            "--gpus",
+            "2",
+            timeout=600,
+        )
         state = kfp_api.state
     assert result.returncode == 0, result.stderr[-3000:]
     [(pipeline_id, package_bytes)] = state.versions.values()
@@ -356,8 +430,9 @@ def test_deploying_again_adds_a_version_and_a_run_to_the_same_pipeline_and_exper
     path = package[0]
     with FakeKfpServer() as kfp_api:
         for run_name in ("first", "second"):
-            result = run_catdog("kfp", "deploy", "--host", kfp_api.url, "--package", path, "--run-name", run_name,
-                                timeout=120)
+            result = run_catdog(
+                "kfp", "deploy", "--host", kfp_api.url, "--package", path, "--run-name", run_name, timeout=120
+            )
             assert result.returncode == 0, result.stderr[-3000:]
         state = kfp_api.state
     assert len(state.pipelines) == 1 and len(state.experiments) == 1
@@ -374,23 +449,30 @@ def _closed_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.parametrize("host, message", [
-    (None, "cannot reach Kubeflow Pipelines at http://127.0.0.1:{port}"),
-    ("127.0.0.1:8080", "--host 127.0.0.1:8080: give the endpoint's URL"),
-])
+@pytest.mark.parametrize(
+    "host, message",
+    [
+        (None, "cannot reach Kubeflow Pipelines at http://127.0.0.1:{port}"),
+        ("127.0.0.1:8080", "--host 127.0.0.1:8080: give the endpoint's URL"),
+    ],
+)
 def test_deploy_to_a_host_it_cannot_use_fails_in_one_line(package, host, message):
     port = _closed_port()
-    result = run_catdog("kfp", "deploy", "--host", host or f"http://127.0.0.1:{port}", "--package", package[0],
-                        timeout=120)
+    result = run_catdog(
+        "kfp", "deploy", "--host", host or f"http://127.0.0.1:{port}", "--package", package[0], timeout=120
+    )
     assert result.returncode == 2
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("catdog: error: ") and message.format(port=port) in line
 
 
-@pytest.mark.parametrize("name, message", [
-    ("none.yaml", "no such file"),
-    ("vertex.json", "Kubeflow Pipelines takes the YAML package"),
-])
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("none.yaml", "no such file"),
+        ("vertex.json", "Kubeflow Pipelines takes the YAML package"),
+    ],
+)
 def test_deploy_of_a_package_kfp_cannot_take_fails_in_one_line(tmp_path, name, message):
     (tmp_path / "vertex.json").write_text("{}")
     result = run_catdog("kfp", "deploy", "--host", "http://127.0.0.1:1", "--package", tmp_path / name)
@@ -416,8 +498,11 @@ def test_dockerfile_builds_on_the_pinned_tfx_and_is_a_beam_worker_of_the_locked_
 
 
 def _pins(lock_file: str) -> dict:
-    pins = (line.split("==") for line in (REPO / lock_file).read_text().splitlines() if "==" in line
-            and not line.startswith((" ", "#")))
+    pins = (
+        line.split("==")
+        for line in (REPO / lock_file).read_text().splitlines()
+        if "==" in line and not line.startswith((" ", "#"))
+    )
     return {name.lower(): version for name, version in pins}
 
 

@@ -5,20 +5,19 @@ and the run says so."""
 import json
 from pathlib import Path
 
+import imagegen
 import numpy as np
 import pytest
 import tensorflow as tf
-from ml_metadata.proto import metadata_store_pb2
-
-import imagegen
-from components import contract
-
 from conftest import run_catdog
-from pipeline import configs
-from pipeline.run_summary import find_artifacts
-from components.scores import Scores, export_scores
+from ml_metadata.proto import metadata_store_pb2
 from serving_fixtures import reference_predictions
 from test_pipeline_e2e import _executions_by_node
+
+from components import contract
+from components.scores import Scores, export_scores
+from pipeline import configs
+from pipeline.run_summary import find_artifacts
 
 NOT_AN_IMAGE = b"these are notes, not a picture"
 # Files anywhere in the zip, one in what looks like a class folder: none of the folders is taken for a label.
@@ -43,8 +42,20 @@ def scoring_runs(tmp_path_factory, backbone_weights):
     data = imagegen.write_zip(root / "data.zip", files)
     score_data = imagegen.write_zip(root / "new.zip", SCORE_FILES)
     output = root / "out"
-    args = ("--data", data, "--score-data", score_data, "--output", output, "--epochs", 1, "--fine-tune-epochs", 0,
-            "--backbone-weights", backbone_weights)
+    args = (
+        "--data",
+        data,
+        "--score-data",
+        score_data,
+        "--output",
+        output,
+        "--epochs",
+        1,
+        "--fine-tune-epochs",
+        0,
+        "--backbone-weights",
+        backbone_weights,
+    )
     unblessed = run_catdog("run", *args, "--min-accuracy", 1, timeout=1800)
     scores_after_unblessed = (output / configs.SCORES_FILE).exists()
     blessed = run_catdog("run", *args, "--min-accuracy", 0, timeout=1800)
@@ -60,8 +71,10 @@ def test_an_unblessed_model_scores_nothing_and_the_run_says_so(scoring_runs):
     unblessed, scores_after_unblessed, _, output = scoring_runs
     assert unblessed.returncode == 3, unblessed.stderr[-5000:]
     assert "Model NOT pushed: accuracy floor failed" in unblessed.stdout
-    assert ("No scores of --score-data: the model was not blessed (BulkInferrer scores blessed models only)"
-            in unblessed.stdout)
+    assert (
+        "No scores of --score-data: the model was not blessed (BulkInferrer scores blessed models only)"
+        in unblessed.stdout
+    )
     assert not scores_after_unblessed
     # It ran (and wrote nothing) on the first run, and ran again on the second's blessing.
     runs = _executions_by_node(output)[configs.BULK_INFERRER_ID]
@@ -81,8 +94,10 @@ def test_a_blessed_model_scores_every_image_as_serving_default_does(scoring_runs
         assert row["class_name"] == ("dogs" if row["probability"] >= 0.5 else "cats") == reference["class_name"]
         assert row["probability"] == pytest.approx(reference["probability"], abs=1e-6)
         assert isinstance(row["in_distribution"], bool) and row["ood_score"] >= 0  # BulkInferrer's columns too
-    assert (f"Scored 4 images of --score-data, 1 files could not be (their lines give the reason): "
-            f"{output / configs.SCORES_FILE}") in blessed.stdout
+    assert (
+        f"Scored 4 images of --score-data, 1 files could not be (their lines give the reason): "
+        f"{output / configs.SCORES_FILE}"
+    ) in blessed.stdout
 
 
 def test_the_run_reads_its_training_data_not_the_score_set(scoring_runs):
@@ -100,11 +115,15 @@ def test_score_signature_gives_serving_defaults_numbers_for_tf_examples(scoring_
     images = [data for data in SCORE_FILES.values() if data != NOT_AN_IMAGE]
     by_bytes = model.signatures[contract.IMAGE_BYTES_SIGNATURE](**{contract.IMAGE_BYTES_INPUT: tf.constant(images)})
     scores = model.signatures[contract.SCORE_TF_EXAMPLE_SIGNATURE](
-        **{contract.TF_EXAMPLE_INPUT: tf.constant([contract.tf_example(image) for image in images])})
+        **{contract.TF_EXAMPLE_INPUT: tf.constant([contract.tf_example(image) for image in images])}
+    )
     # Numbers only: tfx_bsl's RunInference cannot split a string output per example.
     assert {key: value.dtype for key, value in scores.items()} == {
-        contract.PROBABILITY_OUTPUT: tf.float32, contract.CLASS_ID_OUTPUT: tf.int64,
-        contract.OOD_SCORE_OUTPUT: tf.float32, contract.IN_DISTRIBUTION_OUTPUT: tf.bool}
+        contract.PROBABILITY_OUTPUT: tf.float32,
+        contract.CLASS_ID_OUTPUT: tf.int64,
+        contract.OOD_SCORE_OUTPUT: tf.float32,
+        contract.IN_DISTRIBUTION_OUTPUT: tf.bool,
+    }
     for key in (contract.PROBABILITY_OUTPUT, contract.OOD_SCORE_OUTPUT):
         np.testing.assert_allclose(scores[key], by_bytes[key], rtol=1e-5, atol=1e-6)
     for key in (contract.CLASS_ID_OUTPUT, contract.IN_DISTRIBUTION_OUTPUT):

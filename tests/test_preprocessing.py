@@ -2,13 +2,13 @@
 
 import tempfile
 
+import imagegen
 import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_transform.beam as tft_beam
 from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 
-import imagegen
 from components import contract, preprocessing
 
 SIZES = [(37, 50), (150, 150), (400, 300), (1, 1)]
@@ -52,7 +52,8 @@ def test_runs_inside_tf_transform_on_beam():
     rows = [{contract.IMAGE_RAW_KEY: [r[0].numpy()], contract.LABEL_KEY: [i % 2]} for i, r in enumerate(raw)]
     with tft_beam.Context(temp_dir=tempfile.mkdtemp()):
         (transformed, metadata), _ = (
-            rows, dataset_metadata.DatasetMetadata(schema)
+            rows,
+            dataset_metadata.DatasetMetadata(schema),
         ) | tft_beam.AnalyzeAndTransformDataset(preprocessing.preprocessing_fn)
     assert len(transformed) == 3
     assert np.asarray(transformed[0][contract.IMAGE_KEY]).size == 150 * 150 * 3

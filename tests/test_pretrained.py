@@ -3,14 +3,14 @@
 import dataclasses
 
 import h5py
+import imagegen
 import numpy as np
 import pytest
 import tensorflow as tf
 import tf_keras as keras
-
-import imagegen
-from components import activation_cache, contract, exporter, models, ood, trainer
 from conftest import run_catdog
+
+from components import activation_cache, contract, exporter, models, ood, trainer
 from insight import gradcam, saved_model
 
 SHAPE = (150, 150, 3)
@@ -21,10 +21,15 @@ def mobilenet(backbone_weights):
     return models.build("mobilenet", SHAPE, str(backbone_weights))
 
 
-@pytest.mark.parametrize("layer, weight", [
-    ("conv1", "kernel:0"), ("conv_dw_7", "depthwise_kernel:0"), ("conv_pw_13", "kernel:0"),
-    ("conv_pw_13_bn", "moving_mean:0"),
-])
+@pytest.mark.parametrize(
+    "layer, weight",
+    [
+        ("conv1", "kernel:0"),
+        ("conv_dw_7", "depthwise_kernel:0"),
+        ("conv_pw_13", "kernel:0"),
+        ("conv_pw_13_bn", "moving_mean:0"),
+    ],
+)
 def test_backbone_holds_exactly_the_weights_of_the_file(mobilenet, backbone_weights, layer, weight):
     with h5py.File(backbone_weights) as f:
         expected = np.asarray(f[layer][layer][weight])
@@ -72,7 +77,8 @@ def test_training_on_cached_activations_gives_the_model_training_on_images_gives
     activations = activation_cache.compute(frozen, batches, 8, copies=1)
     assert activations[0].shape == (8, 1, 14, 14, 512) and activations[0].dtype == np.float16
     cached_record = _train_both_phases(
-        cached, trainer.CachedActivations(cached, preset, activations, activations, batch_size=8, seed=1))
+        cached, trainer.CachedActivations(cached, preset, activations, activations, batch_size=8, seed=1)
+    )
 
     for layer, start in initial.items():
         trained = direct.get_layer(layer).get_weights()
@@ -180,8 +186,11 @@ def test_every_signature_says_whether_an_image_is_like_the_training_images(pipel
     exporter.export(model, saved_model_transform(pipeline_run), ["cats", "dogs"], str(tmp_path / "model"), fit)
     loaded = saved_model.load(str(tmp_path / "model"))
     examples = [contract.tf_example(image) for image in images]
-    for name, value in [(contract.IMAGE_BYTES_SIGNATURE, images), (contract.TF_EXAMPLE_SIGNATURE, examples),
-                        (contract.SCORE_TF_EXAMPLE_SIGNATURE, examples)]:
+    for name, value in [
+        (contract.IMAGE_BYTES_SIGNATURE, images),
+        (contract.TF_EXAMPLE_SIGNATURE, examples),
+        (contract.SCORE_TF_EXAMPLE_SIGNATURE, examples),
+    ]:
         outputs = loaded.signatures[name](tf.constant(value))
         assert outputs[contract.IN_DISTRIBUTION_OUTPUT].dtype == tf.bool, name
         np.testing.assert_allclose(outputs[contract.OOD_SCORE_OUTPUT].numpy(), expected, rtol=1e-3, err_msg=name)
@@ -224,7 +233,8 @@ def test_mixed_precision_training_exports_a_float32_model(pipeline_run, tmp_path
     assert outputs[contract.PROBABILITY_OUTPUT].dtype == tf.float32
     np.testing.assert_allclose(  # the same weights: the export answers as the trained model does
         outputs[contract.PROBABILITY_OUTPUT].numpy(),
-        model(saved_model.model_input(loaded, [image])).numpy().ravel(), atol=5e-3,
+        model(saved_model.model_input(loaded, [image])).numpy().ravel(),
+        atol=5e-3,
     )
     cam = gradcam.class_activation_map(loaded, saved_model.model_input(loaded, [image]), class_id=1)
     assert np.isfinite(cam).all() and cam.max() <= 1

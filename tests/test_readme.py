@@ -81,7 +81,7 @@ def test_every_shell_example_of_the_readme_runs(sandbox, pipeline_run):
                     line = line.replace(GRPC, f"127.0.0.1:{grpc_port}").replace(REST, f"127.0.0.1:{rest_port}")
                     line = line.replace("http://localhost:8080", kfp_api.url)
                     if line.startswith("make "):
-                        line = f"make -n -C {REPO} {line.split('#')[0][len('make '):]}"
+                        line = f"make -n -C {REPO} {line.split('#')[0][len('make ') :]}"
                     elif line.startswith("docker ") and not shutil.which("docker"):
                         continue
                     elif "catdog run " in line:  # the session run's data and flags: its steps are cached
@@ -89,14 +89,26 @@ def test_every_shell_example_of_the_readme_runs(sandbox, pipeline_run):
                         line += f" {train_flags} --min-accuracy 0"
                     elif "catdog serve" in line and line.split("#")[0].strip().endswith("&"):
                         command = line.split("#")[0].strip().rstrip("&").split()
-                        servers.append(subprocess.Popen(
-                            [*command, "--port", str(grpc_port), "--rest-port", str(rest_port)], cwd=sandbox,
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                        servers.append(
+                            subprocess.Popen(
+                                [*command, "--port", str(grpc_port), "--rest-port", str(rest_port)],
+                                cwd=sandbox,
+                                env=env,
+                                stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL,
+                            )
+                        )
                         _wait_until_available(f"http://127.0.0.1:{rest_port}", servers[-1])
                         continue
                     script.append(line)
-                result = subprocess.run(["bash", "-euo", "pipefail", "-c", "\n".join(script)], cwd=sandbox, env=env,
-                                        capture_output=True, text=True, timeout=1200)
+                result = subprocess.run(
+                    ["bash", "-euo", "pipefail", "-c", "\n".join(script)],
+                    cwd=sandbox,
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    timeout=1200,
+                )
                 assert result.returncode == 0, f"README block {number} failed:\n{script}\n{result.stderr[-3000:]}"
                 ran.append((number, result.stdout))
         finally:

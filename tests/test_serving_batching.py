@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 import requests
 import tensorflow as tf
+from serving_fixtures import MODEL_NAME, local_servers, reference_predictions, sample_images, served_copy
 
 from components.errors import CatdogError
-from serving.server.batching import BatchingOptions, BatchScheduler, read_batching_parameters
 from serving.client.grpc_client import PredictClient
 from serving.client.rest_client import RestPredictClient
+from serving.server.batching import BatchingOptions, BatchScheduler, read_batching_parameters
 from serving.status import ServingError
-from serving_fixtures import MODEL_NAME, local_servers, reference_predictions, sample_images, served_copy
 
 DEPLOY_PARAMETERS = "serving/deploy/batching_parameters.txt"
 
@@ -116,7 +116,8 @@ def test_a_full_queue_answers_unavailable():
 
 def test_deploy_batching_parameters_are_read(tmp_path):
     assert read_batching_parameters(DEPLOY_PARAMETERS) == BatchingOptions(
-        max_batch_size=32, batch_timeout_micros=2000, max_enqueued_batches=64, num_batch_threads=2)
+        max_batch_size=32, batch_timeout_micros=2000, max_enqueued_batches=64, num_batch_threads=2
+    )
     bad = tmp_path / "batching_parameters.txt"
     bad.write_text("max_batch_size { value: 8 }\nmax_batch_sise { value: 8 }\n")
     with pytest.raises(CatdogError, match=f"{bad}: .*max_batch_sise"):
@@ -132,8 +133,10 @@ def test_batched_server_answers_each_client_right(pipeline_run, tmp_path):
     expected = reference_predictions(base_path / "1", images)
     options = BatchingOptions(max_batch_size=8, batch_timeout_micros=100_000, num_batch_threads=1)
     with local_servers(base_path, batching=options) as servers:
-        with PredictClient(servers.target, MODEL_NAME) as grpc_client, \
-                RestPredictClient(servers.rest_url, MODEL_NAME) as rest_client:
+        with (
+            PredictClient(servers.target, MODEL_NAME) as grpc_client,
+            RestPredictClient(servers.rest_url, MODEL_NAME) as rest_client,
+        ):
             clients = [grpc_client, rest_client]
             with futures.ThreadPoolExecutor(len(images)) as pool:
                 answers = list(pool.map(lambda i: clients[i % 2].predict([images[i]])[0], range(len(images))))
@@ -141,6 +144,9 @@ def test_batched_server_answers_each_client_right(pipeline_run, tmp_path):
     assert [a["class_name"] for a in answers] == [e["class_name"] for e in expected]
     for answer, reference in zip(answers, expected):
         assert answer["probability"] == pytest.approx(reference["probability"], abs=1e-6)
-    batches = [line for line in metrics.splitlines()
-               if line.startswith(":tensorflow:serving:batching_session:processed_batch_size_count")]
+    batches = [
+        line
+        for line in metrics.splitlines()
+        if line.startswith(":tensorflow:serving:batching_session:processed_batch_size_count")
+    ]
     assert batches and 0 < float(batches[0].split()[-1]) < len(images)  # some requests shared a model call

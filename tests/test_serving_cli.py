@@ -7,9 +7,8 @@ import select
 import subprocess
 import sys
 
-import pytest
-
 import imagegen
+import pytest
 from conftest import run_catdog
 from serving_fixtures import MODEL_NAME, reference_predictions, served_copy
 
@@ -20,8 +19,10 @@ SERVE_START_TIMEOUT_SECONDS = 180
 def image_files(tmp_path_factory):
     folder = tmp_path_factory.mktemp("images")
     files = []
-    for name, data in [("cat.jpg", imagegen.image_bytes(0, (150, 150), "jpg", seed=7)),
-                       ("dog.png", imagegen.image_bytes(1, (240, 160), "png", seed=8))]:
+    for name, data in [
+        ("cat.jpg", imagegen.image_bytes(0, (150, 150), "jpg", seed=7)),
+        ("dog.png", imagegen.image_bytes(1, (240, 160), "png", seed=8)),
+    ]:
         (folder / name).write_bytes(data)
         files.append(folder / name)
     return files
@@ -71,9 +72,24 @@ def served(pipeline_run, tmp_path_factory):
     base_path = served_copy(pipeline_run.latest_model, tmp_path_factory.mktemp("cli_serve"))
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     process = subprocess.Popen(
-        [sys.executable, "-m", "cli.main", "serve", "--model-base-path", str(base_path), "--port", "0",
-         "--rest-port", "0", "--model-name", MODEL_NAME],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
+        [
+            sys.executable,
+            "-m",
+            "cli.main",
+            "serve",
+            "--model-base-path",
+            str(base_path),
+            "--port",
+            "0",
+            "--rest-port",
+            "0",
+            "--model-name",
+            MODEL_NAME,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
     )
     try:
         # The server prints its address once the model is loaded.
@@ -96,8 +112,9 @@ def test_predict_against_catdog_serve_prints_file_class_probability(served, imag
     rows = [line.split("\t") for line in lines]
     # Probabilities are printed with 6 decimals, within the 1e-6 the comparison allows.
     # A last `neither (ood_score ...)` column for an image like neither class (tests/test_pretrained.py checks it).
-    assert_matches([{"file": f, "class_name": c, "probability": float(p)} for f, c, p, *_ in rows], image_files,
-                   expected)
+    assert_matches(
+        [{"file": f, "class_name": c, "probability": float(p)} for f, c, p, *_ in rows], image_files, expected
+    )
 
 
 def test_predict_names_a_file_that_is_not_an_image(served, image_files, tmp_path):

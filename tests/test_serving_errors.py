@@ -2,9 +2,11 @@
 answers the next good request as usual."""
 
 import grpc
+import imagegen
 import numpy as np
 import pytest
 import tensorflow as tf
+from serving_fixtures import MODEL_NAME, local_server, served_copy
 from tensorflow_serving.apis import (
     get_model_metadata_pb2,
     get_model_status_pb2,
@@ -13,13 +15,11 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-import imagegen
 from components import contract
 from serving.client.grpc_client import PredictClient
 from serving.server.grpc_server import start_server
 from serving.server.model_registry import ModelRegistry
 from serving.status import ServingError
-from serving_fixtures import MODEL_NAME, local_server, served_copy
 
 VERSION = 3
 MAX_MESSAGE_BYTES = 1024 * 1024
@@ -29,16 +29,19 @@ IMAGE = imagegen.image_bytes(0, (150, 150), "jpg")
 @pytest.fixture(scope="module")
 def target(pipeline_run, tmp_path_factory):
     base_path = served_copy(pipeline_run.latest_model, tmp_path_factory.mktemp("errors"), VERSION)
-    with local_server(base_path, labels={"stable": VERSION, "canary": VERSION + 1},
-                      max_message_bytes=MAX_MESSAGE_BYTES) as (address, _):
+    with local_server(
+        base_path, labels={"stable": VERSION, "canary": VERSION + 1}, max_message_bytes=MAX_MESSAGE_BYTES
+    ) as (address, _):
         yield address
 
 
 @pytest.fixture(scope="module")
 def server(target):
     with grpc.insecure_channel(target) as channel:
-        yield (prediction_service_pb2_grpc.PredictionServiceStub(channel),
-               model_service_pb2_grpc.ModelServiceStub(channel))
+        yield (
+            prediction_service_pb2_grpc.PredictionServiceStub(channel),
+            model_service_pb2_grpc.ModelServiceStub(channel),
+        )
 
 
 def predict_request(inputs=None, **model_spec) -> predict_pb2.PredictRequest:
@@ -65,32 +68,42 @@ BAD_REQUESTS = {
     "unknown version": (predict_request(version=VERSION + 100), grpc.StatusCode.NOT_FOUND, str(VERSION + 100)),
     "unknown label": (predict_request(version_label="beta"), grpc.StatusCode.INVALID_ARGUMENT, "label: beta"),
     # canary names a version the server does not have: the request names a version that is not there.
-    "label of a missing version": (predict_request(version_label="canary"), grpc.StatusCode.NOT_FOUND,
-                                   str(VERSION + 1)),
+    "label of a missing version": (
+        predict_request(version_label="canary"),
+        grpc.StatusCode.NOT_FOUND,
+        str(VERSION + 1),
+    ),
     "unknown signature": (predict_request(signature_name="nope"), grpc.StatusCode.FAILED_PRECONDITION, "nope"),
     "wrong input name": (
         predict_request({"images": tf.make_tensor_proto([IMAGE], dtype=tf.string)}),
-        grpc.StatusCode.INVALID_ARGUMENT, f"Signature input alias: {contract.IMAGE_BYTES_INPUT} not found in request",
+        grpc.StatusCode.INVALID_ARGUMENT,
+        f"Signature input alias: {contract.IMAGE_BYTES_INPUT} not found in request",
     ),
     "no input": (predict_request({}), grpc.StatusCode.INVALID_ARGUMENT, contract.IMAGE_BYTES_INPUT),
     "wrong dtype": (
-        predict_request(image_bytes_input(np.zeros([1], np.float32))), grpc.StatusCode.INVALID_ARGUMENT, "float",
+        predict_request(image_bytes_input(np.zeros([1], np.float32))),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "float",
     ),
     "not an image": (
         predict_request(image_bytes_input([IMAGE, b"plain text, no picture"], dtype=tf.string)),
-        grpc.StatusCode.INVALID_ARGUMENT, "image file format",
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "image file format",
     ),
     "empty batch": (
         predict_request(image_bytes_input(np.array([], dtype=object), dtype=tf.string)),
-        grpc.StatusCode.INVALID_ARGUMENT, "empty batch",
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "empty batch",
     ),
     "unknown output": (
         predict_request(),  # output_filter set below
-        grpc.StatusCode.INVALID_ARGUMENT, "no_such_output",
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "no_such_output",
     ),
     "over the size cap": (
         predict_request(image_bytes_input([b"\0" * (MAX_MESSAGE_BYTES + 1)], dtype=tf.string)),
-        grpc.StatusCode.RESOURCE_EXHAUSTED, "",
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        "",
     ),
 }
 BAD_REQUESTS["unknown output"][0].output_filter.append("no_such_output")
@@ -115,9 +128,8 @@ def test_client_pinned_to_a_version_or_label_gets_that_version(target, pin):
 
 
 def test_client_reports_the_servers_status_code(target):
-    with PredictClient(target, MODEL_NAME, version=VERSION + 100) as client:
-        with pytest.raises(ServingError) as raised:
-            client.predict([IMAGE])
+    with PredictClient(target, MODEL_NAME, version=VERSION + 100) as client, pytest.raises(ServingError) as raised:
+        client.predict([IMAGE])
     assert raised.value.code == grpc.StatusCode.NOT_FOUND
 
 

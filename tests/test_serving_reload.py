@@ -5,13 +5,13 @@ import threading
 import time
 
 import grpc
+import imagegen
 import pytest
+from serving_fixtures import AVAILABLE, MODEL_NAME, local_server, push, push_broken, served_copy
 from tensorflow_serving.apis import get_model_status_pb2, model_service_pb2_grpc
 
-import imagegen
 from serving.client.grpc_client import PredictClient
 from serving.status import ServingError
-from serving_fixtures import AVAILABLE, MODEL_NAME, local_server, push, push_broken, served_copy
 
 CLIENT_THREADS = 4
 MAX_REQUESTS_PER_THREAD = 2000  # a bound in case the waits below are slow; they end the loops first

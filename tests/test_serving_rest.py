@@ -9,13 +9,12 @@ import numpy as np
 import pytest
 import requests
 import tensorflow as tf
+from serving_fixtures import MODEL_NAME, local_servers, sample_images, served_copy
 
 from components import contract
-
 from serving.client.grpc_client import PredictClient
 from serving.client.rest_client import RestPredictClient
 from serving.status import ServingError
-from serving_fixtures import MODEL_NAME, local_servers, sample_images, served_copy
 
 VERSION = 5
 
@@ -49,8 +48,9 @@ def predict_url(servers, suffix=""):
 
 
 def assert_rows_equal_grpc(predictions, grpc_outputs):
-    assert [row[contract.CLASS_NAME_OUTPUT] for row in predictions] == \
-        [name.decode() for name in grpc_outputs[contract.CLASS_NAME_OUTPUT]]
+    assert [row[contract.CLASS_NAME_OUTPUT] for row in predictions] == [
+        name.decode() for name in grpc_outputs[contract.CLASS_NAME_OUTPUT]
+    ]
     assert [row[contract.CLASS_ID_OUTPUT] for row in predictions] == list(grpc_outputs[contract.CLASS_ID_OUTPUT])
     # JSON carries the shortest decimal of each float32: read back, it is the same number gRPC sent.
     probabilities = np.array([row[contract.PROBABILITY_OUTPUT] for row in predictions], np.float32)
@@ -95,9 +95,11 @@ def test_rest_client_matches_grpc_client(servers, images):
 def test_model_status(servers, suffix):
     response = requests.get(f"{servers.rest_url}/v1/models/{MODEL_NAME}{suffix}", timeout=30)
     assert response.status_code == 200, response.text
-    assert response.json() == {"model_version_status": [
-        {"version": str(VERSION), "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
-    ]}
+    assert response.json() == {
+        "model_version_status": [
+            {"version": str(VERSION), "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
+        ]
+    }
 
 
 def test_model_metadata(servers):
@@ -108,8 +110,11 @@ def test_model_metadata(servers):
     signatures = body["metadata"]["signature_def"]["signature_def"]
     default = signatures[contract.IMAGE_BYTES_SIGNATURE]
     assert default["inputs"][contract.IMAGE_BYTES_INPUT]["dtype"] == "DT_STRING"
-    assert set(default["outputs"]) == {contract.PROBABILITY_OUTPUT, contract.CLASS_ID_OUTPUT,
-                                       contract.CLASS_NAME_OUTPUT}
+    assert set(default["outputs"]) == {
+        contract.PROBABILITY_OUTPUT,
+        contract.CLASS_ID_OUTPUT,
+        contract.CLASS_NAME_OUTPUT,
+    }
     assert default["method_name"] == "tensorflow/serving/predict"
 
 
@@ -117,21 +122,45 @@ IMAGE = sample_images()["0-150x150.jpg"]
 # (method, path after the server, body, TF Serving's HTTP status, words of the error)
 BAD_REQUESTS = {
     "unknown model": ("POST", "/v1/models/nope:predict", {"instances": [b64(IMAGE)]}, 404, "nope"),
-    "unknown version": ("POST", f"/v1/models/{MODEL_NAME}/versions/999:predict", {"instances": [b64(IMAGE)]},
-                        404, "999"),
-    "unknown label": ("POST", f"/v1/models/{MODEL_NAME}/labels/beta:predict", {"instances": [b64(IMAGE)]}, 400,
-                      "beta"),
-    "unknown signature": ("POST", f"/v1/models/{MODEL_NAME}:predict",
-                          {"signature_name": "nope", "instances": [b64(IMAGE)]}, 400, '"nope" not found'),
-    "wrong input key": ("POST", f"/v1/models/{MODEL_NAME}:predict", {"instances": [{"images": b64(IMAGE)}]}, 400,
-                        "images"),
-    "not an image": ("POST", f"/v1/models/{MODEL_NAME}:predict", {"instances": [b64(b"plain text")]}, 400,
-                     "image file format"),
+    "unknown version": (
+        "POST",
+        f"/v1/models/{MODEL_NAME}/versions/999:predict",
+        {"instances": [b64(IMAGE)]},
+        404,
+        "999",
+    ),
+    "unknown label": ("POST", f"/v1/models/{MODEL_NAME}/labels/beta:predict", {"instances": [b64(IMAGE)]}, 400, "beta"),
+    "unknown signature": (
+        "POST",
+        f"/v1/models/{MODEL_NAME}:predict",
+        {"signature_name": "nope", "instances": [b64(IMAGE)]},
+        400,
+        '"nope" not found',
+    ),
+    "wrong input key": (
+        "POST",
+        f"/v1/models/{MODEL_NAME}:predict",
+        {"instances": [{"images": b64(IMAGE)}]},
+        400,
+        "images",
+    ),
+    "not an image": (
+        "POST",
+        f"/v1/models/{MODEL_NAME}:predict",
+        {"instances": [b64(b"plain text")]},
+        400,
+        "image file format",
+    ),
     "not base64": ("POST", f"/v1/models/{MODEL_NAME}:predict", {"instances": [{"b64": "***"}]}, 400, "base64"),
     "number for a string": ("POST", f"/v1/models/{MODEL_NAME}:predict", {"instances": [3]}, 400, "string"),
     "neither instances nor inputs": ("POST", f"/v1/models/{MODEL_NAME}:predict", {"x": 1}, 400, "instances"),
-    "both instances and inputs": ("POST", f"/v1/models/{MODEL_NAME}:predict",
-                                  {"instances": [b64(IMAGE)], "inputs": [b64(IMAGE)]}, 400, "only one"),
+    "both instances and inputs": (
+        "POST",
+        f"/v1/models/{MODEL_NAME}:predict",
+        {"instances": [b64(IMAGE)], "inputs": [b64(IMAGE)]},
+        400,
+        "only one",
+    ),
     "not JSON": ("POST", f"/v1/models/{MODEL_NAME}:predict", "{not json", 400, "JSON Parse error"),
     "malformed path": ("POST", "/v1/modelz/catdog:predict", {"instances": [b64(IMAGE)]}, 400, "Malformed request"),
     "status of an unknown model": ("GET", "/v1/models/nope", None, 404, "nope"),
@@ -152,9 +181,8 @@ def test_bad_request_gets_tf_servings_status_and_server_goes_on(servers, case):
 
 
 def test_rest_client_raises_the_status_code(servers):
-    with RestPredictClient(servers.rest_url, MODEL_NAME, version=999) as client:
-        with pytest.raises(ServingError) as raised:
-            client.predict([IMAGE])
+    with RestPredictClient(servers.rest_url, MODEL_NAME, version=999) as client, pytest.raises(ServingError) as raised:
+        client.predict([IMAGE])
     assert raised.value.code.name == "NOT_FOUND"
 
 

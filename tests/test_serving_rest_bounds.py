@@ -27,7 +27,10 @@ def peak_rss_mb(pid: int) -> float:
 def server(pipeline_run, tmp_path_factory):
     base_path = served_copy(pipeline_run.latest_model, tmp_path_factory.mktemp("rest_bounds"))
     with tfs_cases.catdog_serve(["--model-base-path", base_path, "--model-name", MODEL_NAME], env=ENV) as (
-            process, target, url):
+        process,
+        target,
+        url,
+    ):
         tfs_cases.wait_until_available(target, MODEL_NAME)
         yield process, url
 

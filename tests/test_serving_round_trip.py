@@ -3,6 +3,15 @@ client works against `catdog serve` and, when installed, TF Serving itself."""
 
 import grpc
 import pytest
+from serving_fixtures import (
+    AVAILABLE,
+    MODEL_NAME,
+    local_server,
+    reference_predictions,
+    sample_images,
+    served_copy,
+    tf_serving,
+)
 from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import (
     get_model_metadata_pb2,
@@ -13,15 +22,6 @@ from tensorflow_serving.apis import (
 
 from components import contract
 from serving.client.grpc_client import PredictClient
-from serving_fixtures import (
-    AVAILABLE,
-    MODEL_NAME,
-    local_server,
-    reference_predictions,
-    sample_images,
-    served_copy,
-    tf_serving,
-)
 
 VERSION = 7
 

@@ -7,14 +7,13 @@ import shutil
 import grpc
 import pytest
 import tensorflow as tf
+from serving_fixtures import MODEL_NAME, push, served_copy
 from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
 from components import contract
 from components.contract import warmup_path
-from serving.server.warmup import read_warmup_requests
 from serving.server.model_registry import ModelRegistry, VersionState
-from serving.server.warmup import replay_warmup_requests
-from serving_fixtures import MODEL_NAME, push, served_copy
+from serving.server.warmup import read_warmup_requests, replay_warmup_requests
 
 
 def test_exported_model_has_valid_warmup_records_of_real_images(pipeline_run):
@@ -61,10 +60,13 @@ def not_an_image_request():
     return prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
 
 
-@pytest.mark.parametrize("records, code, words", [
-    ([not_an_image_request()], grpc.StatusCode.INVALID_ARGUMENT, "warmup record 0 failed"),
-    ([b"\x00garbage"], grpc.StatusCode.DATA_LOSS, "PredictionLog"),
-])
+@pytest.mark.parametrize(
+    "records, code, words",
+    [
+        ([not_an_image_request()], grpc.StatusCode.INVALID_ARGUMENT, "warmup record 0 failed"),
+        ([b"\x00garbage"], grpc.StatusCode.DATA_LOSS, "PredictionLog"),
+    ],
+)
 def test_a_version_whose_warmup_fails_is_not_served(pipeline_run, tmp_path, records, code, words):
     base_path = served_copy(pipeline_run.latest_model, tmp_path, 1)
     staging = tmp_path / "bad"

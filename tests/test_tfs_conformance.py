@@ -50,8 +50,9 @@ def config_served(base_paths):
     config = text_format.Parse(path.read_text(), model_server_config_pb2.ModelServerConfig())
     with tfs_cases.catdog_serve(["--model_config_file", path], env=ENV) as (_, target, url):
         tfs_cases.wait_until_available(target, "catdog2")
-        s = tfs_cases.ConfigServed(target, url, "catdog", 1, IMAGES, CLASS_NAMES, second="catdog2",
-                                   config_path=str(path), config=config)
+        s = tfs_cases.ConfigServed(
+            target, url, "catdog", 1, IMAGES, CLASS_NAMES, second="catdog2", config_path=str(path), config=config
+        )
         yield s
         s.close()
 

@@ -4,9 +4,9 @@ streamed otherwise; the choice is recorded, and either way the model learns the 
 import json
 
 import pytest
+from trainer_runs import fn_args as _fn_args
 
 from components import train_input, trainer
-from trainer_runs import fn_args as _fn_args
 
 DECODED = 150 * 150 * 3 * 4  # a 150x150 RGB float32 image
 
@@ -46,8 +46,13 @@ def test_the_trainer_streams_when_the_budget_is_small_and_learns_the_same(pipeli
     histories = {}
     try:
         for share in (1.0, 0.5):
-            config = {"model_preset": "tutorial", "epochs": 3, "seed": 7, "deterministic": True,
-                      "train_cache_memory_share": share}
+            config = {
+                "model_preset": "tutorial",
+                "epochs": 3,
+                "seed": 7,
+                "deterministic": True,
+                "train_cache_memory_share": share,
+            }
             fn_args = _fn_args(pipeline_run.output, tmp_path / str(share), config)
             trainer.run_fn(fn_args)
             with open(f"{fn_args.model_run_dir}/{trainer.HISTORY_FILE}") as f:

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Callable, Dict, List, Optional
+from collections.abc import Callable
 
 import grpc
 import numpy as np
@@ -51,12 +51,14 @@ class Served:
     rest_url: str
     model: str
     version: int
-    images: List[bytes]  # at least two encoded images
-    class_names: List[str]
+    images: list[bytes]  # at least two encoded images
+    class_names: list[str]
 
     def __post_init__(self):
-        self.channel = grpc.insecure_channel(self.grpc_target, options=[
-            ("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)])
+        self.channel = grpc.insecure_channel(
+            self.grpc_target,
+            options=[("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)],
+        )
         self.predict_stub = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
         self.model_stub = model_service_pb2_grpc.ModelServiceStub(self.channel)
 
@@ -66,7 +68,7 @@ class Served:
     def url(self, path: str) -> str:
         return self.rest_url + path
 
-    def predict_url(self, model: Optional[str] = None, verb: str = "predict") -> str:
+    def predict_url(self, model: str | None = None, verb: str = "predict") -> str:
         return self.url(f"/v1/models/{model or self.model}:{verb}")
 
     def metrics(self) -> str:
@@ -81,7 +83,7 @@ class Case:
     needs: str = "model"  # "model" or "config"
 
 
-CASES: List[Case] = []
+CASES: list[Case] = []
 
 
 def case(source: str, needs: str = "model"):
@@ -93,6 +95,7 @@ def case(source: str, needs: str = "model"):
 
 
 # --- helpers -------------------------------------------------------------------------------------------------
+
 
 def b64(data: bytes) -> dict:
     return {"b64": base64.b64encode(data).decode("ascii")}
@@ -124,7 +127,7 @@ def assert_code(call, request, code: grpc.StatusCode, message: str = "") -> None
     assert message in error.details(), f"message {error.details()!r} lacks {message!r}"
 
 
-def post(s: Served, body, url: Optional[str] = None, **kwargs) -> requests.Response:
+def post(s: Served, body, url: str | None = None, **kwargs) -> requests.Response:
     data = body if isinstance(body, (bytes, str)) else json.dumps(body)
     return requests.post(url or s.predict_url(), data=data, timeout=TIMEOUT, **kwargs)
 
@@ -158,7 +161,7 @@ def write_decimal(value: float) -> str:
     return text
 
 
-def grpc_probabilities(s: Served, images) -> List[float]:
+def grpc_probabilities(s: Served, images) -> list[float]:
     response = s.predict_stub.Predict(image_request(s, images), timeout=TIMEOUT)
     return list(tf.make_ndarray(response.outputs["probability"]))
 
@@ -169,13 +172,14 @@ def metric_value(text: str, name: str, **labels) -> float:
     for line in text.splitlines():
         if line.startswith("#") or not line.startswith(name + "{"):
             continue
-        found = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', line[len(name):line.rindex("}")]))
+        found = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', line[len(name) : line.rindex("}")]))
         if all(found.get(k) == str(v) for k, v in labels.items()):
             total += float(line.rsplit(" ", 1)[1])
     return total
 
 
 # --- gRPC Predict: outputs -----------------------------------------------------------------------------------
+
 
 @case("servables/tensorflow/predict_util.cc PostProcessPredictionResult: Tensor::AsProtoField by default")
 def grpc_batch_outputs_in_typed_fields(s):
@@ -213,22 +217,30 @@ def grpc_output_filter(s):
 def grpc_output_filter_unknown(s):
     request = image_request(s, s.images[:1])
     request.output_filter.append("nope")
-    assert_code(s.predict_stub.Predict, request, grpc.StatusCode.INVALID_ARGUMENT,
-                "output tensor alias not found in signature: nope")
+    assert_code(
+        s.predict_stub.Predict,
+        request,
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "output tensor alias not found in signature: nope",
+    )
 
 
 @case("servables/tensorflow/predict_util.cc PreProcessPrediction: 'duplicate output tensor alias'")
 def grpc_output_filter_duplicate(s):
     request = image_request(s, s.images[:1])
     request.output_filter.extend(["probability", "probability"])
-    assert_code(s.predict_stub.Predict, request, grpc.StatusCode.INVALID_ARGUMENT,
-                "duplicate output tensor alias: probability")
+    assert_code(
+        s.predict_stub.Predict, request, grpc.StatusCode.INVALID_ARGUMENT, "duplicate output tensor alias: probability"
+    )
 
 
 # --- gRPC Predict: inputs (GetInputValues / Tensor::FromProto, no shape check) --------------------------------
 
-@case("example/resnet_client_grpc.py (MODEL_ACCEPT_JPG): tf.make_tensor_proto(data), a scalar string; "
-      "tensorflow/cc/saved_model/util.cc GetInputValues checks no shape")
+
+@case(
+    "example/resnet_client_grpc.py (MODEL_ACCEPT_JPG): tf.make_tensor_proto(data), a scalar string; "
+    "tensorflow/cc/saved_model/util.cc GetInputValues checks no shape"
+)
 def grpc_scalar_string_input(s):
     request = predict_pb2.PredictRequest()
     request.model_spec.name = s.model
@@ -245,8 +257,7 @@ def grpc_column_input(s):
     assert len(response.outputs["probability"].float_val) == 2
 
 
-@case("Tensor::FromProto (tensorflow/core/framework/tensor.cc): fewer string_val than the shape holds "
-      "repeats the last")
+@case("Tensor::FromProto (tensorflow/core/framework/tensor.cc): fewer string_val than the shape holds repeats the last")
 def grpc_short_values_fill_the_shape(s):
     response = s.predict_stub.Predict(image_request(s, [s.images[0]], shape=[2]), timeout=TIMEOUT)
     values = list(response.outputs["probability"].float_val)
@@ -257,16 +268,18 @@ def grpc_short_values_fill_the_shape(s):
 def grpc_extra_input(s):
     request = image_request(s, s.images[:1])
     request.inputs["extra"].CopyFrom(tf.make_tensor_proto([b"x"]))
-    assert_code(s.predict_stub.Predict, request, grpc.StatusCode.INVALID_ARGUMENT,
-                "input size does not match signature: 2!=1")
+    assert_code(
+        s.predict_stub.Predict, request, grpc.StatusCode.INVALID_ARGUMENT, "input size does not match signature: 2!=1"
+    )
 
 
 @case("servables/tensorflow/predict_util.cc VerifyRequestInputsSize: no inputs at all")
 def grpc_no_inputs(s):
     request = predict_pb2.PredictRequest()
     request.model_spec.name = s.model
-    assert_code(s.predict_stub.Predict, request, grpc.StatusCode.INVALID_ARGUMENT,
-                "input size does not match signature: 0!=1")
+    assert_code(
+        s.predict_stub.Predict, request, grpc.StatusCode.INVALID_ARGUMENT, "input size does not match signature: 0!=1"
+    )
 
 
 @case("tensorflow/cc/saved_model/util.cc GetInputValues: an input named wrongly, the count right")
@@ -291,6 +304,7 @@ def grpc_not_an_image(s):
 
 
 # --- gRPC: model lookup and its codes -----------------------------------------------------------------------
+
 
 @case("servables/tensorflow/predict_impl.cc Predict: !has_model_spec() -> INVALID_ARGUMENT 'Missing ModelSpec'")
 def grpc_predict_missing_model_spec(s):
@@ -322,20 +336,32 @@ def grpc_predict_unknown_version(s):
 
 @case("model_servers/server_core.cc GetModelVersionForLabel: 'Unrecognized servable version label'")
 def grpc_predict_unknown_label(s):
-    assert_code(s.predict_stub.Predict, image_request(s, s.images[:1], version_label="nope"),
-                grpc.StatusCode.INVALID_ARGUMENT, "Unrecognized servable version label: nope")
+    assert_code(
+        s.predict_stub.Predict,
+        image_request(s, s.images[:1], version_label="nope"),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "Unrecognized servable version label: nope",
+    )
 
 
 @case("servables/tensorflow/predict_util.cc RunPredict: 'Serving signature key \"x\" not found.'")
 def grpc_predict_unknown_signature(s):
-    assert_code(s.predict_stub.Predict, image_request(s, s.images[:1], signature_name="nope"),
-                grpc.StatusCode.FAILED_PRECONDITION, 'Serving signature key "nope" not found.')
+    assert_code(
+        s.predict_stub.Predict,
+        image_request(s, s.images[:1], signature_name="nope"),
+        grpc.StatusCode.FAILED_PRECONDITION,
+        'Serving signature key "nope" not found.',
+    )
 
 
 @case("model_servers/get_model_status_impl.cc GetModelStatus: !has_model_spec() -> 'Missing ModelSpec'")
 def grpc_status_missing_model_spec(s):
-    assert_code(s.model_stub.GetModelStatus, get_model_status_pb2.GetModelStatusRequest(),
-                grpc.StatusCode.INVALID_ARGUMENT, "Missing ModelSpec")
+    assert_code(
+        s.model_stub.GetModelStatus,
+        get_model_status_pb2.GetModelStatusRequest(),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "Missing ModelSpec",
+    )
 
 
 @case("model_servers/get_model_status_impl.cc: an empty name has no versions: NOT_FOUND")
@@ -350,8 +376,9 @@ def grpc_status_unknown_version(s):
     request = get_model_status_pb2.GetModelStatusRequest()
     request.model_spec.name = s.model
     request.model_spec.version.value = 7
-    assert_code(s.model_stub.GetModelStatus, request, grpc.StatusCode.NOT_FOUND,
-                f"Could not find version 7 of model {s.model}")
+    assert_code(
+        s.model_stub.GetModelStatus, request, grpc.StatusCode.NOT_FOUND, f"Could not find version 7 of model {s.model}"
+    )
 
 
 @case("model_servers/get_model_status_impl.cc AddModelVersionStatusToResponse: state and an OK status")
@@ -374,16 +401,21 @@ def grpc_metadata_missing_model_spec(s):
 def grpc_metadata_fields_checked_before_the_model(s):
     request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["nope"])
     request.model_spec.name = "no_such_model"
-    assert_code(s.predict_stub.GetModelMetadata, request, grpc.StatusCode.INVALID_ARGUMENT,
-                "Metadata field nope is not supported")
+    assert_code(
+        s.predict_stub.GetModelMetadata,
+        request,
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "Metadata field nope is not supported",
+    )
 
 
 @case("servables/tensorflow/get_model_metadata_impl.cc: an empty name -> 'ModelSpec has no name specified.'")
 def grpc_metadata_empty_name(s):
     request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
     request.model_spec.SetInParent()
-    assert_code(s.predict_stub.GetModelMetadata, request, grpc.StatusCode.INVALID_ARGUMENT,
-                "ModelSpec has no name specified")
+    assert_code(
+        s.predict_stub.GetModelMetadata, request, grpc.StatusCode.INVALID_ARGUMENT, "ModelSpec has no name specified"
+    )
 
 
 @case("servables/tensorflow/get_model_metadata_impl.cc SavedModelGetSignatureDef: every signature")
@@ -399,6 +431,7 @@ def grpc_metadata_signatures(s):
 
 # --- Classify, Regress, MultiInference -----------------------------------------------------------------------
 
+
 def classification_request(s: Served, images, signature=CLASSIFICATION, name=None):
     request = classification_pb2.ClassificationRequest()
     request.model_spec.name = s.model if name is None else name
@@ -410,8 +443,12 @@ def classification_request(s: Served, images, signature=CLASSIFICATION, name=Non
 
 @case("servables/tensorflow/classifier.cc PreProcessClassification: 'Expected one or two output Tensors'")
 def grpc_classify_on_the_predict_signature(s):
-    assert_code(s.predict_stub.Classify, classification_request(s, s.images[:1], signature=""),
-                grpc.StatusCode.INVALID_ARGUMENT, "Expected one or two output Tensors, found 3")
+    assert_code(
+        s.predict_stub.Classify,
+        classification_request(s, s.images[:1], signature=""),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "Expected one or two output Tensors, found 3",
+    )
 
 
 @case("servables/tensorflow/classifier.cc PostProcessClassificationResult: classes and scores per example")
@@ -436,20 +473,26 @@ def grpc_classify_missing_model_spec(s):
 
 @case("servables/tensorflow/classification_service.cc ClassifyWithModelSpec: GetServableHandle first")
 def grpc_classify_unknown_model(s):
-    assert_code(s.predict_stub.Classify, classification_request(s, [], signature="nope", name="nope"),
-                grpc.StatusCode.NOT_FOUND)
+    assert_code(
+        s.predict_stub.Classify, classification_request(s, [], signature="nope", name="nope"), grpc.StatusCode.NOT_FOUND
+    )
 
 
 @case("servables/tensorflow/classifier.cc GetClassificationSignatureDef: 'No signature was found with the name'")
 def grpc_classify_unknown_signature(s):
-    assert_code(s.predict_stub.Classify, classification_request(s, s.images[:1], signature="nope"),
-                grpc.StatusCode.INVALID_ARGUMENT, "No signature was found with the name: nope")
+    assert_code(
+        s.predict_stub.Classify,
+        classification_request(s, s.images[:1], signature="nope"),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "No signature was found with the name: nope",
+    )
 
 
 @case("servables/tensorflow/util.cc InputToSerializedExampleTensor: 'Input is empty.'")
 def grpc_classify_no_examples(s):
-    assert_code(s.predict_stub.Classify, classification_request(s, []), grpc.StatusCode.INVALID_ARGUMENT,
-                "Input is empty.")
+    assert_code(
+        s.predict_stub.Classify, classification_request(s, []), grpc.StatusCode.INVALID_ARGUMENT, "Input is empty."
+    )
 
 
 @case("servables/tensorflow/regressor.cc PreProcessRegression: 'Expected one output Tensor.'")
@@ -483,11 +526,16 @@ def grpc_multi_inference_regress(s):
 
 @case("servables/tensorflow/multi_inference_helper.cc: no tasks -> the default ModelSpec, no name")
 def grpc_multi_inference_no_tasks(s):
-    assert_code(s.predict_stub.MultiInference, inference_pb2.MultiInferenceRequest(),
-                grpc.StatusCode.INVALID_ARGUMENT, "ModelSpec has no name specified")
+    assert_code(
+        s.predict_stub.MultiInference,
+        inference_pb2.MultiInferenceRequest(),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "ModelSpec has no name specified",
+    )
 
 
 # --- REST :predict: request forms (util/json_tensor.cc FillPredictRequestFromJson, g3doc/api_rest.md) -----
+
 
 def assert_rows(response: requests.Response, count: int) -> list:
     assert_status(response, 200)
@@ -496,30 +544,30 @@ def assert_rows(response: requests.Response, count: int) -> list:
     return rows
 
 
-@case("g3doc/api_rest.md 'Encoding binary values': {\"instances\": [{\"b64\": ...}]}")
+@case('g3doc/api_rest.md \'Encoding binary values\': {"instances": [{"b64": ...}]}')
 def rest_row_b64(s):
     rows = assert_rows(post(s, {"instances": [b64(i) for i in s.images[:2]]}), 2)
     assert rows[0]["class_name"] in s.class_names
 
 
-@case("g3doc/api_rest.md row format: named inputs {\"instances\": [{\"image_bytes\": {\"b64\": ...}}]}")
+@case('g3doc/api_rest.md row format: named inputs {"instances": [{"image_bytes": {"b64": ...}}]}')
 def rest_row_named(s):
     assert_rows(post(s, {"instances": [{IMAGE_INPUT: b64(i)} for i in s.images[:2]]}), 2)
 
 
-@case("util/json_tensor.cc FillTensorMapFromInstancesList: [[{\"b64\": ...}], ...] is an [N, 1] tensor")
+@case('util/json_tensor.cc FillTensorMapFromInstancesList: [[{"b64": ...}], ...] is an [N, 1] tensor')
 def rest_row_column(s):
     assert_rows(post(s, {"instances": [[b64(i)] for i in s.images[:2]]}), 2)
 
 
-@case("util/json_tensor.cc FillTensorMapFromInputsMap: {\"inputs\": {\"b64\": ...}} is a scalar")
+@case('util/json_tensor.cc FillTensorMapFromInputsMap: {"inputs": {"b64": ...}} is a scalar')
 def rest_columnar_scalar(s):
     response = post(s, {"inputs": b64(s.images[0])})
     assert_status(response, 200)
     assert len(response.json()["outputs"]["probability"]) == 1
 
 
-@case("util/json_tensor.cc FillTensorMapFromInputsMap: {\"inputs\": {\"image_bytes\": {\"b64\": ...}}}")
+@case('util/json_tensor.cc FillTensorMapFromInputsMap: {"inputs": {"image_bytes": {"b64": ...}}}')
 def rest_columnar_named_scalar(s):
     response = post(s, {"inputs": {IMAGE_INPUT: b64(s.images[0])}})
     assert_status(response, 200)
@@ -533,7 +581,7 @@ def rest_columnar_column(s):
     assert len(response.json()["outputs"]["probability"]) == 2
 
 
-@case("g3doc/api_rest.md columnar format: {\"inputs\": [{\"b64\": ...}, ...]} answers {\"outputs\": {...}}")
+@case('g3doc/api_rest.md columnar format: {"inputs": [{"b64": ...}, ...]} answers {"outputs": {...}}')
 def rest_columnar_list(s):
     response = post(s, {"inputs": [b64(i) for i in s.images[:2]]})
     assert_status(response, 200)
@@ -598,6 +646,7 @@ def rest_signature_and_version_path(s):
 
 # --- REST: errors and their order -----------------------------------------------------------------------------
 
+
 @case("util/json_tensor.cc FillPredictRequestFromJson: the model is looked up before 'instances' is read")
 def rest_unknown_model_before_instances(s):
     assert_status(post(s, {"instances": []}, url=s.predict_url("nope")), 404)
@@ -625,8 +674,11 @@ def rest_missing_inputs(s):
 
 @case("util/json_tensor.cc FillPredictRequestFromJson: both keys")
 def rest_both_keys(s):
-    assert_status(post(s, {"instances": [b64(s.images[0])], "inputs": [b64(s.images[0])]}), 400,
-                  "expecting only one of 'inputs' or 'instances' keys to exist")
+    assert_status(
+        post(s, {"instances": [b64(s.images[0])], "inputs": [b64(s.images[0])]}),
+        400,
+        "expecting only one of 'inputs' or 'instances' keys to exist",
+    )
 
 
 @case("util/json_tensor.cc FillPredictRequestFromJson: \"No values in 'instances' array\"")
@@ -641,20 +693,27 @@ def rest_instances_not_a_list(s):
 
 @case("util/json_tensor.cc FillSignature: \"'signature_name' key must be a string value\"")
 def rest_signature_name_not_a_string(s):
-    assert_status(post(s, {"signature_name": 1, "instances": [b64(s.images[0])]}), 400,
-                  "'signature_name' key must be a string value")
+    assert_status(
+        post(s, {"signature_name": 1, "instances": [b64(s.images[0])]}),
+        400,
+        "'signature_name' key must be a string value",
+    )
 
 
 @case("model_servers/http_rest_api_handler.cc GetInfoMap: 'Serving signature name: \"x\" not found in signature def'")
 def rest_unknown_signature(s):
-    assert_status(post(s, {"signature_name": "nope", "instances": [b64(s.images[0])]}), 400,
-                  'Serving signature name: "nope" not found in signature def')
+    assert_status(
+        post(s, {"signature_name": "nope", "instances": [b64(s.images[0])]}),
+        400,
+        'Serving signature name: "nope" not found in signature def',
+    )
 
 
 @case("util/json_tensor.cc AddInstanceItem: rows of different shapes -> 'Expecting tensor size'")
 def rest_ragged_instances(s):
-    assert_status(post(s, {"instances": [[b64(s.images[0])], [b64(s.images[0]), b64(s.images[1])]]}), 400,
-                  "Expecting tensor size")
+    assert_status(
+        post(s, {"instances": [[b64(s.images[0])], [b64(s.images[0]), b64(s.images[1])]]}), 400, "Expecting tensor size"
+    )
 
 
 @case("util/json_tensor.cc FillTensorMapFromInstancesList: a named instance with an unknown input")
@@ -681,8 +740,11 @@ def rest_upper_case_verb(s):
 
 @case("model_servers/http_rest_api_handler.cc ProcessRequest: POST without a method is 'Malformed request'")
 def rest_post_without_verb(s):
-    assert_status(post(s, {"instances": []}, url=s.url(f"/v1/models/{s.model}")), 400,
-                  f"Malformed request: POST /v1/models/{s.model}")
+    assert_status(
+        post(s, {"instances": []}, url=s.url(f"/v1/models/{s.model}")),
+        400,
+        f"Malformed request: POST /v1/models/{s.model}",
+    )
 
 
 @case("model_servers/http_rest_api_handler.cc ProcessRequest: PUT is TF Serving's JSON 400")
@@ -762,7 +824,7 @@ def rest_classify_on_the_predict_signature(s):
     assert_status(post(s, body, url=s.predict_url(verb="classify")), 400, "Expected one or two output Tensors")
 
 
-@case("util/json_tensor.cc MakeJsonFromClassificationResult: {\"results\": [[[label, score], ...]]}")
+@case('util/json_tensor.cc MakeJsonFromClassificationResult: {"results": [[[label, score], ...]]}')
 def rest_classify(s):
     body = {"signature_name": CLASSIFICATION, "examples": [{IMAGE_FEATURE: b64(i)} for i in s.images[:2]]}
     response = post(s, body, url=s.predict_url(verb="classify"))
@@ -786,15 +848,17 @@ def rest_regress(s):
     assert_status(post(s, body, url=s.predict_url(verb="regress")), 400, "Expected one output Tensor.")
 
 
-@case("model_servers/http_server.cc: an error is always {\"error\": ...}, a body over the limit too")
+@case('model_servers/http_server.cc: an error is always {"error": ...}, a body over the limit too')
 def rest_body_too_large_is_a_json_error(s):
     response = post(s, b'{"instances": ["' + b"A" * (65 << 20) + b'"]}')
     assert response.status_code in (400, 413), response.status_code
     assert isinstance(response.json().get("error"), str), response.text[:200]
 
 
-@case("example/resnet_client.py (MODEL_ACCEPT_JPG): '{\"instances\" : [{\"b64\": \"%s\"}]}' then "
-      "response.json()['predictions'][0]")
+@case(
+    'example/resnet_client.py (MODEL_ACCEPT_JPG): \'{"instances" : [{"b64": "%s"}]}\' then '
+    "response.json()['predictions'][0]"
+)
 def resnet_rest_client(s):
     jpeg_bytes = base64.b64encode(s.images[0]).decode("utf-8")
     predict_request = '{"instances" : [{"b64": "%s"}]}' % jpeg_bytes  # noqa: UP031 - resnet_client.py's own line
@@ -860,8 +924,15 @@ def metrics_latency_of_ok_requests_only(s):
 @case("util/prometheus_exporter.cc SerializeHistogram: le=absl::StrCat(limit), 33 limits then +Inf")
 def metrics_bucket_labels(s):
     s.predict_stub.Predict(image_request(s, s.images[:1]), timeout=TIMEOUT)
-    limits = re.findall(r'^' + re.escape(REQUEST_LATENCY) + r'_bucket\{[^}]*model_name="' + re.escape(s.model)
-                        + r'",API="Predict",entrypoint="GRPC",le="([^"]+)"\}', s.metrics(), re.M)
+    limits = re.findall(
+        r"^"
+        + re.escape(REQUEST_LATENCY)
+        + r'_bucket\{[^}]*model_name="'
+        + re.escape(s.model)
+        + r'",API="Predict",entrypoint="GRPC",le="([^"]+)"\}',
+        s.metrics(),
+        re.M,
+    )
     expected = ["%g" % (10 * 1.8**i) for i in range(33)] + ["+Inf"]
     assert limits == expected, limits[:6]
 
@@ -876,12 +947,14 @@ def metrics_type_lines(s):
 
 @case("tensorflow/cc/saved_model/loader.cc load_attempt_count: model_path is the version folder")
 def metrics_load_attempt_model_path(s):
-    paths = re.findall(r'^:tensorflow:cc:saved_model:load_attempt_count\{model_path="([^"]+)",status="success"\}',
-                       s.metrics(), re.M)
+    paths = re.findall(
+        r'^:tensorflow:cc:saved_model:load_attempt_count\{model_path="([^"]+)",status="success"\}', s.metrics(), re.M
+    )
     assert any(path.rstrip("/").endswith(f"/{s.version}") for path in paths), paths
 
 
 # --- --model_config_file (model_servers/server.cc, server_core.cc, config/model_server_config.proto) --------
+
 
 @dataclasses.dataclass
 class ConfigServed(Served):
@@ -891,7 +964,7 @@ class ConfigServed(Served):
 
     second: str = ""
     config_path: str = ""
-    config: Optional[model_server_config_pb2.ModelServerConfig] = None
+    config: model_server_config_pb2.ModelServerConfig | None = None
 
 
 def reload_config(s: ConfigServed, config: model_server_config_pb2.ModelServerConfig):
@@ -909,8 +982,9 @@ def config_two_models(s):
 @case("config/model_server_config.proto version_labels: a label names a version", needs="config")
 def config_version_labels(s):
     for label, version in (("stable", 1), ("canary", 2)):
-        response = s.predict_stub.Predict(image_request(s, s.images[:1], name=s.second, version_label=label),
-                                          timeout=TIMEOUT)
+        response = s.predict_stub.Predict(
+            image_request(s, s.images[:1], name=s.second, version_label=label), timeout=TIMEOUT
+        )
         assert response.model_spec.version.value == version
 
 
@@ -920,8 +994,7 @@ def config_rest_label_path(s):
     assert_rows(post(s, {"instances": [b64(s.images[0])]}, url=url), 1)
 
 
-@case("config/file_system_storage_path_source.proto ServableVersionPolicy.specific: those versions",
-      needs="config")
+@case("config/file_system_storage_path_source.proto ServableVersionPolicy.specific: those versions", needs="config")
 def config_specific_versions(s):
     request = get_model_status_pb2.GetModelStatusRequest()
     request.model_spec.name = s.second
@@ -930,9 +1003,11 @@ def config_specific_versions(s):
     assert {v for v, state in states.items() if state == available} == {1, 2}, states
 
 
-@case("model_servers/model_service_impl.cc HandleReloadConfigRequest: a new list replaces the old one, "
-      "models removed from it unload",
-      needs="config")
+@case(
+    "model_servers/model_service_impl.cc HandleReloadConfigRequest: a new list replaces the old one, "
+    "models removed from it unload",
+    needs="config",
+)
 def config_reload_drops_a_model(s):
     config = model_server_config_pb2.ModelServerConfig()
     config.CopyFrom(s.config)
@@ -946,15 +1021,22 @@ def config_reload_drops_a_model(s):
         wait_until_available(s.grpc_target, s.second)
 
 
-@case("model_servers/server_core.cc ValidateModelConfigList: 'Illegal to list model ... multiple times'; "
-      "the old config serves on", needs="config")
+@case(
+    "model_servers/server_core.cc ValidateModelConfigList: 'Illegal to list model ... multiple times'; "
+    "the old config serves on",
+    needs="config",
+)
 def config_reload_bad_keeps_the_old(s):
     config = model_server_config_pb2.ModelServerConfig()
     config.CopyFrom(s.config)
     config.model_config_list.config.add().CopyFrom(config.model_config_list.config[0])
     request = model_management_pb2.ReloadConfigRequest(config=config)
-    assert_code(s.model_stub.HandleReloadConfigRequest, request, grpc.StatusCode.INVALID_ARGUMENT,
-                f"Illegal to list model {s.model} multiple times in config list")
+    assert_code(
+        s.model_stub.HandleReloadConfigRequest,
+        request,
+        grpc.StatusCode.INVALID_ARGUMENT,
+        f"Illegal to list model {s.model} multiple times in config list",
+    )
     s.predict_stub.Predict(image_request(s, s.images[:1]), timeout=TIMEOUT)
 
 
@@ -964,12 +1046,17 @@ def config_reload_relative_path(s):
     config.CopyFrom(s.config)
     config.model_config_list.config[0].base_path = "relative/path"
     request = model_management_pb2.ReloadConfigRequest(config=config)
-    assert_code(s.model_stub.HandleReloadConfigRequest, request, grpc.StatusCode.INVALID_ARGUMENT,
-                f"Expected model {s.model} to have an absolute path or URI; got base_path()=relative/path")
+    assert_code(
+        s.model_stub.HandleReloadConfigRequest,
+        request,
+        grpc.StatusCode.INVALID_ARGUMENT,
+        f"Expected model {s.model} to have an absolute path or URI; got base_path()=relative/path",
+    )
     s.predict_stub.Predict(image_request(s, s.images[:1]), timeout=TIMEOUT)
 
 
 # --- starting a server -------------------------------------------------------------------------------------
+
 
 def wait_until_available(target: str, model: str, timeout_seconds: float = 300) -> None:
     with grpc.insecure_channel(target) as channel:
@@ -980,8 +1067,9 @@ def wait_until_available(target: str, model: str, timeout_seconds: float = 300) 
             request.model_spec.name = model
             try:
                 response = stub.GetModelStatus(request, timeout=5)
-                if any(v.state == get_model_status_pb2.ModelVersionStatus.AVAILABLE
-                       for v in response.model_version_status):
+                if any(
+                    v.state == get_model_status_pb2.ModelVersionStatus.AVAILABLE for v in response.model_version_status
+                ):
                     return
             except grpc.RpcError:
                 pass  # starting, or still loading
@@ -1045,7 +1133,7 @@ def config_text(first: str, first_path: str, second: str, second_path: str) -> s
 """
 
 
-def run_cases(served: Optional[Served], config_served: Optional[ConfigServed]) -> Dict[str, dict]:
+def run_cases(served: Served | None, config_served: ConfigServed | None) -> dict[str, dict]:
     """Every case: {name: {"source", "passed", "error"}}; a case whose server is None fails."""
     results = {}
     for c in CASES:

@@ -38,7 +38,9 @@ def fn_args(run_output: Path, out_dir: Path, custom_config: dict):
         transform_graph_path=str(transform_dir),
         data_accessor=DataAccessor(
             tf_dataset_factory=tfxio_utils.get_tf_dataset_factory_from_artifact([examples], []),
-            record_batch_factory=None, data_view_decode_fn=None),
+            record_batch_factory=None,
+            data_view_decode_fn=None,
+        ),
         model_run_dir=str(out_dir / "model_run"),
         serving_model_dir=str(out_dir / "serving"),
         custom_config=custom_config,

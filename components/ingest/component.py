@@ -1,7 +1,5 @@
 """ImageExampleGen: a custom ExampleGen for images in class folders: a zip, a folder or an object-store prefix."""
 
-from typing import Optional, Union
-
 from tfx import types
 from tfx.dsl.components.base import base_beam_component, executor_spec
 from tfx.orchestration import data_types
@@ -42,12 +40,12 @@ class ImageExampleGen(base_beam_component.BaseBeamComponent):
 
     def __init__(
         self,
-        data_uri: Union[str, data_types.RuntimeParameter],
+        data_uri: str | data_types.RuntimeParameter,
         eval_percent: int,
-        sha256: Union[str, data_types.RuntimeParameter, None] = None,
-        download_timeout_seconds: Optional[int] = None,
+        sha256: str | data_types.RuntimeParameter | None = None,
+        download_timeout_seconds: int | None = None,
         keep_cross_split_duplicates: bool = False,
-        data_fingerprint: Optional[str] = None,
+        data_fingerprint: str | None = None,
         unlabelled: bool = False,
     ):
         super().__init__(

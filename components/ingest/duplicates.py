@@ -13,7 +13,8 @@ only the eval images wait for the groups.
 import collections
 import dataclasses
 import hashlib
-from typing import Any, Dict, Iterable, NamedTuple, Tuple
+from collections.abc import Iterable
+from typing import Any, NamedTuple
 
 import apache_beam as beam
 
@@ -44,7 +45,7 @@ class Group:
     """Files that hold the same bytes: (split, file) pairs, sorted."""
 
     sha256: str
-    files: Tuple[Tuple[str, str], ...]
+    files: tuple[tuple[str, str], ...]
 
     @property
     def splits(self) -> collections.Counter:
@@ -61,11 +62,11 @@ class Group:
 
 @dataclasses.dataclass(frozen=True)
 class Duplicates:
-    groups: Tuple[Group, ...]
-    dropped: Tuple[str, ...]  # eval files kept out of the examples
+    groups: tuple[Group, ...]
+    dropped: tuple[str, ...]  # eval files kept out of the examples
     kept_cross_split: bool
 
-    def to_json(self) -> Dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         """What ingest_report.json holds under "duplicates"."""
         return {
             WITHIN_SPLIT: sum(g.within_split for g in self.groups),
@@ -79,14 +80,16 @@ class Duplicates:
         }
 
 
-def decide(groups: Iterable[Tuple[str, Iterable[Tuple[str, str]]]], keep_cross_split: bool) -> Duplicates:
+def decide(groups: Iterable[tuple[str, Iterable[tuple[str, str]]]], keep_cross_split: bool) -> Duplicates:
     """From (sha256, [(split, file), ...]) by hash (a single file is no group): the groups, and the eval
     files to drop (every eval copy of an image that is also in train, unless keep_cross_split)."""
     found = sorted((Group(sha, tuple(sorted(files))) for sha, files in groups), key=lambda g: g.files)
     found = tuple(g for g in found if len(g.files) > 1)
-    dropped = () if keep_cross_split else tuple(sorted(
-        f for g in found if g.across_splits for split, f in g.files if split == layout.EVAL
-    ))
+    dropped = (
+        ()
+        if keep_cross_split
+        else tuple(sorted(f for g in found if g.across_splits for split, f in g.files if split == layout.EVAL))
+    )
     return Duplicates(found, dropped, keep_cross_split)
 
 

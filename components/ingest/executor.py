@@ -7,7 +7,7 @@ this process's memory or disk."""
 import json
 import os
 import re
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 import apache_beam as beam
 import tensorflow as tf
@@ -36,7 +36,7 @@ SKIPPED_IN_MESSAGE = 5  # the first few skipped files an error lists; the report
 WORK_DIR = "_ingestion"
 
 
-def decode_problem(data: bytes) -> Optional[str]:
+def decode_problem(data: bytes) -> str | None:
     """Why these bytes would not feed training, or None. Uses TensorFlow's decoder: the one Transform runs."""
     if not data:
         return "empty file"
@@ -69,7 +69,7 @@ def _write_text(path: str, text: str) -> None:
         f.write(text)
 
 
-def _skipped_summary(skipped: List[Tuple[str, str]], shown: int = SKIPPED_IN_MESSAGE) -> str:
+def _skipped_summary(skipped: list[tuple[str, str]], shown: int = SKIPPED_IN_MESSAGE) -> str:
     if not skipped:
         return "no file was skipped"
     listed = "; ".join(f"{member}: {reason}" for member, reason in sorted(skipped)[:shown])
@@ -77,7 +77,7 @@ def _skipped_summary(skipped: List[Tuple[str, str]], shown: int = SKIPPED_IN_MES
     return f"{len(skipped)} files skipped: {listed}{more}"
 
 
-def _dropped_summary(found: Dict[str, Any]) -> str:
+def _dropped_summary(found: dict[str, Any]) -> str:
     n = found[duplicates.DROPPED]
     return f"; {n} eval copies of training images dropped (--keep-cross-split-duplicates keeps them)" if n else ""
 
@@ -100,16 +100,18 @@ def _check_fingerprint(listing: sources.Listing, expected: str) -> None:
     """The runner keyed the cache on this fingerprint: data that changed since would be cached under the old key."""
     actual = listing.fingerprint()
     if expected and actual != expected:
-        raise DatasetError(f"{listing.source.name}: changed since the run started (its files' fingerprint was "
-                           f"{expected}, is {actual}); run again")
+        raise DatasetError(
+            f"{listing.source.name}: changed since the run started (its files' fingerprint was "
+            f"{expected}, is {actual}); run again"
+        )
 
 
 class Executor(base_beam_executor.BaseBeamExecutor):
     def Do(
         self,
-        input_dict: Dict[str, List[types.Artifact]],
-        output_dict: Dict[str, List[types.Artifact]],
-        exec_properties: Dict[str, Any],
+        input_dict: dict[str, list[types.Artifact]],
+        output_dict: dict[str, list[types.Artifact]],
+        exec_properties: dict[str, Any],
     ) -> None:
         data_uri = exec_properties[DATA_URI_KEY]
         source = sources.resolve(
@@ -120,8 +122,9 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         )
         listing = source.list_files()
         _check_fingerprint(listing, exec_properties.get(DATA_FINGERPRINT_KEY) or "")
-        data = layout.place(listing, int(exec_properties[EVAL_PERCENT_KEY]),
-                            unlabelled=bool(exec_properties.get(UNLABELLED_KEY)))
+        data = layout.place(
+            listing, int(exec_properties[EVAL_PERCENT_KEY]), unlabelled=bool(exec_properties.get(UNLABELLED_KEY))
+        )
         examples = artifact_utils.get_single_instance(output_dict[EXAMPLES_KEY])
         work = os.path.join(examples.uri, WORK_DIR)
         try:
@@ -130,7 +133,12 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             lost = {m for m, _ in not_copied}
             entries = [e for e in data.entries if e.member not in lost]
             written, found = self._write_examples(
-                reachable, entries, data.splits, examples.uri, work, bool(exec_properties.get(KEEP_CROSS_SPLIT_DUPLICATES_KEY))
+                reachable,
+                entries,
+                data.splits,
+                examples.uri,
+                work,
+                bool(exec_properties.get(KEEP_CROSS_SPLIT_DUPLICATES_KEY)),
             )
             skipped = data.skipped + not_copied + written
         finally:
@@ -170,9 +178,14 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             examples.set_int_custom_property(name, found[name])
 
     def _write_examples(
-        self, source: sources.Source, entries: List[layout.Entry], splits: Tuple[str, ...], uri: str, work: str,
+        self,
+        source: sources.Source,
+        entries: list[layout.Entry],
+        splits: tuple[str, ...],
+        uri: str,
+        work: str,
         keep_cross_split_duplicates: bool,
-    ) -> Tuple[List[Tuple[str, str]], Dict[str, Any]]:
+    ) -> tuple[list[tuple[str, str]], dict[str, Any]]:
         """Writes each split's TFRecords under uri; returns the skipped files (member, reason) and the duplicates
         as ingest_report.json holds them, which the workers wrote under work."""
         skipped_prefix = os.path.join(work, "skipped")
@@ -182,9 +195,12 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                 p
                 | "Entries" >> beam.Create([(entry.member, entry) for entry in entries])
                 | "Spread" >> beam.Reshuffle()  # else one worker may read them all
-                | "ReadFiles" >> beam.ParDo(sources.ReadFiles(source)).with_outputs(sources.ReadFiles.SKIPPED, main="ok")
+                | "ReadFiles"
+                >> beam.ParDo(sources.ReadFiles(source)).with_outputs(sources.ReadFiles.SKIPPED, main="ok")
             )
-            images = read.ok | "CheckImage" >> beam.ParDo(_CheckImage()).with_outputs(sources.ReadFiles.SKIPPED, main="ok")
+            images = read.ok | "CheckImage" >> beam.ParDo(_CheckImage()).with_outputs(
+                sources.ReadFiles.SKIPPED, main="ok"
+            )
             kept, found = images.ok | "Duplicates" >> duplicates.FindDuplicates(keep_cross_split_duplicates)
             by_split = kept | "BySplit" >> beam.Partition(lambda image, _: splits.index(image.split), len(splits))
             for split, pcoll in zip(splits, by_split):
@@ -212,7 +228,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         return skipped, found
 
 
-def _read_json_lines(prefix: str) -> List[Any]:
+def _read_json_lines(prefix: str) -> list[Any]:
     """What the workers wrote as JSON lines in the shards of prefix*.jsonl."""
     values = []
     for path in tf.io.gfile.glob(f"{prefix}*.jsonl"):

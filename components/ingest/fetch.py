@@ -12,7 +12,8 @@ import time
 import urllib.parse
 import urllib.request
 import zipfile
-from typing import BinaryIO, Callable, Optional
+from collections.abc import Callable
+from typing import BinaryIO
 
 from components import files, limits
 from components.ingest.errors import DatasetError
@@ -44,7 +45,7 @@ def _check_sha256(path: str, expected: str, source: str) -> None:
             raise DatasetError(f"{source}: sha256 mismatch (expected {expected}, got {actual})")
 
 
-def _zip_problem(path: str, sha256: str) -> Optional[str]:
+def _zip_problem(path: str, sha256: str) -> str | None:
     """Why a downloaded or cached file is not the dataset, or None."""
     if not zipfile.is_zipfile(path):
         with open(path, "rb") as f:
@@ -70,7 +71,7 @@ def _pid_running(pid: int) -> bool:
 def _remove_abandoned_temps(folder: str) -> None:
     """Temporary files of downloads whose process was killed (no cleanup code runs after SIGKILL)."""
     for entry in os.scandir(folder):
-        pid = entry.name[len(_TEMP_PREFIX):].partition("-")[0]
+        pid = entry.name[len(_TEMP_PREFIX) :].partition("-")[0]
         if entry.name.startswith(_TEMP_PREFIX) and pid.isdigit() and not _pid_running(int(pid)):
             os.remove(entry.path)
 
@@ -101,8 +102,10 @@ def _copy_checked(source: str, open_source, dest: str, sha256: str, progress: bo
                     if bar:
                         bar.update(len(block))
                     if time.monotonic() > deadline:
-                        raise DatasetError(f"{source}: download not finished after {timeout_seconds:g} s "
-                                           f"({received:,} bytes so far); see --download-timeout")
+                        raise DatasetError(
+                            f"{source}: download not finished after {timeout_seconds:g} s "
+                            f"({received:,} bytes so far); see --download-timeout"
+                        )
                 if bar:
                     bar.close()
         if total is not None and received != total:
@@ -127,14 +130,16 @@ def _cached(uri: str, cache_dir: str, sha256: str, copy) -> str:
         problem = _zip_problem(local, sha256)
         if problem is None:
             return local
-        print(f"catdog: warning: cached download {local} (from {uri}) fails its check, {problem}; fetching it again",
-              file=sys.stderr)
+        print(
+            f"catdog: warning: cached download {local} (from {uri}) fails its check, {problem}; fetching it again",
+            file=sys.stderr,
+        )
         os.remove(local)
     copy(local)
     return local
 
 
-def local_path(data_uri: str) -> Optional[str]:
+def local_path(data_uri: str) -> str | None:
     """The path a plain path or file:// URL names on this machine; None for any other URL."""
     parsed = urllib.parse.urlparse(data_uri)
     if parsed.scheme == "file":
@@ -167,8 +172,12 @@ def fetch(
             length = response.headers.get("Content-Length")
             return response, int(length) if length and length.isdigit() else None
 
-        return _cached(data_uri, cache_dir, sha256,
-                       lambda dest: _copy_checked(data_uri, open_url, dest, sha256, progress, timeout_seconds))
+        return _cached(
+            data_uri,
+            cache_dir,
+            sha256,
+            lambda dest: _copy_checked(data_uri, open_url, dest, sha256, progress, timeout_seconds),
+        )
     local = local_path(data_uri)
     if local is None:
         raise DatasetError(f"{data_uri}: unsupported scheme {parsed.scheme!r} (use http, https, file, gs or a path)")
@@ -178,4 +187,3 @@ def fetch(
         raise DatasetError(f"{data_uri}: {e.reason}") from e
     _check_sha256(local, sha256, data_uri)
     return local
-

@@ -3,7 +3,6 @@ where the files are (zip, folder, prefix: components/ingest/sources.py lists the
 
 import dataclasses
 import hashlib
-from typing import Dict, List, Optional, Tuple
 
 from components.ingest import sources
 from components.ingest.errors import DatasetError
@@ -22,24 +21,24 @@ SPLIT_FOLDERS = {"train": TRAIN, "training": TRAIN, "validation": EVAL, "val": E
 class Entry:
     member: str  # its name in the source: path inside the zip, or under the folder
     split: str
-    label: Optional[int]  # None: an image to score
+    label: int | None  # None: an image to score
 
 
 @dataclasses.dataclass
 class Layout:
-    class_names: List[str]
-    entries: List[Entry]
+    class_names: list[str]
+    entries: list[Entry]
     # (member, reason): files refused on their listing (too big, a duplicate name) or outside any class folder.
-    skipped: List[Tuple[str, str]]
+    skipped: list[tuple[str, str]]
     split_by_hash: bool
-    splits: Tuple[str, ...] = SPLITS
+    splits: tuple[str, ...] = SPLITS
 
     def count_key(self, entry: Entry) -> str:
         """The name the ingest report counts the entry under: its class, or UNLABELLED."""
         return UNLABELLED if entry.label is None else self.class_names[entry.label]
 
     @property
-    def count_keys(self) -> List[str]:
+    def count_keys(self) -> list[str]:
         return self.class_names or [UNLABELLED]
 
 
@@ -49,7 +48,7 @@ def hash_split(member: str, eval_percent: int) -> str:
     return EVAL if bucket < eval_percent else TRAIN
 
 
-def _split_folder_index(parts: List[str]) -> int:
+def _split_folder_index(parts: list[str]) -> int:
     """Index of the split folder in split/class/file, or -1."""
     i = len(parts) - 3
     return i if i >= 0 and parts[i].lower() in SPLIT_FOLDERS else -1
@@ -64,7 +63,7 @@ def place(listing: sources.Listing, eval_percent: int, unlabelled: bool = False)
         # file name, still shows it).
         return Layout([], [Entry(m, SCORE, None) for m in sorted(members)], skipped, False, (SCORE,))
     split_by_hash = not any(_split_folder_index(m.split("/")) >= 0 for m in members)
-    placed: List[Tuple[str, str, str]] = []  # (member, split, class name)
+    placed: list[tuple[str, str, str]] = []  # (member, split, class name)
     for member in sorted(members):
         parts = member.split("/")
         if split_by_hash:
@@ -84,7 +83,7 @@ def place(listing: sources.Listing, eval_percent: int, unlabelled: bool = False)
     if len(class_names) != 2:
         found = ", ".join(class_names) or "none"
         raise DatasetError(f"{source}: expected exactly 2 class folders, found {len(class_names)} ({found})")
-    per_split: Dict[str, set] = {s: set() for s in SPLITS}
+    per_split: dict[str, set] = {s: set() for s in SPLITS}
     for _, split, name in placed:
         per_split[split].add(name)
     for split in SPLITS:
@@ -94,4 +93,3 @@ def place(listing: sources.Listing, eval_percent: int, unlabelled: bool = False)
     index = {name: i for i, name in enumerate(class_names)}
     entries = [Entry(m, split, index[name]) for m, split, name in placed]
     return Layout(class_names, entries, skipped, split_by_hash)
-

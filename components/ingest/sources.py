@@ -13,7 +13,7 @@ import re
 import urllib.parse
 import zipfile
 import zlib
-from typing import Any, BinaryIO, List, Optional, Tuple
+from typing import Any, BinaryIO
 
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
@@ -42,7 +42,7 @@ class UnreadableMember(DatasetError):
         self.reason = reason
 
 
-def _files_under(root: str, limit: Optional[int] = None) -> list:
+def _files_under(root: str, limit: int | None = None) -> list:
     """Beam's metadata (path, size, modification time) of every file under root, from one listing: an object
     store answers a thousand at a time, where a stat a file would be a request each."""
     literal = re.sub(r"([\[*?])", r"[\1]", root)  # Beam's patterns have no escape: [ * ? as one-character classes
@@ -66,8 +66,11 @@ def read_member(zf: zipfile.ZipFile, member: str, max_bytes: int = limits.MAX_FI
         # a bad CRC, a truncated stream, an unknown compression method or an encrypted member
         raise UnreadableMember(member, f"unreadable in the zip ({e})") from e
     if len(data) > max_bytes:
-        raise UnreadableMember(member, f"holds more than the {max_bytes:,} bytes allowed for one file "
-                                       f"(its header says {zf.getinfo(member).file_size:,})")
+        raise UnreadableMember(
+            member,
+            f"holds more than the {max_bytes:,} bytes allowed for one file "
+            f"(its header says {zf.getinfo(member).file_size:,})",
+        )
     return data
 
 
@@ -109,7 +112,7 @@ class Source:
             raise DatasetError(f"{self.name}: the {self.kind} holds no files")
         return Listing(self, listed)
 
-    def _list_zip(self) -> List[ListedFile]:
+    def _list_zip(self) -> list[ListedFile]:
         try:
             with open_binary(self.location) as f:
                 if not zipfile.is_zipfile(f):
@@ -120,10 +123,13 @@ class Source:
             raise DatasetError(f"{self.name}: {e.reason}") from e
         except (zipfile.BadZipFile, OSError) as e:
             raise DatasetError(f"{self.name}: unreadable zip: {e}") from e
-        return [ListedFile(i.filename, i.file_size, f"{i.CRC:08x}")
-                for i in infos if not i.is_dir() and not is_litter(i.filename)]
+        return [
+            ListedFile(i.filename, i.file_size, f"{i.CRC:08x}")
+            for i in infos
+            if not i.is_dir() and not is_litter(i.filename)
+        ]
 
-    def _list_folder(self) -> List[ListedFile]:
+    def _list_folder(self) -> list[ListedFile]:
         root = self.location.rstrip("/")
         try:
             matched = _files_under(root)
@@ -131,7 +137,7 @@ class Source:
             raise DatasetError(f"{self.name}: cannot list the folder: {e}") from e
         listed = []
         for m in matched:
-            name = m.path[len(root) + 1:]
+            name = m.path[len(root) + 1 :]
             if name and not name.endswith("/") and not is_litter(name):  # "dir/": an object store's folder marker
                 listed.append(ListedFile(name, m.size_in_bytes, repr(m.last_updated_in_seconds)))
         return sorted(listed, key=lambda f: f.name)
@@ -143,14 +149,14 @@ class Source:
 @dataclasses.dataclass
 class Listing:
     source: Source
-    files: List[ListedFile]  # every file but litter, in the source's order (a zip's order decides its duplicates)
+    files: list[ListedFile]  # every file but litter, in the source's order (a zip's order decides its duplicates)
 
     def fingerprint(self) -> str:
         """Changes when a file is added, removed, renamed, or changes size or version; reads no image."""
         lines = "".join(f"{f.name}\t{f.size}\t{f.version}\n" for f in self.files)
         return hashlib.sha256(lines.encode("utf-8")).hexdigest()
 
-    def usable(self) -> Tuple[List[str], List[Tuple[str, str]]]:
+    def usable(self) -> tuple[list[str], list[tuple[str, str]]]:
         """(names of the files to read, [(name, reason)] for those refused on their listing alone)."""
         last = {f.name: i for i, f in enumerate(self.files)}  # what ZipFile.read(name) returns: the last of a name
         names, refused = [], []
@@ -159,13 +165,19 @@ class Listing:
                 refused.append((f.name, "duplicate name in the zip: a later entry with this name is used"))
             elif f.size > limits.MAX_FILE_BYTES:
                 declares = "declares" if self.source.is_zip else "is"
-                refused.append((f.name, f"{declares} {f.size:,} bytes{' uncompressed' if self.source.is_zip else ''}, "
-                                        f"more than the {limits.MAX_FILE_BYTES:,} allowed for one file"))
+                refused.append(
+                    (
+                        f.name,
+                        f"{declares} {f.size:,} bytes{' uncompressed' if self.source.is_zip else ''}, "
+                        f"more than the {limits.MAX_FILE_BYTES:,} allowed for one file",
+                    )
+                )
             else:
                 names.append(f.name)
         if not names:
-            raise DatasetError(f"{self.source.name}: the {self.source.kind} holds no usable file "
-                               f"({refused[0][0]}: {refused[0][1]})")
+            raise DatasetError(
+                f"{self.source.name}: the {self.source.kind} holds no usable file ({refused[0][0]}: {refused[0][1]})"
+            )
         return names, refused
 
 
@@ -216,8 +228,11 @@ def resolve(
         source = Source(os.path.abspath(local), is_zip=False, shown_as=data_uri)
     elif local is not None or scheme in ("http", "https"):
         fetch.check_local_exists(data_uri)
-        return Source(fetch.fetch(data_uri, sha256=sha256, progress=progress, timeout_seconds=timeout_seconds),
-                      is_zip=True, shown_as=data_uri)
+        return Source(
+            fetch.fetch(data_uri, sha256=sha256, progress=progress, timeout_seconds=timeout_seconds),
+            is_zip=True,
+            shown_as=data_uri,
+        )
     else:
         source = _object_store_source(data_uri)
     if sha256:
@@ -233,8 +248,9 @@ def _object_store_source(uri: str) -> Source:
     try:
         is_file = FileSystems.exists(uri.rstrip("/"))
     except ValueError as e:  # Beam knows no filesystem of this scheme
-        raise DatasetError(f"{uri}: unsupported scheme {urllib.parse.urlparse(uri).scheme!r} "
-                           f"(use http, https, file, gs, s3 or a path)") from e
+        raise DatasetError(
+            f"{uri}: unsupported scheme {urllib.parse.urlparse(uri).scheme!r} (use http, https, file, gs, s3 or a path)"
+        ) from e
     if is_file:
         return Source(uri, is_zip=True)
     source = Source(uri.rstrip("/"), is_zip=False, shown_as=uri)
@@ -264,7 +280,7 @@ class ReadFiles(beam.DoFn):
         if self._reader is not None:
             self._reader.close()
 
-    def process(self, element: Tuple[str, Any]):
+    def process(self, element: tuple[str, Any]):
         name, value = element
         try:
             yield value, self._reader.read(name)

@@ -5,7 +5,6 @@ see the launching machine's disk, and TFX deletes a failed execution's folder wi
 
 import concurrent.futures
 import shutil
-from typing import List, Optional, Tuple
 
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
@@ -17,7 +16,7 @@ _COPY_THREADS = 8  # a folder's files are copied a few at a time: to an object s
 _CHUNK = 1 << 20
 
 
-def _copy(source: str, destination: str, max_bytes: Optional[int]) -> None:
+def _copy(source: str, destination: str, max_bytes: int | None) -> None:
     """Copies a regular file (open_binary refuses anything else before the destination exists), writing at
     most max_bytes (None: the zip itself, whatever its size); a copy cut off at the limit is removed."""
     with sources.open_binary(source) as src:
@@ -32,7 +31,7 @@ def _copy(source: str, destination: str, max_bytes: Optional[int]) -> None:
             raise
 
 
-def reachable(source: sources.Source, names: List[str], folder: str) -> Tuple[sources.Source, List[Tuple[str, str]]]:
+def reachable(source: sources.Source, names: list[str], folder: str) -> tuple[sources.Source, list[tuple[str, str]]]:
     """(a source holding at least the named files that workers can read, [(name, reason)] for files of a local
     folder that could not be copied). Copies into folder when the source is local."""
     if not source.is_local:

@@ -1,6 +1,6 @@
 """A Predict client for the exported model, over gRPC: works against `catdog serve` and TF Serving alike."""
 
-from typing import List, Optional, Sequence
+from collections.abc import Sequence
 
 import grpc
 
@@ -21,11 +21,11 @@ class PredictClient:
         target: str,
         model_name: str,
         signature_name: str = contract.IMAGE_BYTES_SIGNATURE,
-        version: Optional[int] = None,
+        version: int | None = None,
         version_label: str = "",
         timeout_seconds: float = 30.0,
         max_message_bytes: int = limits.MAX_MESSAGE_BYTES,
-        credentials: Optional[grpc.ChannelCredentials] = None,
+        credentials: grpc.ChannelCredentials | None = None,
     ):
         if version is not None and version_label:
             raise ValueError("give a version or a version_label, not both")
@@ -48,7 +48,7 @@ class PredictClient:
         self._predict_pb2, prediction_service_pb2_grpc = protos.serving_apis()  # without TensorFlow's runtime
         self._stub = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
 
-    def predict(self, images: Sequence[bytes]) -> List[dict]:
+    def predict(self, images: Sequence[bytes]) -> list[dict]:
         """One {class_name, class_id, probability (of the second class)} per encoded image file (JPEG, PNG, GIF
         or BMP), in order."""
         response = self.predict_response(images)

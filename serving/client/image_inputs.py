@@ -1,12 +1,11 @@
 """How images go into the exported signatures and how their outputs come back as predictions.
 The gRPC client and in-process prediction share it, so both ask and answer the same way."""
 
-from typing import Dict, List, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 from components import contract
-
 
 
 def check_signature(signature_name: str) -> None:
@@ -16,7 +15,7 @@ def check_signature(signature_name: str) -> None:
         )
 
 
-def signature_inputs(signature_name: str, images: Sequence[bytes]) -> Dict[str, List[bytes]]:
+def signature_inputs(signature_name: str, images: Sequence[bytes]) -> dict[str, list[bytes]]:
     """{input name: one string per image} for the signature, from encoded image files."""
     check_signature(signature_name)
     if not images:
@@ -27,7 +26,7 @@ def signature_inputs(signature_name: str, images: Sequence[bytes]) -> Dict[str, 
     return {contract.SIGNATURE_INPUTS[signature_name]: images}
 
 
-def predictions(outputs: Mapping[str, np.ndarray]) -> List[dict]:
+def predictions(outputs: Mapping[str, np.ndarray]) -> list[dict]:
     """[{class_name, class_id, probability (of the second class, as served), in_distribution, ood_score}] per
     image from a signature's outputs (the last two from models exported with them)."""
     names = outputs[contract.CLASS_NAME_OUTPUT]

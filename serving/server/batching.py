@@ -10,7 +10,7 @@ import logging
 import os
 import threading
 import time
-from typing import Callable, Deque, Dict, Hashable, List, Mapping, Optional
+from collections.abc import Callable, Hashable, Mapping
 
 import grpc
 import numpy as np
@@ -23,7 +23,7 @@ from serving.status import ServingError
 
 log = logging.getLogger(__name__)
 
-Outputs = Dict[str, np.ndarray]
+Outputs = dict[str, np.ndarray]
 ModelCall = Callable[[Mapping[str, tf.Tensor]], Outputs]
 
 # BatchingParameters' fields (tensorflow_serving/servables/tensorflow/session_bundle_config.proto), so a
@@ -43,22 +43,33 @@ _IGNORED_FIELDS = ("thread_pool_name", "max_execution_batch_size", "allowed_batc
 
 def _batching_parameters_class():
     file = descriptor_pb2.FileDescriptorProto(
-        name="catdog/batching_parameters.proto", package="tensorflow.serving",
-        dependency=["google/protobuf/wrappers.proto"], syntax="proto3",
+        name="catdog/batching_parameters.proto",
+        package="tensorflow.serving",
+        dependency=["google/protobuf/wrappers.proto"],
+        syntax="proto3",
     )
     message = file.message_type.add(name="BatchingParameters")
     FieldProto = descriptor_pb2.FieldDescriptorProto
     for number, (name, wrapper) in enumerate(_WRAPPED_FIELDS.items(), 1):
-        message.field.add(name=name, number=number, label=FieldProto.LABEL_OPTIONAL, type=FieldProto.TYPE_MESSAGE,
-                          type_name=f".google.protobuf.{wrapper}")
-    message.field.add(name="allowed_batch_sizes", number=20, label=FieldProto.LABEL_REPEATED,
-                      type=FieldProto.TYPE_INT64)
-    message.field.add(name="pad_variable_length_inputs", number=21, label=FieldProto.LABEL_OPTIONAL,
-                      type=FieldProto.TYPE_BOOL)
+        message.field.add(
+            name=name,
+            number=number,
+            label=FieldProto.LABEL_OPTIONAL,
+            type=FieldProto.TYPE_MESSAGE,
+            type_name=f".google.protobuf.{wrapper}",
+        )
+    message.field.add(
+        name="allowed_batch_sizes", number=20, label=FieldProto.LABEL_REPEATED, type=FieldProto.TYPE_INT64
+    )
+    message.field.add(
+        name="pad_variable_length_inputs", number=21, label=FieldProto.LABEL_OPTIONAL, type=FieldProto.TYPE_BOOL
+    )
     pool = descriptor_pool.DescriptorPool()
     pool.AddSerializedFile(wrappers_pb2.DESCRIPTOR.serialized_pb)
     pool.Add(file)
-    return message_factory.MessageFactory(pool).GetPrototype(pool.FindMessageTypeByName("tensorflow.serving.BatchingParameters"))
+    return message_factory.MessageFactory(pool).GetPrototype(
+        pool.FindMessageTypeByName("tensorflow.serving.BatchingParameters")
+    )
 
 
 BatchingParameters = _batching_parameters_class()
@@ -115,8 +126,8 @@ class _Task:
         self.inputs = inputs
         self.size = size
         self.done = threading.Event()
-        self.outputs: Optional[Outputs] = None
-        self.error: Optional[BaseException] = None
+        self.outputs: Outputs | None = None
+        self.error: BaseException | None = None
 
 
 class _Batch:
@@ -124,7 +135,7 @@ class _Batch:
         self.key = key
         self.call = call
         self.deadline = deadline
-        self.tasks: List[_Task] = []
+        self.tasks: list[_Task] = []
         self.size = 0
 
 
@@ -140,8 +151,8 @@ class BatchScheduler:
         self.options = options
         self._on_batch = on_batch
         self._condition = threading.Condition()
-        self._queue: Deque[_Batch] = collections.deque()  # oldest first
-        self._open: Dict[Hashable, _Batch] = {}  # per key, the batch still taking requests
+        self._queue: collections.deque[_Batch] = collections.deque()  # oldest first
+        self._open: dict[Hashable, _Batch] = {}  # per key, the batch still taking requests
         self._stopped = False
         self._threads = [
             threading.Thread(target=self._work, name=f"batch-{i}", daemon=True)
@@ -163,8 +174,10 @@ class BatchScheduler:
             batch = self._open.get(key)
             if batch is None or batch.size + size > self.options.max_batch_size:
                 if len(self._queue) >= self.options.max_enqueued_batches:
-                    raise ServingError(grpc.StatusCode.UNAVAILABLE,
-                                       "The batch scheduling queue to which this task was submitted is full")
+                    raise ServingError(
+                        grpc.StatusCode.UNAVAILABLE,
+                        "The batch scheduling queue to which this task was submitted is full",
+                    )
                 batch = _Batch(key, call, time.monotonic() + self.options.batch_timeout_micros / 1e6)
                 self._queue.append(batch)
                 self._open[key] = batch
@@ -178,7 +191,7 @@ class BatchScheduler:
             raise task.error
         return task.outputs
 
-    def _next_batch(self) -> Optional[_Batch]:
+    def _next_batch(self) -> _Batch | None:
         """The oldest batch that is full or out of time, removed from the queue; None once stopped."""
         with self._condition:
             while not self._stopped:
@@ -217,7 +230,7 @@ class BatchScheduler:
             return
         start = 0
         for task in tasks:
-            task.outputs = {key: value[start:start + task.size] for key, value in outputs.items()}
+            task.outputs = {key: value[start : start + task.size] for key, value in outputs.items()}
             start += task.size
             task.done.set()
 

@@ -3,8 +3,8 @@ GetModelMetadata) and ModelService (GetModelStatus, HandleReloadConfigRequest), 
 codes and metrics (model_servers/prediction_service_impl.cc, model_service_impl.cc)."""
 
 import functools
+from collections.abc import Callable
 from concurrent import futures
-from typing import Callable, Optional, Tuple
 
 import grpc
 import tensorflow as tf
@@ -141,8 +141,13 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     def GetModelMetadata(self, request: get_model_metadata_pb2.GetModelMetadataRequest, context):
         _require_model_spec(request)
         spec = _model_request(request.model_spec)
-        return model_metadata(self._predictor.models, spec.model_name, spec.version, spec.version_label,
-                              fields=list(request.metadata_field))
+        return model_metadata(
+            self._predictor.models,
+            spec.model_name,
+            spec.version,
+            spec.version_label,
+            fields=list(request.metadata_field),
+        )
 
 
 class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
@@ -170,9 +175,9 @@ def start_server(
     host: str = "127.0.0.1",
     port: int = 8500,
     max_message_bytes: int = limits.MAX_MESSAGE_BYTES,
-    predictor: Optional[Predictor] = None,
-    credentials: Optional[grpc.ServerCredentials] = None,
-) -> Tuple[grpc.Server, int]:
+    predictor: Predictor | None = None,
+    credentials: grpc.ServerCredentials | None = None,
+) -> tuple[grpc.Server, int]:
     """Starts serving the models (a ServedModels, or one ModelRegistry); returns the server and its port (the
     one picked if port is 0). predictor carries batching, metrics and the request limits when the REST
     server shares them. With credentials (serving.tls.server_credentials) it speaks TLS only."""
@@ -184,9 +189,7 @@ def start_server(
         ("grpc.so_reuseport", 0),
     ]
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=limits.SERVER_THREADS), options=options)
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        PredictionServicer(predictor), server
-    )
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionServicer(predictor), server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(predictor.models), server)
     try:
         address = f"{host}:{port}"

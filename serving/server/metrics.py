@@ -12,7 +12,7 @@ serves (TF Serving labels it with whatever name the request carried)."""
 
 import bisect
 import threading
-from typing import Callable, Dict, Iterable, List, Sequence, Tuple
+from collections.abc import Callable, Iterable, Sequence
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format
 
@@ -32,7 +32,7 @@ LATENCY_BUCKETS_MICROS = tuple(10 * 1.8**i for i in range(33))
 BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 BATCH_THREAD_POOL = "catdog_batch_threads"
 
-Labels = Tuple[Tuple[str, str], ...]
+Labels = tuple[tuple[str, str], ...]
 
 
 def _number(value: float) -> str:
@@ -51,7 +51,7 @@ def _labels(labels: Labels) -> str:
 class _Histogram:
     def __init__(self, bounds: Sequence[float]):
         self.bounds = list(bounds)
-        self.cells: Dict[Labels, List[float]] = {}  # per label set: bucket counts (the last +Inf), then the sum
+        self.cells: dict[Labels, list[float]] = {}  # per label set: bucket counts (the last +Inf), then the sum
 
     def observe(self, labels: Labels, value: float) -> None:
         cell = self.cells.setdefault(labels, [0] * (len(self.bounds) + 2))
@@ -71,7 +71,7 @@ class _Histogram:
             yield f"{name}_count{{{_labels(labels)}}} {total}"
 
 
-def _scalar_lines(name: str, kind: str, samples: Dict[Labels, int]) -> Iterable[str]:
+def _scalar_lines(name: str, kind: str, samples: dict[Labels, int]) -> Iterable[str]:
     yield f"# TYPE {name} {kind}"
     for labels, value in sorted(samples.items()):
         yield f"{name}{{{_labels(labels)}}} {value}"
@@ -85,11 +85,11 @@ class ServingMetrics:
     def __init__(self, models):
         self._models = models
         self._lock = threading.Lock()
-        self._request_counts: Dict[Labels, int] = {}
+        self._request_counts: dict[Labels, int] = {}
         self._latency = _Histogram(LATENCY_BUCKETS_MICROS)
         self._batch_size = _Histogram(BATCH_SIZE_BUCKETS)
 
-    def _registries(self) -> Dict[str, object]:
+    def _registries(self) -> dict[str, object]:
         models = self._models
         return models.registries() if hasattr(models, "registries") else {models.model_name: models}
 
@@ -115,9 +115,9 @@ class ServingMetrics:
         with self._lock:
             return self._request_counts.get((("model_name", model_name), ("status", status)), 0)
 
-    def _version_lines(self) -> Tuple[List[str], List[str]]:
-        loads: Dict[Labels, int] = {}
-        states: Dict[Labels, int] = {}
+    def _version_lines(self) -> tuple[list[str], list[str]]:
+        loads: dict[Labels, int] = {}
+        states: dict[Labels, int] = {}
         for name, registry in sorted(self._registries().items()):
             try:
                 statuses = registry.statuses(name)
@@ -131,13 +131,15 @@ class ServingMetrics:
                     key = (("model_path", path), ("status", outcome))
                     loads[key] = loads.get(key, 0) + 1
                 states[(("model_name", name), ("version", str(status.version)), ("state", status.state.value))] = 1
-        return (list(_scalar_lines(LOAD_ATTEMPT_COUNT, "counter", loads)),
-                list(_scalar_lines(VERSION_STATE, "gauge", states)))
+        return (
+            list(_scalar_lines(LOAD_ATTEMPT_COUNT, "counter", loads)),
+            list(_scalar_lines(VERSION_STATE, "gauge", states)),
+        )
 
     def exposition(self) -> bytes:
         load_lines, state_lines = self._version_lines()
         with self._lock:
-            families: Dict[str, Callable[[], Iterable[str]]] = {
+            families: dict[str, Callable[[], Iterable[str]]] = {
                 LOAD_ATTEMPT_COUNT: lambda: load_lines,
                 PROCESSED_BATCH_SIZE: lambda: self._batch_size.lines(PROCESSED_BATCH_SIZE),
                 REQUEST_COUNT: lambda: _scalar_lines(REQUEST_COUNT, "counter", self._request_counts),
@@ -151,15 +153,21 @@ class ServingMetrics:
 def _monitoring_config_class():
     """MonitoringConfig (tensorflow_serving/config/monitoring_config.proto), which the pip package does not
     ship: prometheus_config { enable, path }."""
-    file = descriptor_pb2.FileDescriptorProto(name="catdog/monitoring_config.proto", package="tensorflow.serving",
-                                              syntax="proto3")
+    file = descriptor_pb2.FileDescriptorProto(
+        name="catdog/monitoring_config.proto", package="tensorflow.serving", syntax="proto3"
+    )
     Field = descriptor_pb2.FieldDescriptorProto
     prometheus = file.message_type.add(name="PrometheusConfig")
     prometheus.field.add(name="enable", number=1, label=Field.LABEL_OPTIONAL, type=Field.TYPE_BOOL)
     prometheus.field.add(name="path", number=2, label=Field.LABEL_OPTIONAL, type=Field.TYPE_STRING)
     monitoring = file.message_type.add(name="MonitoringConfig")
-    monitoring.field.add(name="prometheus_config", number=1, label=Field.LABEL_OPTIONAL, type=Field.TYPE_MESSAGE,
-                         type_name=".tensorflow.serving.PrometheusConfig")
+    monitoring.field.add(
+        name="prometheus_config",
+        number=1,
+        label=Field.LABEL_OPTIONAL,
+        type=Field.TYPE_MESSAGE,
+        type_name=".tensorflow.serving.PrometheusConfig",
+    )
     pool = descriptor_pool.DescriptorPool()
     pool.Add(file)
     descriptor = pool.FindMessageTypeByName("tensorflow.serving.MonitoringConfig")
@@ -177,6 +185,7 @@ def read_monitoring_config(path: str):
     except (text_format.ParseError, UnicodeDecodeError) as e:
         raise CatdogError(f"{path}: not a MonitoringConfig text proto: {e}") from e
     if config.prometheus_config.path not in ("", METRICS_PATH):
-        raise CatdogError(f"{path}: catdog serve serves its metrics at {METRICS_PATH}, not "
-                          f"{config.prometheus_config.path}")
+        raise CatdogError(
+            f"{path}: catdog serve serves its metrics at {METRICS_PATH}, not {config.prometheus_config.path}"
+        )
     return config

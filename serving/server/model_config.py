@@ -6,7 +6,7 @@ ReloadConfig), so a bad one leaves the old one serving."""
 import logging
 import os
 import threading
-from typing import Callable, Dict, List, Mapping, Optional, Tuple
+from collections.abc import Callable, Mapping
 
 import grpc
 from google.protobuf import text_format
@@ -50,8 +50,9 @@ def read_model_config(path: str) -> ModelServerConfig:
 def single_model_config(name: str, base_path: str) -> ModelServerConfig:
     """What --model_name and --model_base_path stand for (model_servers/server.cc BuildSingleModelConfig)."""
     config = ModelServerConfig()
-    model = config.model_config_list.config.add(name=name, base_path=os.path.abspath(base_path),
-                                                model_platform=TENSORFLOW_PLATFORM)
+    model = config.model_config_list.config.add(
+        name=name, base_path=os.path.abspath(base_path), model_platform=TENSORFLOW_PLATFORM
+    )
     model.model_version_policy.latest.num_versions = 1
     return config
 
@@ -60,19 +61,24 @@ def check_model_config(config: ModelServerConfig) -> None:
     """TF Serving's checks and messages (server_core.cc ValidateModelConfigList, GetPlatform,
     UpdateModelVersionLabelMap); a ServingError otherwise."""
     if config.WhichOneof("config") == "custom_model_config":
-        raise _invalid("ServerModelConfig type not supported by HandleReloadConfigRequest. Only ModelConfigList "
-                       "is currently supported")
+        raise _invalid(
+            "ServerModelConfig type not supported by HandleReloadConfigRequest. Only ModelConfigList "
+            "is currently supported"
+        )
     names = set()
     for model in config.model_config_list.config:
         if model.name in names:
             raise _invalid(f"Illegal to list model {model.name} multiple times in config list")
         names.add(model.name)
         if not os.path.isabs(model.base_path):
-            raise _invalid(f"Expected model {model.name} to have an absolute path or URI; got base_path()="
-                           f"{model.base_path}")
+            raise _invalid(
+                f"Expected model {model.name} to have an absolute path or URI; got base_path()={model.base_path}"
+            )
         if not model.model_platform:
-            raise _invalid("Illegal setting neither ModelServerConfig::model_type (deprecated) nor "
-                           f"ModelServerConfig::model_platform, model name is {model.name}")
+            raise _invalid(
+                "Illegal setting neither ModelServerConfig::model_type (deprecated) nor "
+                f"ModelServerConfig::model_platform, model name is {model.name}"
+            )
         if model.model_platform != TENSORFLOW_PLATFORM:
             raise _invalid(f"Model {model.name} requests unsupported platform {model.model_platform}")
         policy = model.model_version_policy
@@ -96,14 +102,15 @@ def _registry_options(model) -> dict:
 class ServedModels:
     """The registries of the current config, by model name; what requests look their model up in."""
 
-    def __init__(self, poll_seconds: float, load: Callable[[str], Servable] = Servable,
-                 registry_options: Optional[Mapping] = None):
+    def __init__(
+        self, poll_seconds: float, load: Callable[[str], Servable] = Servable, registry_options: Mapping | None = None
+    ):
         self._poll_seconds = poll_seconds
         self._load = load
         self._registry_options = dict(registry_options or {})
         self._lock = threading.Lock()  # one reload at a time
-        self._registries: Dict[str, ModelRegistry] = {}
-        self._keys: Dict[str, Tuple] = {}  # what each registry was made from, to see what a new config changes
+        self._registries: dict[str, ModelRegistry] = {}
+        self._keys: dict[str, tuple] = {}  # what each registry was made from, to see what a new config changes
 
     @classmethod
     def of(cls, registry: ModelRegistry) -> "ServedModels":
@@ -112,7 +119,7 @@ class ServedModels:
         models._registries = {registry.model_name: registry}
         return models
 
-    def registries(self) -> Dict[str, ModelRegistry]:
+    def registries(self) -> dict[str, ModelRegistry]:
         return dict(self._registries)
 
     def apply(self, config: ModelServerConfig) -> None:
@@ -121,7 +128,7 @@ class ServedModels:
         check_model_config(config)
         with self._lock:
             wanted = {model.name: model for model in config.model_config_list.config}
-            started: List[ModelRegistry] = []
+            started: list[ModelRegistry] = []
             registries = {}
             for name, model in wanted.items():
                 options = {**self._registry_options, **_registry_options(model)}
@@ -152,7 +159,7 @@ class ServedModels:
 
     # --- what requests see (server_core.cc ServableRequestFromModelSpec, get_model_status_impl.cc) ---
 
-    def servable(self, model_name: str, version: Optional[int] = None, label: str = "") -> Tuple[int, Servable]:
+    def servable(self, model_name: str, version: int | None = None, label: str = "") -> tuple[int, Servable]:
         if not model_name:
             raise _invalid("ModelSpec has no name specified.")
         registry = self._registries.get(model_name)
@@ -163,7 +170,7 @@ class ServedModels:
             raise ServingError(grpc.StatusCode.NOT_FOUND, f"Servable not found for request: {wanted}")
         return registry.servable(model_name, version, label)
 
-    def statuses(self, model_name: str, version: Optional[int] = None) -> List[VersionStatus]:
+    def statuses(self, model_name: str, version: int | None = None) -> list[VersionStatus]:
         registry = self._registries.get(model_name)
         if registry is None:
             if version is not None:

@@ -1,8 +1,6 @@
 """GetModelStatus and GetModelMetadata answers from ServedModels (or one ModelRegistry), shared by the gRPC
 and REST APIs (TF Serving's REST status and metadata are these protos printed as JSON)."""
 
-from typing import Optional
-
 import grpc
 from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2
 
@@ -11,7 +9,7 @@ from serving.status import ServingError
 SIGNATURE_DEF_FIELD = "signature_def"  # the only metadata field TF Serving knows
 
 
-def model_status(registry, model_name: str, version: Optional[int]):
+def model_status(registry, model_name: str, version: int | None):
     response = get_model_status_pb2.GetModelStatusResponse()
     for status in registry.statuses(model_name, version):
         entry = response.model_version_status.add()
@@ -24,8 +22,9 @@ def model_status(registry, model_name: str, version: Optional[int]):
     return response
 
 
-def model_metadata(registry, model_name: str, version: Optional[int] = None, label: str = "",
-                   fields=(SIGNATURE_DEF_FIELD,)):
+def model_metadata(
+    registry, model_name: str, version: int | None = None, label: str = "", fields=(SIGNATURE_DEF_FIELD,)
+):
     if not fields:
         raise ServingError(
             grpc.StatusCode.INVALID_ARGUMENT, "GetModelMetadataRequest must specify at least one metadata_field"

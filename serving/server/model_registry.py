@@ -8,7 +8,7 @@ import os
 import re
 import threading
 import time
-from typing import Callable, Dict, List, Mapping, Optional, Set, Tuple
+from collections.abc import Callable, Mapping
 
 import grpc
 
@@ -30,21 +30,21 @@ class VersionState(enum.Enum):
 class VersionStatus:
     version: int
     state: VersionState
-    error: Optional[ServingError] = None
+    error: ServingError | None = None
 
 
 MAX_VERSION = 2**63 - 1  # versions are int64 in every TF Serving message
 _VERSION_NAME = re.compile(r"[0-9]{1,19}")  # ASCII digits only: str.isdigit() also takes '²' and '٣'
 
 
-def parse_version(name: str) -> Optional[int]:
+def parse_version(name: str) -> int | None:
     """The version a folder name stands for, or None if it is not one TF Serving would load."""
     if not _VERSION_NAME.fullmatch(name) or int(name) > MAX_VERSION:
         return None
     return int(name)
 
 
-def ready_versions(base_path: str, reported: Optional[Set[str]] = None) -> List[int]:
+def ready_versions(base_path: str, reported: set[str] | None = None) -> list[int]:
     """Numbered folders holding a saved_model.pb, newest first. Other names are ignored, as TF Serving
     ignores them; visible ones are logged once per name when reported (the names already logged) is given.
     Hidden names (the Pusher's .staging-* folders) are expected and not logged."""
@@ -54,15 +54,19 @@ def ready_versions(base_path: str, reported: Optional[Set[str]] = None) -> List[
         if version is None:
             if reported is not None and not entry.name.startswith(".") and entry.name not in reported:
                 reported.add(entry.name)
-                log.warning("ignoring %r in %s: not a version number (ASCII digits, at most %d)",
-                            entry.name, base_path, MAX_VERSION)
+                log.warning(
+                    "ignoring %r in %s: not a version number (ASCII digits, at most %d)",
+                    entry.name,
+                    base_path,
+                    MAX_VERSION,
+                )
             continue
         if entry.is_dir() and os.path.exists(os.path.join(entry.path, SAVED_MODEL_FILE)):
             versions.append(version)
     return sorted(versions, reverse=True)
 
 
-def folder_fingerprint(path: str) -> Tuple:
+def folder_fingerprint(path: str) -> tuple:
     """What changes when anything in a version folder is added, removed or rewritten."""
     seen = []
     for folder, dirs, files in os.walk(path):
@@ -80,7 +84,7 @@ def folder_fingerprint(path: str) -> Tuple:
 class _FailedLoad:
     attempts: int
     retry_at: float  # time.monotonic()
-    fingerprint: Tuple
+    fingerprint: tuple
 
 
 def resolve_model_dir(path: str) -> str:
@@ -103,19 +107,20 @@ class ModelRegistry:
 
     A version that fails to load is skipped by the policy, so the previous one keeps serving; it is tried
     again as soon as its folder changes (a copy in two steps: saved_model.pb, then variables/) and otherwise
-    after a backoff that doubles from retry_backoff[0] to retry_backoff[1] seconds. New versions load before old ones unload, and an unloaded version's object stays alive for
-    requests already holding it, so a rollover fails no request."""
+    after a backoff that doubles from retry_backoff[0] to retry_backoff[1] seconds. New versions load before
+    old ones unload, and an unloaded version's object stays alive for requests already holding it, so a
+    rollover fails no request."""
 
     def __init__(
         self,
         model_name: str,
         base_path: str,
         num_versions: int = 1,
-        labels: Optional[Mapping[str, int]] = None,
+        labels: Mapping[str, int] | None = None,
         load: Callable[[str], Servable] = Servable,
-        retry_backoff: Tuple[float, float] = (5.0, 300.0),
+        retry_backoff: tuple[float, float] = (5.0, 300.0),
         all_versions: bool = False,
-        specific_versions: Optional[Set[int]] = None,
+        specific_versions: set[int] | None = None,
     ):
         if num_versions < 1:
             raise ValueError(f"num_versions must be at least 1, got {num_versions}")
@@ -129,18 +134,18 @@ class ModelRegistry:
         self._lock = threading.Lock()  # guards _loaded and _states, held only briefly
         self._poll_lock = threading.Lock()  # one poll at a time: loads are slow and must not double up
         self._retry_backoff = retry_backoff
-        self._loaded: Dict[int, Servable] = {}
-        self._states: Dict[int, VersionStatus] = {}
-        self._failed: Dict[int, _FailedLoad] = {}  # only the poll thread touches it
-        self._reported_names: Set[str] = set()
+        self._loaded: dict[int, Servable] = {}
+        self._states: dict[int, VersionStatus] = {}
+        self._failed: dict[int, _FailedLoad] = {}  # only the poll thread touches it
+        self._reported_names: set[str] = set()
         self._reported_empty = False  # "no versions" is said once, until a version appears
         self._stop = threading.Event()
-        self._watcher: Optional[threading.Thread] = None
+        self._watcher: threading.Thread | None = None
         self.poll_seconds = 2.0  # start() sets how often it looks
 
     # --- what requests see ---
 
-    def servable(self, model_name: str, version: Optional[int] = None, label: str = "") -> Tuple[int, Servable]:
+    def servable(self, model_name: str, version: int | None = None, label: str = "") -> tuple[int, Servable]:
         """The (version, Servable) a request names; TF Serving's errors for names it cannot resolve."""
         if label:
             if model_name != self.model_name or label not in self.labels:
@@ -155,7 +160,7 @@ class ModelRegistry:
         wanted = f"Latest({model_name})" if version is None else f"Specific({model_name}, {version})"
         raise ServingError(grpc.StatusCode.NOT_FOUND, f"Servable not found for request: {wanted}")
 
-    def statuses(self, model_name: str, version: Optional[int] = None) -> List[VersionStatus]:
+    def statuses(self, model_name: str, version: int | None = None) -> list[VersionStatus]:
         """Every version seen since start, newest first; or just the one asked for."""
         with self._lock:
             states = dict(self._states) if model_name == self.model_name else {}
@@ -178,9 +183,13 @@ class ModelRegistry:
         ready = ready_versions(self.base_path, self._reported_names)
         if not ready and not self._reported_empty:
             # TF Serving's words for it, and what a version looks like: it keeps watching, as TF Serving does.
-            log.warning("No versions of servable %s found under base path %s; watching it for one (a numbered "
-                        "folder holding saved_model.pb, e.g. %s, as `catdog run` pushes)", self.model_name,
-                        self.base_path, os.path.join(self.base_path, "1", SAVED_MODEL_FILE))
+            log.warning(
+                "No versions of servable %s found under base path %s; watching it for one (a numbered "
+                "folder holding saved_model.pb, e.g. %s, as `catdog run` pushes)",
+                self.model_name,
+                self.base_path,
+                os.path.join(self.base_path, "1", SAVED_MODEL_FILE),
+            )
         self._reported_empty = not ready
         self._failed = {v: f for v, f in self._failed.items() if v in ready}  # a removed version is forgotten
         held_back = self._held_back()
@@ -199,7 +208,7 @@ class ModelRegistry:
                 self._states[version] = VersionStatus(version, VersionState.END)
                 log.info("unloaded %s version %d", self.model_name, version)
 
-    def _held_back(self) -> Set[int]:
+    def _held_back(self) -> set[int]:
         """Versions that failed to load and are not due for another try: same folder, backoff not over."""
         now = time.monotonic()
         return {
@@ -209,7 +218,7 @@ class ModelRegistry:
             and folder_fingerprint(os.path.join(self.base_path, str(version))) == failure.fingerprint
         }
 
-    def _wanted(self, ready: List[int], held_back: Set[int]) -> Set[int]:
+    def _wanted(self, ready: list[int], held_back: set[int]) -> set[int]:
         loadable = [v for v in ready if v not in held_back]
         if self.all_versions:
             chosen = set(loadable)
@@ -239,8 +248,15 @@ class ModelRegistry:
             self._failed[version] = _FailedLoad(attempts, time.monotonic() + wait, fingerprint)
             with self._lock:
                 self._states[version] = VersionStatus(version, VersionState.END, error)
-            log.error("%s version %d failed to load (attempt %d), the loaded versions serve on; trying again "
-                      "when its folder changes or in %.0f s: %s", self.model_name, version, attempts, wait, error)
+            log.error(
+                "%s version %d failed to load (attempt %d), the loaded versions serve on; trying again "
+                "when its folder changes or in %.0f s: %s",
+                self.model_name,
+                version,
+                attempts,
+                wait,
+                error,
+            )
             return False
         self._failed.pop(version, None)
         with self._lock:

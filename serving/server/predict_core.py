@@ -6,7 +6,7 @@ model looked up first, then the signature, then the inputs decoded and checked, 
 import dataclasses
 import functools
 import time
-from typing import Callable, Dict, Mapping, Optional, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import grpc
 import numpy as np
@@ -27,7 +27,7 @@ REGRESS_METHOD = tf.saved_model.REGRESS_METHOD_NAME
 
 # Turns the transport's request body into input tensors; gets the signature's SignatureDef (None if
 # the model has no such signature), since JSON values take their dtype from it.
-InputDecoder = Callable[[Optional[meta_graph_pb2.SignatureDef]], Mapping[str, tf.Tensor]]
+InputDecoder = Callable[[meta_graph_pb2.SignatureDef | None], Mapping[str, tf.Tensor]]
 
 
 def _invalid(message: str) -> ServingError:
@@ -39,7 +39,7 @@ class ModelRequest:
     """What a request's ModelSpec (or REST path and body) asks for."""
 
     model_name: str
-    version: Optional[int] = None
+    version: int | None = None
     version_label: str = ""
     signature_name: str = ""
 
@@ -52,7 +52,7 @@ class ModelRequest:
 class PredictCall:
     model_name: str
     decode_inputs: InputDecoder
-    version: Optional[int] = None
+    version: int | None = None
     version_label: str = ""
     signature_name: str = ""
     output_filter: Sequence[str] = ()
@@ -62,7 +62,7 @@ class PredictCall:
 class PredictResult:
     version: int
     signature_name: str
-    outputs: Dict[str, np.ndarray]
+    outputs: dict[str, np.ndarray]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,9 +75,13 @@ class Predictor:
     """models is a ServedModels, or one ModelRegistry. metrics is recorded by the transports (each counts
     what TF Serving's own transport counts)."""
 
-    def __init__(self, models, batching: Optional[BatchScheduler] = None,
-                 metrics: Optional[ServingMetrics] = None,
-                 max_images_per_request: int = limits.MAX_IMAGES_PER_REQUEST):
+    def __init__(
+        self,
+        models,
+        batching: BatchScheduler | None = None,
+        metrics: ServingMetrics | None = None,
+        max_images_per_request: int = limits.MAX_IMAGES_PER_REQUEST,
+    ):
         self.models = ServedModels.of(models) if isinstance(models, ModelRegistry) else models
         self.batching = batching
         self.metrics = metrics
@@ -131,8 +135,10 @@ class Predictor:
         if not examples:
             raise _invalid("Input is empty.")
         if len(examples) > self.max_images_per_request:
-            raise _invalid(f"input has {len(examples)} examples, more than the {self.max_images_per_request} "
-                           "allowed in one request")
+            raise _invalid(
+                f"input has {len(examples)} examples, more than the {self.max_images_per_request} "
+                "allowed in one request"
+            )
         return tf.constant([context + example.SerializeToString() for example in examples], dtype=tf.string)
 
     def _signature_def(self, servable, signature: str) -> meta_graph_pb2.SignatureDef:
@@ -181,8 +187,9 @@ class Predictor:
             elif task.method_name == REGRESS_METHOD:
                 _check_regression(signature_def)
             else:
-                raise ServingError(grpc.StatusCode.UNIMPLEMENTED,
-                                   f"Unsupported signature method_name: {task.method_name}")
+                raise ServingError(
+                    grpc.StatusCode.UNIMPLEMENTED, f"Unsupported signature method_name: {task.method_name}"
+                )
         examples = self._examples(request.input)
         response = inference_pb2.MultiInferenceResponse()
         for task in request.tasks:
@@ -205,8 +212,10 @@ class Predictor:
 
 def _version_of(model_spec) -> tuple:
     choice = model_spec.WhichOneof("version_choice")
-    return (model_spec.version.value if choice == "version" else None,
-            model_spec.version_label if choice == "version_label" else "")
+    return (
+        model_spec.version.value if choice == "version" else None,
+        model_spec.version_label if choice == "version_label" else "",
+    )
 
 
 def _check_classification(signature_def: meta_graph_pb2.SignatureDef) -> str:
@@ -218,8 +227,10 @@ def _check_classification(signature_def: meta_graph_pb2.SignatureDef) -> str:
     if tf.saved_model.CLASSIFY_INPUTS not in signature_def.inputs:
         raise _invalid(f"No classification inputs found in SignatureDef: {signature_def}")
     if not {tf.saved_model.CLASSIFY_OUTPUT_CLASSES, tf.saved_model.CLASSIFY_OUTPUT_SCORES} & set(signature_def.outputs):
-        raise _invalid('Expected classification signature outputs to contain at least one of "classes" or "scores". '
-                       f"Signature was: {signature_def}")
+        raise _invalid(
+            'Expected classification signature outputs to contain at least one of "classes" or "scores". '
+            f"Signature was: {signature_def}"
+        )
     return tf.saved_model.CLASSIFY_INPUTS
 
 
@@ -250,8 +261,9 @@ def _classification_result(outputs: Mapping[str, np.ndarray], examples: int) -> 
         if tensor.shape[0] != examples:
             raise _invalid(f"Expected {name} output batch size of {examples}. Got: {tensor.shape[0]}")
     if classes is not None and scores is not None and classes.shape[1] != scores.shape[1]:
-        raise _invalid(f"Tensors class and score should match in dim_size(1). Got {classes.shape[1]} vs. "
-                       f"{scores.shape[1]}")
+        raise _invalid(
+            f"Tensors class and score should match in dim_size(1). Got {classes.shape[1]} vs. {scores.shape[1]}"
+        )
     result = classification_pb2.ClassificationResult()
     count = (classes if classes is not None else scores).shape[1]
     for i in range(examples):
@@ -269,8 +281,9 @@ def _regression_result(outputs: Mapping[str, np.ndarray], examples: int) -> regr
     """regressor.cc PostProcessRegressionResult."""
     values = outputs[tf.saved_model.REGRESS_OUTPUTS]
     if not (values.ndim == 1 or (values.ndim == 2 and values.shape[1] == 1)):
-        raise _invalid("Expected output Tensor shape to be either [batch_size] or [batch_size, 1] but got "
-                       f"{list(values.shape)}")
+        raise _invalid(
+            f"Expected output Tensor shape to be either [batch_size] or [batch_size, 1] but got {list(values.shape)}"
+        )
     if values.shape[0] != examples:
         raise _invalid(f"Input batch size did not match output batch size: {examples} vs. {values.shape[0]}")
     if values.dtype != np.float32:
@@ -281,8 +294,7 @@ def _regression_result(outputs: Mapping[str, np.ndarray], examples: int) -> regr
     return result
 
 
-def _batch_size(inputs: Mapping[str, tf.Tensor]) -> Optional[int]:
+def _batch_size(inputs: Mapping[str, tf.Tensor]) -> int | None:
     """The rows of a request whose inputs all share a first dimension; None if it cannot be batched."""
     sizes = {tensor.shape[0] if tensor.shape.rank else None for tensor in inputs.values()}
     return sizes.pop() if len(sizes) == 1 else None
-

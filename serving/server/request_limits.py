@@ -6,7 +6,7 @@ repeating the last value (as TF Serving does here too), so a 1.5 KB request decl
 2000 images: what a shape may declare is bounded before it is filled."""
 
 import math
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 import grpc
 import numpy as np
@@ -18,10 +18,22 @@ from serving.status import ServingError
 
 # Where a TensorProto keeps its values when tensor_content is empty, by dtype.
 _VALUE_FIELDS = {
-    tf.float16: "half_val", tf.bfloat16: "half_val", tf.float32: "float_val", tf.float64: "double_val",
-    tf.int8: "int_val", tf.int16: "int_val", tf.int32: "int_val", tf.uint8: "int_val", tf.uint16: "int_val",
-    tf.int64: "int64_val", tf.uint32: "uint32_val", tf.uint64: "uint64_val", tf.bool: "bool_val",
-    tf.string: "string_val", tf.complex64: "scomplex_val", tf.complex128: "dcomplex_val",
+    tf.float16: "half_val",
+    tf.bfloat16: "half_val",
+    tf.float32: "float_val",
+    tf.float64: "double_val",
+    tf.int8: "int_val",
+    tf.int16: "int_val",
+    tf.int32: "int_val",
+    tf.uint8: "int_val",
+    tf.uint16: "int_val",
+    tf.int64: "int64_val",
+    tf.uint32: "uint32_val",
+    tf.uint64: "uint64_val",
+    tf.bool: "bool_val",
+    tf.string: "string_val",
+    tf.complex64: "scomplex_val",
+    tf.complex128: "dcomplex_val",
 }
 
 
@@ -86,8 +98,9 @@ def tensor_from_proto(
     bound = max_images if dtype == tf.string else limits.MAX_REQUEST_TENSOR_ELEMENTS
     if declared > bound:
         what = "images" if dtype == tf.string else "values"
-        raise _invalid(f"input {key} declares shape {shape}: {declared} {what}, more than the {bound} allowed in "
-                       "one request")
+        raise _invalid(
+            f"input {key} declares shape {shape}: {declared} {what}, more than the {bound} allowed in one request"
+        )
     if dtype not in _VALUE_FIELDS:
         raise _invalid(f"input {key}: dtype {dtype.name} cannot be sent in a request")
     if proto.tensor_content:

@@ -11,7 +11,7 @@ import binascii
 import json
 import math
 import re
-from typing import Dict, List, Mapping, Optional
+from collections.abc import Mapping
 
 import grpc
 import numpy as np
@@ -74,8 +74,10 @@ def check_json_size(body: bytes) -> None:
         depth += 1 if c in b"[{" else -1
         deepest = max(deepest, depth)
     if deepest > limits.MAX_REST_JSON_DEPTH:
-        raise _invalid(f"JSON Parse error: the body nests {deepest} levels deep, more than the "
-                       f"{limits.MAX_REST_JSON_DEPTH} allowed")
+        raise _invalid(
+            f"JSON Parse error: the body nests {deepest} levels deep, more than the "
+            f"{limits.MAX_REST_JSON_DEPTH} allowed"
+        )
 
 
 def _first_wins(pairs) -> dict:
@@ -104,8 +106,9 @@ def signature_name(document: dict) -> str:
     """FillSignature: the optional signature_name."""
     name = document.get(SIGNATURE_KEY, "")
     if not isinstance(name, str):
-        raise _invalid(f"JSON Value: {_quote(document)} not formatted correctly. 'signature_name' key must be a "
-                       "string value.")
+        raise _invalid(
+            f"JSON Value: {_quote(document)} not formatted correctly. 'signature_name' key must be a string value."
+        )
     return name
 
 
@@ -130,8 +133,12 @@ def _is_named(value) -> bool:
 
 
 _INT_RANGES = {
-    tf.int8: (-(2**31), 2**31 - 1), tf.int16: (-(2**31), 2**31 - 1), tf.int32: (-(2**31), 2**31 - 1),
-    tf.uint8: (-(2**31), 2**31 - 1), tf.int64: (-(2**63), 2**63 - 1), tf.uint32: (0, 2**32 - 1),
+    tf.int8: (-(2**31), 2**31 - 1),
+    tf.int16: (-(2**31), 2**31 - 1),
+    tf.int32: (-(2**31), 2**31 - 1),
+    tf.uint8: (-(2**31), 2**31 - 1),
+    tf.int64: (-(2**63), 2**63 - 1),
+    tf.uint32: (0, 2**32 - 1),
     tf.uint64: (0, 2**64 - 1),
 }
 
@@ -156,12 +163,13 @@ def _value(value, dtype: tf.DType):
         if isinstance(value, int) and not isinstance(value, bool) and low <= value <= high:
             return value
     else:
-        raise ServingError(grpc.StatusCode.UNIMPLEMENTED, f"Conversion of JSON Value: {_quote(value)} to type: "
-                           f"{dtype.name}")
+        raise ServingError(
+            grpc.StatusCode.UNIMPLEMENTED, f"Conversion of JSON Value: {_quote(value)} to type: {dtype.name}"
+        )
     raise _invalid(f"JSON Value: {_quote(value)} Type: {_type_name(value)} is not of expected type: {dtype.name}")
 
 
-def _dense_shape(value) -> List[int]:
+def _dense_shape(value) -> list[int]:
     """GetDenseTensorShape: each level's size, read along the first elements."""
     shape = []
     while isinstance(value, list):
@@ -172,13 +180,15 @@ def _dense_shape(value) -> List[int]:
     return shape
 
 
-def _fill(value, level: int, shape: List[int], dtype: tf.DType, out: list) -> None:
+def _fill(value, level: int, shape: list[int], dtype: tf.DType, out: list) -> None:
     """FillTensorProto: every leaf at the tensor's rank, every list of its level's size."""
     rank = len(shape)
     if not isinstance(value, list):
         if level != rank:
-            raise _invalid(f"JSON Value: {_quote(value)} found at incorrect level: {level + 1} in the JSON DOM. "
-                           f"Expected at level: {rank}")
+            raise _invalid(
+                f"JSON Value: {_quote(value)} found at incorrect level: {level + 1} in the JSON DOM. "
+                f"Expected at level: {rank}"
+            )
         if isinstance(value, dict) and dtype != tf.string:
             raise _invalid(f"JSON Value: {_quote(value)} Type: Object is not of expected type: {dtype.name}")
         out.append(_value(value, dtype))
@@ -186,8 +196,9 @@ def _fill(value, level: int, shape: List[int], dtype: tf.DType, out: list) -> No
     if level >= rank:
         raise _invalid(f"Encountered list at unexpected level: {level} expected < {rank}")
     if len(value) != shape[level]:
-        raise _invalid(f"Encountered list at unexpected size: {len(value)} at level: {level} expected size: "
-                       f"{shape[level]}")
+        raise _invalid(
+            f"Encountered list at unexpected size: {len(value)} at level: {level} expected size: {shape[level]}"
+        )
     for item in value:
         _fill(item, level + 1, shape, dtype, out)
 
@@ -202,7 +213,7 @@ class _Tensor:
         _fill(value, 0, self.shape, dtype, self.values)
 
 
-def _to_tensor(values: list, dtype: tf.DType, shape: List[int]) -> tf.Tensor:
+def _to_tensor(values: list, dtype: tf.DType, shape: list[int]) -> tf.Tensor:
     if dtype == tf.string:
         return tf.constant(np.array(values, dtype=object).reshape(shape), dtype=tf.string)
     try:
@@ -220,7 +231,7 @@ class PredictBody:
         self.signature_name = signature_name(self.document)
         self.row_format = ROW_KEY in self.document
 
-    def input_tensors(self, signature: str, signature_def: Optional[meta_graph_pb2.SignatureDef]):
+    def input_tensors(self, signature: str, signature_def: meta_graph_pb2.SignatureDef | None):
         """{input name: tensor} typed by the signature's declared inputs."""
         if signature_def is None:
             raise _invalid(f'Serving signature name: "{signature}" not found in signature def')
@@ -229,8 +240,10 @@ class PredictBody:
             raise _invalid(f"Failed to get input map for signature: {self.signature_name or 'DEFAULT'}")
         document = self.document
         if ROW_KEY in document and COLUMNAR_KEY in document:
-            raise _invalid(f"JSON Value: {_quote(document)} Not formatted correctly expecting only one of 'inputs' "
-                           "or 'instances' keys to exist ")
+            raise _invalid(
+                f"JSON Value: {_quote(document)} Not formatted correctly expecting only one of 'inputs' "
+                "or 'instances' keys to exist "
+            )
         if ROW_KEY in document:
             instances = document[ROW_KEY]
             if not isinstance(instances, list):
@@ -243,16 +256,18 @@ class PredictBody:
         raise _invalid("Missing 'inputs' or 'instances' key")
 
 
-def _from_instances(instances: list, specs: Mapping[str, tf.DType]) -> Dict[str, tf.Tensor]:
+def _from_instances(instances: list, specs: Mapping[str, tf.DType]) -> dict[str, tf.Tensor]:
     """FillTensorMapFromInstancesList."""
     if not isinstance(instances[0], dict) and len(specs) > 1:
-        raise _invalid("instances is a plain list, but expecting list of objects as multiple input tensors "
-                       "required as per tensorinfo_map")
+        raise _invalid(
+            "instances is a plain list, but expecting list of objects as multiple input tensors "
+            "required as per tensorinfo_map"
+        )
     named = _is_named(instances[0])
     first_input = sorted(specs)[0]  # a protobuf map's iteration order in C++ is not sorted, but one input is
-    values: Dict[str, list] = {}
-    shapes: Dict[str, List[int]] = {}
-    sizes: Dict[str, int] = {}
+    values: dict[str, list] = {}
+    shapes: dict[str, list[int]] = {}
+    sizes: dict[str, int] = {}
 
     def add(item, name: str) -> None:  # AddInstanceItem
         if name not in specs:
@@ -263,8 +278,9 @@ def _from_instances(instances: list, specs: Mapping[str, tf.DType]) -> Dict[str,
         elif sizes[name] != len(tensor.values):
             raise _invalid(f"Expecting tensor size: {sizes[name]} but got: {len(tensor.values)}")
         elif shapes[name] != tensor.shape:
-            raise _invalid(f"Expecting shape [{','.join(map(str, shapes[name]))}] but got: "
-                           f"[{','.join(map(str, tensor.shape))}]")
+            raise _invalid(
+                f"Expecting shape [{','.join(map(str, shapes[name]))}] but got: [{','.join(map(str, tensor.shape))}]"
+            )
         values.setdefault(name, []).extend(tensor.values)
 
     for i, element in enumerate(instances):
@@ -275,28 +291,35 @@ def _from_instances(instances: list, specs: Mapping[str, tf.DType]) -> Dict[str,
                 try:
                     add(item, name)
                 except ServingError as e:
-                    raise _invalid(f"Failed to process element: {i} key: {name} of 'instances' list. Error: "
-                                   f"INVALID_ARGUMENT: {e.message}") from e
+                    raise _invalid(
+                        f"Failed to process element: {i} key: {name} of 'instances' list. Error: "
+                        f"INVALID_ARGUMENT: {e.message}"
+                    ) from e
             if set(element) != set(specs):
-                raise _invalid(f"Failed to process element: {i} of 'instances' list. JSON object: "
-                               f"{_quote(element)} keys must be equal to: {','.join(sorted(specs))}")
+                raise _invalid(
+                    f"Failed to process element: {i} of 'instances' list. JSON object: "
+                    f"{_quote(element)} keys must be equal to: {','.join(sorted(specs))}"
+                )
         else:
             if _is_named(element):
                 raise _invalid(f"Expecting value/list but got object at item {i} of input list")
             try:
                 add(element, first_input)
             except ServingError as e:
-                raise _invalid(f"Failed to process element: {i} of 'instances' list. Error: INVALID_ARGUMENT: "
-                               f"{e.message}") from e
+                raise _invalid(
+                    f"Failed to process element: {i} of 'instances' list. Error: INVALID_ARGUMENT: {e.message}"
+                ) from e
     return {name: _to_tensor(flat, specs[name], [len(instances), *shapes[name]]) for name, flat in values.items()}
 
 
-def _from_inputs(inputs, specs: Mapping[str, tf.DType]) -> Dict[str, tf.Tensor]:
+def _from_inputs(inputs, specs: Mapping[str, tf.DType]) -> dict[str, tf.Tensor]:
     """FillTensorMapFromInputsMap: one plain value for a one-input signature, else an object by name."""
     if not isinstance(inputs, dict) or _is_b64(inputs):
         if len(specs) > 1:
-            raise _invalid("inputs is a plain value/list, but expecting an object as multiple input tensors "
-                           "required as per tensorinfo_map")
+            raise _invalid(
+                "inputs is a plain value/list, but expecting an object as multiple input tensors "
+                "required as per tensorinfo_map"
+            )
         name = next(iter(specs))
         tensor = _Tensor(inputs, specs[name])
         return {name: _to_tensor(tensor.values, tensor.dtype, tensor.shape)}
@@ -311,14 +334,17 @@ def _from_inputs(inputs, specs: Mapping[str, tf.DType]) -> Dict[str, tf.Tensor]:
 
 # --- tf.Examples for :classify and :regress (FillClassifyRegressRequestFromJson) ---------------------------
 
+
 def _add_to_feature(value, name: str, feature: tf.train.Feature) -> None:
     """AddValueToFeature: the feature's kind from its first value, the rest of the same kind."""
     kind = feature.WhichOneof("kind")
 
     def expect(wanted: str):
         if kind not in (None, wanted):
-            raise _invalid(f"Unexpected element type in feature: {name} expecting type: "
-                           f"{ {'bytes_list': 'bytes', 'float_list': 'float', 'int64_list': 'int64'}[kind] }")
+            raise _invalid(
+                f"Unexpected element type in feature: {name} expecting type: "
+                f"{ {'bytes_list': 'bytes', 'float_list': 'float', 'int64_list': 'int64'}[kind] }"
+            )
         return getattr(feature, wanted)
 
     if isinstance(value, bool):
@@ -360,8 +386,9 @@ def examples_input(document: dict, method: str) -> input_pb2.Input:
     if has_context:
         model_input.example_list_with_context.context.CopyFrom(_example(document[CONTEXT_KEY]))
     if EXAMPLES_KEY not in document:
-        raise _invalid(f"JSON Value: {_quote(document)} When method is {method}, key 'examples' is expected and "
-                       "was not found")
+        raise _invalid(
+            f"JSON Value: {_quote(document)} When method is {method}, key 'examples' is expected and was not found"
+        )
     examples = document[EXAMPLES_KEY]
     if not isinstance(examples, list):
         raise _invalid(f"JSON Value: {_quote(document)} Expecting 'examples' value to be an list/array")
@@ -374,6 +401,7 @@ def examples_input(document: dict, method: str) -> input_pb2.Input:
 
 
 # --- responses (MakeJsonFromTensors, WriteDecimal) ------------------------------------------------------------
+
 
 def write_decimal(value: float, max_digits: int = 9) -> str:
     """WriteDecimal: absl::StrCat's six digits if they read back as the same number, else max_digits10
@@ -391,7 +419,7 @@ def write_decimal(value: float, max_digits: int = 9) -> str:
     return text
 
 
-def _json_leaves(array: np.ndarray, binary: bool) -> List[str]:
+def _json_leaves(array: np.ndarray, binary: bool) -> list[str]:
     """Every value of the array, flat, as JSON text."""
     flat = array.reshape(-1)
     kind = array.dtype.kind
@@ -414,14 +442,14 @@ def _json_leaves(array: np.ndarray, binary: bool) -> List[str]:
     return [encode(v) for v in flat.tolist()]
 
 
-def _nest(leaves: List[str], shape) -> str:
+def _nest(leaves: list[str], shape) -> str:
     """AddTensorValues: the flat values in nested lists of the shape (a scalar bare)."""
     if not shape:
         return leaves[0]
     if len(shape) == 1:
         return "[" + ", ".join(leaves) + "]"
     step = len(leaves) // shape[0] if shape[0] else 0
-    return "[" + ", ".join(_nest(leaves[i * step:(i + 1) * step], shape[1:]) for i in range(shape[0])) + "]"
+    return "[" + ", ".join(_nest(leaves[i * step : (i + 1) * step], shape[1:]) for i in range(shape[0])) + "]"
 
 
 def response_body(outputs: Mapping[str, np.ndarray], row_format: bool) -> str:
@@ -446,7 +474,7 @@ def response_body(outputs: Mapping[str, np.ndarray], row_format: bool) -> str:
         row = {}
         for name, array in arrays.items():
             step = len(leaves[name]) // batch
-            row[name] = _nest(leaves[name][i * step:(i + 1) * step], array.shape[1:])
+            row[name] = _nest(leaves[name][i * step : (i + 1) * step], array.shape[1:])
         rows.append(next(iter(row.values())) if len(row) == 1 else _object(row))
     return f'{{"{ROW_RESPONSE_KEY}": [{", ".join(rows)}]}}'
 
@@ -459,8 +487,10 @@ def classification_body(result: classification_pb2.ClassificationResult) -> str:
     """MakeJsonFromClassificationResult: {"results": [[[label, score], ...], ...]}."""
     if not result.classifications:
         raise _invalid("Cannot convert empty ClassificationResults to JSON")
-    rows = ("[" + ", ".join(f"[{json.dumps(c.label)}, {write_decimal(c.score)}]" for c in classification.classes)
-            + "]" for classification in result.classifications)
+    rows = (
+        "[" + ", ".join(f"[{json.dumps(c.label)}, {write_decimal(c.score)}]" for c in classification.classes) + "]"
+        for classification in result.classifications
+    )
     return f'{{"{RESULTS_KEY}": [{", ".join(rows)}]}}'
 
 
@@ -483,8 +513,6 @@ def metadata_json(response) -> dict:
     response.metadata[SIGNATURE_DEF_FIELD].Unpack(signature_defs)
 
     def as_dict(message):
-        return json_format.MessageToDict(message, including_default_value_fields=True,
-                                         preserving_proto_field_name=True)
+        return json_format.MessageToDict(message, including_default_value_fields=True, preserving_proto_field_name=True)
 
     return {"model_spec": as_dict(response.model_spec), "metadata": {SIGNATURE_DEF_FIELD: as_dict(signature_defs)}}
-

@@ -17,7 +17,6 @@ import threading
 import time
 import urllib.parse
 from concurrent import futures
-from typing import Optional, Tuple
 
 import grpc
 import tornado.httpserver
@@ -37,10 +36,12 @@ ENTRYPOINT = "REST"  # TF Serving's entrypoint label in the request latency metr
 # http_rest_api_util.cc kPredictionApiGegex and kModelStatusApiRegex. (?i) covers the method too, so
 # ':PREDICT' matches and is then no method (ProcessRequest compares it case-sensitively). RE2's \d is
 # ASCII only, as [0-9] is here.
-PREDICT_PATH = re.compile(r"/v1/models/([^/:]+)(?:/versions/([0-9]+)|/labels/([^/:]+))?:(classify|regress|predict)",
-                          re.IGNORECASE)
-STATUS_PATH = re.compile(r"/v1/models(?:/([^/:]+))?(?:/versions/([0-9]+)|/labels/([^/:]+))?(?:/(metadata))?",
-                         re.IGNORECASE)
+PREDICT_PATH = re.compile(
+    r"/v1/models/([^/:]+)(?:/versions/([0-9]+)|/labels/([^/:]+))?:(classify|regress|predict)", re.IGNORECASE
+)
+STATUS_PATH = re.compile(
+    r"/v1/models(?:/([^/:]+))?(?:/versions/([0-9]+)|/labels/([^/:]+))?(?:/(metadata))?", re.IGNORECASE
+)
 API_PATH = r"(?i)/v1/.*"  # http_rest_api_util.h kHTTPRestApiHandlerPathRegex
 ORIGIN = re.compile(r"https?://")
 MAX_VERSION = 2**63 - 1
@@ -77,8 +78,12 @@ def model_request(match, signature_name: str = "") -> ModelRequest:
     name, version, label = match.group(1), match.group(2), match.group(3)
     if version and int(version) > MAX_VERSION:
         raise _invalid(f"Failed to convert version: {version} to numeric.")
-    return ModelRequest(urllib.parse.unquote(name or ""), int(version) if version else None,
-                        urllib.parse.unquote(label or ""), signature_name)
+    return ModelRequest(
+        urllib.parse.unquote(name or ""),
+        int(version) if version else None,
+        urllib.parse.unquote(label or ""),
+        signature_name,
+    )
 
 
 @tornado.web.stream_request_body
@@ -125,11 +130,13 @@ class ApiHandler(tornado.web.RequestHandler):
 
     def _body(self) -> bytes:
         if self.received > self.max_body_bytes:
-            raise _invalid(f"the request body holds {self.received} bytes, more than the {self.max_body_bytes} "
-                           "allowed (catdog serve --max-message-mb)")
+            raise _invalid(
+                f"the request body holds {self.received} bytes, more than the {self.max_body_bytes} "
+                "allowed (catdog serve --max-message-mb)"
+            )
         return b"".join(self.chunks)
 
-    def _route(self) -> Tuple[str, str, object]:
+    def _route(self) -> tuple[str, str, object]:
         """(model name, method) for the metrics, and the work to run."""
         method = self.request.method
         if method == "POST":
@@ -151,6 +158,7 @@ class ApiHandler(tornado.web.RequestHandler):
     def _raise(error: ServingError):
         def work():
             raise error
+
         return work
 
     def _status(self, match) -> str:
@@ -170,8 +178,9 @@ class ApiHandler(tornado.web.RequestHandler):
         body = rest_json.PredictBody(self._body())
         call = PredictCall(
             model_name=spec.model_name,
-            decode_inputs=lambda signature_def: body.input_tensors(body.signature_name or DEFAULT_SIGNATURE,
-                                                                   signature_def),
+            decode_inputs=lambda signature_def: body.input_tensors(
+                body.signature_name or DEFAULT_SIGNATURE, signature_def
+            ),
             version=spec.version,
             version_label=spec.version_label,
             signature_name=body.signature_name,
@@ -184,8 +193,9 @@ class ApiHandler(tornado.web.RequestHandler):
         spec = model_request(match)
         document = rest_json.parse_json(self._body())
         signature = rest_json.signature_name(document)
-        return ModelRequest(spec.model_name, spec.version, spec.version_label, signature), \
-            rest_json.examples_input(document, method)
+        return ModelRequest(spec.model_name, spec.version, spec.version_label, signature), rest_json.examples_input(
+            document, method
+        )
 
     def _classify(self, match) -> str:
         spec, examples = self._examples_request(match, "classify")
@@ -231,17 +241,23 @@ class MetricsHandler(tornado.web.RequestHandler):
 class RestServer:
     """start() listens (OSError if the port is taken) and serves in a background thread; stop() ends it."""
 
-    def __init__(self, predictor: Predictor, host: str = "127.0.0.1", port: int = 8501,
-                 max_body_bytes: int = limits.MAX_MESSAGE_BYTES, ssl_context: Optional[ssl.SSLContext] = None):
+    def __init__(
+        self,
+        predictor: Predictor,
+        host: str = "127.0.0.1",
+        port: int = 8501,
+        max_body_bytes: int = limits.MAX_MESSAGE_BYTES,
+        ssl_context: ssl.SSLContext | None = None,
+    ):
         self.predictor = predictor
         self.ssl_context = ssl_context  # serving.tls.server_ssl_context: HTTPS only
         self.host = host
         self.port = port
         self.max_body_bytes = max_body_bytes
         self._executor = futures.ThreadPoolExecutor(max_workers=limits.SERVER_THREADS, thread_name_prefix="rest")
-        self._loop: Optional[asyncio.AbstractEventLoop] = None
-        self._thread: Optional[threading.Thread] = None
-        self._server: Optional[tornado.httpserver.HTTPServer] = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._server: tornado.httpserver.HTTPServer | None = None
 
     def application(self) -> tornado.web.Application:
         options = {"predictor": self.predictor, "executor": self._executor, "max_body_bytes": self.max_body_bytes}
@@ -263,7 +279,9 @@ class RestServer:
             self._loop = asyncio.new_event_loop()
             asyncio.set_event_loop(self._loop)
             self._server = tornado.httpserver.HTTPServer(
-                self.application(), max_body_size=self.max_body_bytes * DRAIN_FACTOR, ssl_options=self.ssl_context,
+                self.application(),
+                max_body_size=self.max_body_bytes * DRAIN_FACTOR,
+                ssl_options=self.ssl_context,
                 decompress_request=True,  # Content-Encoding: gzip, as TF Serving's net_http reads it
             )
             self._server.add_sockets(sockets)

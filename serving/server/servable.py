@@ -1,7 +1,7 @@
 """One loaded SavedModel: its signatures, run on checked inputs the way TF Serving checks them."""
 
 import os
-from typing import Dict, Iterable, List, Mapping
+from collections.abc import Iterable, Mapping
 
 import grpc
 import numpy as np
@@ -17,7 +17,7 @@ SERVE_TAG = tf.saved_model.SERVING
 SAVED_MODEL_FILE = "saved_model.pb"
 
 
-def read_signature_defs(model_dir: str) -> Dict[str, meta_graph_pb2.SignatureDef]:
+def read_signature_defs(model_dir: str) -> dict[str, meta_graph_pb2.SignatureDef]:
     """The serving meta graph's SignatureDefs, as GetModelMetadata returns them."""
     path = os.path.join(model_dir, SAVED_MODEL_FILE)
     if not os.path.isfile(path):
@@ -49,7 +49,7 @@ class Servable:
             raise ServingError(grpc.StatusCode.DATA_LOSS, f"cannot load {model_dir}: {e}") from e
         replay_warmup_requests(self, model_dir)  # before the registry marks the version AVAILABLE
 
-    def input_specs(self, name: str) -> Dict[str, tf.TensorSpec]:
+    def input_specs(self, name: str) -> dict[str, tf.TensorSpec]:
         """The signature's inputs, for checking a request before its tensors are built."""
         return self._signature(name).structured_input_signature[1]
 
@@ -64,7 +64,7 @@ class Servable:
         inputs: Mapping[str, tf.Tensor],
         output_filter: Iterable[str] = (),
         max_batch: int = limits.MAX_IMAGES_PER_REQUEST,
-    ) -> Dict[str, np.ndarray]:
+    ) -> dict[str, np.ndarray]:
         """Outputs of the signature, only those in output_filter if given."""
         wanted = self.check_request(name, inputs, output_filter, max_batch)
         outputs = self.call(name, inputs)
@@ -76,14 +76,14 @@ class Servable:
         inputs: Mapping[str, tf.Tensor],
         output_filter: Iterable[str] = (),
         max_batch: int = limits.MAX_IMAGES_PER_REQUEST,
-    ) -> List[str]:
+    ) -> list[str]:
         """Refuses a request the signature cannot answer, before it is queued or run; returns the
         outputs to send back. Every transport's requests pass here (serving.server.predict_core)."""
         function = self._signature(name)
         _check_inputs(name, function.structured_input_signature[1], inputs, max_batch)
         return _check_output_filter(name, function.structured_outputs, output_filter)
 
-    def call(self, name: str, inputs: Mapping[str, tf.Tensor]) -> Dict[str, np.ndarray]:
+    def call(self, name: str, inputs: Mapping[str, tf.Tensor]) -> dict[str, np.ndarray]:
         """Every output of a signature, for inputs check_request accepted."""
         function = self._model.signatures[name]
         try:
@@ -97,7 +97,8 @@ class Servable:
             # An op failed on these inputs and quoted them in its error (e.g. raw image bytes where serialized
             # tf.Examples belong): the message itself cannot be read, but the fault is the request's.
             raise ServingError(
-                grpc.StatusCode.INVALID_ARGUMENT, f"{name}: the inputs could not be parsed (the error quotes binary data)"
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"{name}: the inputs could not be parsed (the error quotes binary data)",
             ) from e
         return {key: value.numpy() for key, value in outputs.items()}
 

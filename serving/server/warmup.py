@@ -1,8 +1,6 @@
 """Replays a version's warmup records (assets.extra/tf_serving_warmup_requests) before it serves, as
 TF Serving does: a version is AVAILABLE only once warmed, and a record that fails fails the load."""
 
-from typing import List
-
 import grpc
 import tensorflow as tf
 from google.protobuf import message
@@ -17,7 +15,7 @@ DEFAULT_SIGNATURE = tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY
 MAX_WARMUP_RECORDS = 1000
 
 
-def read_warmup_requests(model_dir: str) -> List[prediction_log_pb2.PredictionLog]:
+def read_warmup_requests(model_dir: str) -> list[prediction_log_pb2.PredictionLog]:
     """The model's warmup records (one more than TF Serving reads, at most), none if it has no warmup file;
     ValueError if the file is damaged or not a regular file (a FIFO would block the load)."""
     path = warmup_path(model_dir)
@@ -29,8 +27,10 @@ def read_warmup_requests(model_dir: str) -> List[prediction_log_pb2.PredictionLo
         except files.FileRefused as e:
             raise ValueError(str(e)) from e
     try:
-        return [prediction_log_pb2.PredictionLog.FromString(record.numpy())
-                for record in tf.data.TFRecordDataset(path).take(MAX_WARMUP_RECORDS + 1)]
+        return [
+            prediction_log_pb2.PredictionLog.FromString(record.numpy())
+            for record in tf.data.TFRecordDataset(path).take(MAX_WARMUP_RECORDS + 1)
+        ]
     except (tf.errors.OpError, message.DecodeError) as e:  # truncated record, bad checksum, not a PredictionLog
         raise ValueError(f"{path}: not a file of PredictionLog records: {e}") from e
 
@@ -42,16 +42,21 @@ def replay_warmup_requests(servable, model_dir: str) -> int:
     except ValueError as e:
         raise ServingError(grpc.StatusCode.DATA_LOSS, str(e)) from e
     if len(logs) > MAX_WARMUP_RECORDS:
-        raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
-                           f"{warmup_path(model_dir)}: more than the {MAX_WARMUP_RECORDS} warmup records TF Serving reads")
+        raise ServingError(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            f"{warmup_path(model_dir)}: more than the {MAX_WARMUP_RECORDS} warmup records TF Serving reads",
+        )
     for number, log in enumerate(logs):
         kind = log.WhichOneof("log_type")
         if kind is None:  # protobuf reads many damaged records as an empty message
-            raise ServingError(grpc.StatusCode.DATA_LOSS,
-                               f"{warmup_path(model_dir)}: warmup record {number} is not a PredictionLog")
+            raise ServingError(
+                grpc.StatusCode.DATA_LOSS, f"{warmup_path(model_dir)}: warmup record {number} is not a PredictionLog"
+            )
         if kind != "predict_log":
-            raise ServingError(grpc.StatusCode.UNIMPLEMENTED,
-                               f"warmup record {number} is a {kind}; catdog serve replays predict_log records")
+            raise ServingError(
+                grpc.StatusCode.UNIMPLEMENTED,
+                f"warmup record {number} is a {kind}; catdog serve replays predict_log records",
+            )
         request = log.predict_log.request
         inputs = {key: tf.constant(tf.make_ndarray(proto)) for key, proto in request.inputs.items()}
         try:

@@ -4,13 +4,18 @@ job) components/ and serving/; pipeline/ components/; insight/ reads runs and mo
 
 import ast
 import os
-from typing import Dict, Set
 
 PACKAGES = ("components", "serving", "scoring", "pipeline", "insight", "cli")
 # TF-free modules at the bottom of components/: what serving, clients and the command line may import.
-BOTTOM = ("components.contract", "components.errors", "components.files", "components.limits", "components.names",
-            "components.protos",
-          "components.settings_core")
+BOTTOM = (
+    "components.contract",
+    "components.errors",
+    "components.files",
+    "components.limits",
+    "components.names",
+    "components.protos",
+    "components.settings_core",
+)
 MAY_IMPORT = {
     "components": (),
     "serving": BOTTOM,
@@ -21,7 +26,7 @@ MAY_IMPORT = {
 }
 
 
-def project_modules(root: str) -> Dict[str, str]:
+def project_modules(root: str) -> dict[str, str]:
     """Dotted module name -> file, for every module of the project's packages."""
     modules = {}
     for package in PACKAGES:
@@ -34,7 +39,7 @@ def project_modules(root: str) -> Dict[str, str]:
     return modules
 
 
-def module_imports(path: str, modules: Dict[str, str]) -> Set[str]:
+def module_imports(path: str, modules: dict[str, str]) -> set[str]:
     """The project modules a file imports, at its top or inside a function (lazy imports count too)."""
     with open(path) as f:
         tree = ast.parse(f.read())

@@ -24,12 +24,18 @@ def log_from(path, level, message, *args):
 
 
 def _python(code: str, env=None):
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, cwd=REPO,
-                          env=env if env is not None else {k: v for k, v in os.environ.items()
-                                                           if k != "TF_CPP_MIN_LOG_LEVEL"})
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env if env is not None else {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"},
+    )
 
 
-LIBRARY_NOISE = _LOG_FROM + """
+LIBRARY_NOISE = (
+    _LOG_FROM
+    + """
 import os, sys, warnings
 from cli import logs
 logs.configure(verbose=sys.argv[-1] == "verbose")
@@ -43,6 +49,7 @@ log_from("tfx/orchestration/portable/input_resolution/channel_resolver.py", absl
 log_from("tfx/orchestration/portable/input_resolution/channel_resolver.py", absl_logging.WARNING, "a real TFX warning")
 log_from("tfx/orchestration/portable/launcher.py", absl_logging.ERROR, "a TFX error")
 """
+)
 
 
 def test_quiet_by_default_drops_the_named_notices_only():
@@ -52,8 +59,12 @@ def test_quiet_by_default_drops_the_named_notices_only():
     assert "past its support" not in result.stderr
     assert "property_predicate" not in result.stderr
     # Everything not named still shows: another library's warning, the project's, TFX's warnings and errors.
-    for shown in ("a FutureWarning of another library", "the project's own warning", "a real TFX warning",
-                  "a TFX error"):
+    for shown in (
+        "a FutureWarning of another library",
+        "the project's own warning",
+        "a real TFX warning",
+        "a TFX error",
+    ):
         assert shown in result.stderr
 
 
@@ -79,7 +90,9 @@ def test_verbose_before_or_after_the_command():
 
 
 def test_progress_lines_from_the_local_runners_records():
-    result = _python(_LOG_FROM + """
+    result = _python(
+        _LOG_FROM
+        + """
         from pipeline import progress
         RUNNER, LAUNCHER = "tfx/orchestration/local/local_dag_runner.py", "tfx/orchestration/portable/launcher.py"
         with progress.reported(3) as stages:
@@ -93,7 +106,8 @@ def test_progress_lines_from_the_local_runners_records():
             log_from(RUNNER, absl_logging.INFO, "Component %s is finished.", "Transform")
         absl_logging.info("after the run: not a progress line")
         print([(s.name, s.cached) for s in stages])
-    """.replace("\n        ", "\n"))
+    """.replace("\n        ", "\n")
+    )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == "[1/3] ImageExampleGen ..."
@@ -106,8 +120,13 @@ def test_progress_lines_from_the_local_runners_records():
 
 
 def test_stage_table():
-    table = stage_table([progress.StageTime("ImageExampleGen", 12.34), progress.StageTime("Transform", 0.5, True),
-                         progress.StageTime("report", 3.0)])
+    table = stage_table(
+        [
+            progress.StageTime("ImageExampleGen", 12.34),
+            progress.StageTime("Transform", 0.5, True),
+            progress.StageTime("report", 3.0),
+        ]
+    )
     assert table.splitlines() == [
         "Stage             Seconds",
         "ImageExampleGen      12.3",

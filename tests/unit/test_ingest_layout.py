@@ -1,9 +1,9 @@
 """How a zip's folders become splits and labels, and which zips are refused."""
 
-import pytest
-
-from layouts import read_layout
 import imagegen
+import pytest
+from layouts import read_layout
+
 from components.ingest import layout
 from components.ingest.errors import DatasetError
 
@@ -17,8 +17,12 @@ def _names(n, prefix):
 
 
 def test_split_folders_give_splits_and_sorted_labels(tmp_path):
-    files = {**_names(3, "root/train/dogs/"), **_names(2, "root/train/cats/"),
-             **_names(1, "root/validation/cats/"), **_names(1, "root/validation/dogs/")}
+    files = {
+        **_names(3, "root/train/dogs/"),
+        **_names(2, "root/train/cats/"),
+        **_names(1, "root/validation/cats/"),
+        **_names(1, "root/validation/dogs/"),
+    }
     data = read_layout(_zip(tmp_path, files))
     assert data.class_names == ["cats", "dogs"]
     assert not data.split_by_hash
@@ -37,8 +41,15 @@ def test_other_eval_folder_names(tmp_path, folder):
 
 
 def test_files_outside_class_folders_are_reported(tmp_path):
-    files = {**_names(1, "train/a/"), **_names(1, "train/b/"), **_names(1, "val/a/"), **_names(1, "val/b/"),
-             "README.txt": b"hi", "train/loose.jpg": b"x", "__MACOSX/train/a/._0.jpg": b"junk"}
+    files = {
+        **_names(1, "train/a/"),
+        **_names(1, "train/b/"),
+        **_names(1, "val/a/"),
+        **_names(1, "val/b/"),
+        "README.txt": b"hi",
+        "train/loose.jpg": b"x",
+        "__MACOSX/train/a/._0.jpg": b"junk",
+    }
     data = read_layout(_zip(tmp_path, files))
     assert sorted(m for m, _ in data.skipped) == ["README.txt", "train/loose.jpg"]
     assert len(data.entries) == 4
@@ -63,7 +74,10 @@ def test_unlabelled_takes_every_file_into_one_split_without_a_label(tmp_path):
     files = {"a.jpg": b"x", "new/b.png": b"x", "new/deeper/c.jpg": b"x", "__MACOSX/._a.jpg": b"junk"}
     data = read_layout(_zip(tmp_path, files), unlabelled=True)
     assert {(e.member, e.split, e.label) for e in data.entries} == {
-        ("a.jpg", "score", None), ("new/b.png", "score", None), ("new/deeper/c.jpg", "score", None)}
+        ("a.jpg", "score", None),
+        ("new/b.png", "score", None),
+        ("new/deeper/c.jpg", "score", None),
+    }
     assert data.splits == ("score",) and data.class_names == [] and not data.skipped
     assert [data.count_key(e) for e in data.entries] == [layout.UNLABELLED] * 3 == data.count_keys * 3
 
@@ -74,7 +88,10 @@ def test_unlabelled_takes_every_file_into_one_split_without_a_label(tmp_path):
         ({**_names(2, "train/cats/"), **_names(2, "val/cats/")}, "expected exactly 2 class folders, found 1 (cats)"),
         ({**_names(1, "x/a/"), **_names(1, "x/b/"), **_names(1, "x/c/")}, "found 3 (a, b, c)"),
         ({"notes.txt": b"no images"}, "found 0"),
-        ({**_names(1, "train/a/"), **_names(1, "train/b/"), **_names(1, "val/a/")}, "split 'eval' has no files of class b"),
+        (
+            {**_names(1, "train/a/"), **_names(1, "train/b/"), **_names(1, "val/a/")},
+            "split 'eval' has no files of class b",
+        ),
     ],
     ids=["one-class", "three-classes", "no-images", "split-missing-class"],
 )

@@ -3,13 +3,13 @@
 import json
 import zipfile
 
+import imagegen
 import numpy as np
 import pytest
 import tensorflow as tf
 import tf_keras as keras
 from PIL import Image
 
-import imagegen
 from components import models
 from insight import data_samples, feature_maps, figures, gradcam, image_grid, saved_model
 from insight.errors import InsightError
@@ -83,7 +83,9 @@ def test_sample_grid_reads_only_what_it_shows(tmp_path):
         reads.append((label, i))
         return imagegen.image_bytes(label, seed=i)
 
-    records = [(label, f"{label}-{i}.jpg", lambda l=label, i=i: reader(l, i)) for label in (0, 1) for i in range(50)]
+    records = [
+        (label, f"{label}-{i}.jpg", lambda label=label, i=i: reader(label, i)) for label in (0, 1) for i in range(50)
+    ]
     data_samples.save_sample_grid(records, ["cats", "dogs"], str(tmp_path / "grid.png"), per_class=3)
     assert len(reads) == 6
 
@@ -165,15 +167,27 @@ def test_feature_maps_and_gradcam_see_the_image_not_an_augmented_copy(preset):
 def test_report_settings_show_the_recipe_where_a_flag_was_left_out():
     from insight.run_report import _effective_settings
 
-    record = {"config": {"epochs": None, "learning_rate": 0.01, "seed": 42},
-              "recipe": {"epochs": 5, "learning_rate": 0.01}}
-    assert _effective_settings(record) == [["epochs", "5 (the preset's recipe)"], ["learning_rate", "0.01"],
-                                           ["seed", "42"]]
+    record = {
+        "config": {"epochs": None, "learning_rate": 0.01, "seed": 42},
+        "recipe": {"epochs": 5, "learning_rate": 0.01},
+    }
+    assert _effective_settings(record) == [
+        ["epochs", "5 (the preset's recipe)"],
+        ["learning_rate", "0.01"],
+        ["seed", "42"],
+    ]
 
 
-@pytest.mark.parametrize("uri, form", [("/data/pets.zip", "zip"), ("https://host/pets.zip", "zip"),
-                                       ("/data/pets", "folder"), ("file:///data/pets/", "folder"),
-                                       ("gs://bucket/pets/", "prefix")])
+@pytest.mark.parametrize(
+    "uri, form",
+    [
+        ("/data/pets.zip", "zip"),
+        ("https://host/pets.zip", "zip"),
+        ("/data/pets", "folder"),
+        ("file:///data/pets/", "folder"),
+        ("gs://bucket/pets/", "prefix"),
+    ],
+)
 def test_report_names_the_form_of_the_data(uri, form):
     from insight.run_report import _data_form
 
@@ -183,6 +197,7 @@ def test_report_names_the_form_of_the_data(uri, form):
 def test_captioned_gradcam_has_the_figure_size(tmp_path):
     photo = np.zeros((40, 60, 3), np.uint8)
     cam = np.linspace(0, 1, 16).reshape(4, 4)
-    path = gradcam.save_captioned(photo, cam, "cat.jpg\npredicted cats, probability 0.9000", "cats",
-                                  str(tmp_path / "g.png"))
+    path = gradcam.save_captioned(
+        photo, cam, "cat.jpg\npredicted cats, probability 0.9000", "cats", str(tmp_path / "g.png")
+    )
     assert Image.open(path).size == figures.pixel_size(*gradcam.FIGURE_INCHES)

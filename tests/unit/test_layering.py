@@ -16,8 +16,12 @@ MODULES = project_modules(ROOT)
 
 
 def test_every_import_goes_down_the_layers():
-    upward = [f"{module} -> {target}" for module, path in MODULES.items()
-              for target in module_imports(path, MODULES) if not allowed(module, target)]
+    upward = [
+        f"{module} -> {target}"
+        for module, path in MODULES.items()
+        for target in module_imports(path, MODULES)
+        if not allowed(module, target)
+    ]
     assert upward == []
 
 
@@ -28,7 +32,7 @@ def test_no_two_modules_import_each_other():
     def visit(module, path):
         for target in graph[module]:
             if target in path:
-                cycles.append(path[path.index(target):] + [target])
+                cycles.append(path[path.index(target) :] + [target])
             elif target not in seen:
                 seen.add(target)
                 visit(target, path + [target])
@@ -47,10 +51,13 @@ def test_the_rule_catches_an_upward_import():
     assert allowed("cli.serve", "serving.server.grpc_server")
 
 
-@pytest.mark.parametrize("module", BOTTOM + ("components.training_settings", "pipeline.settings", "serving.settings",
-                                             "cli.main"))
+@pytest.mark.parametrize(
+    "module", BOTTOM + ("components.training_settings", "pipeline.settings", "serving.settings", "cli.main")
+)
 def test_bottom_and_settings_modules_load_without_tensorflow(module):
-    code = f"import sys, {module}; heavy = [m for m in ('tensorflow', 'tfx', 'apache_beam') if m in sys.modules]; " \
-           "print(heavy); sys.exit(bool(heavy))"
+    code = (
+        f"import sys, {module}; heavy = [m for m in ('tensorflow', 'tfx', 'apache_beam') if m in sys.modules]; "
+        "print(heavy); sys.exit(bool(heavy))"
+    )
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr

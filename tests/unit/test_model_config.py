@@ -22,8 +22,10 @@ def config(text: str) -> ModelServerConfig:
 
 
 def model(name: str, base: Path, policy: str = "", labels: str = "") -> str:
-    return (f'config {{ name: "{name}" base_path: "{base}" model_platform: "tensorflow" '
-            f"{policy and f'model_version_policy {{ {policy} }}'} {labels} }}")
+    return (
+        f'config {{ name: "{name}" base_path: "{base}" model_platform: "tensorflow" '
+        f"{policy and f'model_version_policy {{ {policy} }}'} {labels} }}"
+    )
 
 
 def models_config(*entries: str) -> ModelServerConfig:
@@ -47,8 +49,11 @@ def available(models: ServedModels, name: str):
 def test_the_deploy_config_parses():
     parsed = read_model_config(str(DEPLOY_CONFIG))
     [catdog] = parsed.model_config_list.config
-    assert (catdog.name, catdog.base_path, catdog.model_version_policy.latest.num_versions) == ("catdog",
-                                                                                               "/models/catdog", 1)
+    assert (catdog.name, catdog.base_path, catdog.model_version_policy.latest.num_versions) == (
+        "catdog",
+        "/models/catdog",
+        1,
+    )
 
 
 def test_serve_reads_the_deploy_config_and_names_what_is_missing():
@@ -57,14 +62,22 @@ def test_serve_reads_the_deploy_config_and_names_what_is_missing():
     assert "catdog: error:" in result.stderr and "/models/catdog" in result.stderr
 
 
-@pytest.mark.parametrize("text, words", [
-    ("model_config_list { config { name: 1 } ", "not a ModelServerConfig text proto"),
-    ('model_config_list { config { name: "a" base_path: "relative" model_platform: "tensorflow" } }',
-     "Expected model a to have an absolute path or URI; got base_path()=relative"),
-    ('model_config_list { config { name: "a" base_path: "/x" } }', "nor ModelServerConfig::model_platform"),
-    ('model_config_list { config { name: "a" base_path: "/x" model_platform: "tensorflow" } '
-     'config { name: "a" base_path: "/y" model_platform: "tensorflow" } }', "Illegal to list model a multiple times"),
-])
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("model_config_list { config { name: 1 } ", "not a ModelServerConfig text proto"),
+        (
+            'model_config_list { config { name: "a" base_path: "relative" model_platform: "tensorflow" } }',
+            "Expected model a to have an absolute path or URI; got base_path()=relative",
+        ),
+        ('model_config_list { config { name: "a" base_path: "/x" } }', "nor ModelServerConfig::model_platform"),
+        (
+            'model_config_list { config { name: "a" base_path: "/x" model_platform: "tensorflow" } '
+            'config { name: "a" base_path: "/y" model_platform: "tensorflow" } }',
+            "Illegal to list model a multiple times",
+        ),
+    ],
+)
 def test_a_bad_file_is_one_error_naming_it(tmp_path, text, words):
     path = tmp_path / "models.config"
     path.write_text(text)
@@ -76,10 +89,13 @@ def test_a_bad_file_is_one_error_naming_it(tmp_path, text, words):
 def test_several_models_each_with_its_policy_and_labels(bases):
     first, second = bases
     models = ServedModels(poll_seconds=60, load=FakeServable)
-    models.apply(models_config(model("latest", first),
-                               model("two", second, "specific { versions: 1 versions: 2 }",
-                                     'version_labels { key: "stable" value: 1 }'),
-                               model("all", first, "all {}")))
+    models.apply(
+        models_config(
+            model("latest", first),
+            model("two", second, "specific { versions: 1 versions: 2 }", 'version_labels { key: "stable" value: 1 }'),
+            model("all", first, "all {}"),
+        )
+    )
     try:
         assert available(models, "latest") == [3]
         assert available(models, "two") == [1, 2]

@@ -1,17 +1,18 @@
 """Model presets and the Trainer's options."""
 
-
 import numpy as np
 import pytest
 import tf_keras as keras
 
-from components import models, trainer
-from components import settings_core, training_settings
+from components import models, settings_core, trainer, training_settings
 
 
 def test_command_line_offers_the_presets_and_schedules_the_trainer_builds():
     # The command line names them without importing TensorFlow.
-    assert set(models.PRESETS) == set(training_settings.MODEL_PRESETS) and training_settings.DEFAULT_PRESET in models.PRESETS
+    assert (
+        set(models.PRESETS) == set(training_settings.MODEL_PRESETS)
+        and training_settings.DEFAULT_PRESET in models.PRESETS
+    )
     for schedule in training_settings.LR_SCHEDULES:
         trainer.learning_rate(0.01, schedule, epochs=2, steps_per_epoch=10)
     assert {preset.recipe.lr_schedule for preset in models.PRESETS.values()} <= set(training_settings.LR_SCHEDULES)
@@ -19,9 +20,9 @@ def test_command_line_offers_the_presets_and_schedules_the_trainer_builds():
 
 def test_tutorial_preset_is_the_tutorials_architecture():
     model = models.build("tutorial", (150, 150, 3))
-    convs = [l for l in model.layers if isinstance(l, keras.layers.Conv2D)]
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
     assert [c.filters for c in convs] == [64, 64, 128, 128]
-    assert sum(isinstance(l, keras.layers.MaxPooling2D) for l in model.layers) == 4
+    assert sum(isinstance(layer, keras.layers.MaxPooling2D) for layer in model.layers) == 4
     assert model.output_shape == (None, 1) and model.count_params() == 3_472_449
 
 

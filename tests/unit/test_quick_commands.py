@@ -27,8 +27,13 @@ print(json.dumps({{"code": code, "heavy": [m for m in {HEAVY!r} if m in sys.modu
 
 
 def _catdog(*args):
-    proc = subprocess.run([sys.executable, "-c", _RUN_AND_LIST_IMPORTS, *map(str, args)], cwd=REPO,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", _RUN_AND_LIST_IMPORTS, *map(str, args)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     return json.loads(proc.stdout.splitlines()[-1]), proc
 
 
@@ -74,8 +79,13 @@ def test_predict_json_gives_both_probabilities(rest_server, image):
     found, proc = _catdog("predict", "--rest", rest_server, "--json", image)
     assert found["code"] == 0, proc.stderr
     [row] = json.loads(proc.stdout[: proc.stdout.rindex("\n{")])
-    assert row == {"file": str(image), "class_name": "dogs", "class_id": 1, "probability": 0.75,
-                   "probabilities": [0.25, 0.75]}
+    assert row == {
+        "file": str(image),
+        "class_name": "dogs",
+        "class_id": 1,
+        "probability": 0.75,
+        "probabilities": [0.25, 0.75],
+    }
 
 
 def test_predict_over_grpc_imports_no_tensorflow_and_names_the_address_it_tried(image):
@@ -85,13 +95,16 @@ def test_predict_over_grpc_imports_no_tensorflow_and_names_the_address_it_tried(
     assert "catdog serve" in proc.stderr and "--model DIR" in proc.stderr
 
 
-@pytest.mark.parametrize("args", [
-    ["--help"],
-    ["run", "--help"],
-    ["run", "--eval-percent", "100"],  # a value out of range
-    ["predict"],  # a missing argument
-    ["serve", "--port", "x"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--help"],
+        ["run", "--help"],
+        ["run", "--eval-percent", "100"],  # a value out of range
+        ["predict"],  # a missing argument
+        ["serve", "--port", "x"],
+    ],
+)
 def test_help_and_argument_errors_import_no_tensorflow(args):
     found, proc = _catdog(*args)
     assert found["heavy"] == [], proc.stderr

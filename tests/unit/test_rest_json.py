@@ -33,8 +33,10 @@ def signature(**inputs) -> meta_graph_pb2.SignatureDef:
 def tensors(body, signature_def=None) -> dict:
     parsed = rest_json.PredictBody(body if isinstance(body, bytes) else json.dumps(body).encode())
     decoded = parsed.input_tensors("serving_default", signature_def or signature())
-    return {name: np.array(tensor.numpy(), dtype=object if tensor.dtype == tf.string else None)
-            for name, tensor in decoded.items()}
+    return {
+        name: np.array(tensor.numpy(), dtype=object if tensor.dtype == tf.string else None)
+        for name, tensor in decoded.items()
+    }
 
 
 def refused(body, words: str, signature_def=None) -> None:
@@ -47,24 +49,30 @@ def refused(body, words: str, signature_def=None) -> None:
 B64 = {"b64": base64.b64encode(IMAGE).decode()}
 
 
-@pytest.mark.parametrize("body, shape", [
-    ({"instances": [B64, B64]}, (2,)),
-    ({"instances": [[B64], [B64]]}, (2, 1)),
-    ({"instances": [{"image_bytes": B64}]}, (1,)),
-    ({"inputs": B64}, ()),
-    ({"inputs": {"image_bytes": B64}}, ()),
-    ({"inputs": {"image_bytes": [[B64], [B64]]}}, (2, 1)),
-])
+@pytest.mark.parametrize(
+    "body, shape",
+    [
+        ({"instances": [B64, B64]}, (2,)),
+        ({"instances": [[B64], [B64]]}, (2, 1)),
+        ({"instances": [{"image_bytes": B64}]}, (1,)),
+        ({"inputs": B64}, ()),
+        ({"inputs": {"image_bytes": B64}}, ()),
+        ({"inputs": {"image_bytes": [[B64], [B64]]}}, (2, 1)),
+    ],
+)
 def test_every_form_tf_serving_reads_gives_its_shape(body, shape):
     value = tensors(body)["image_bytes"]
     assert value.shape == shape
     assert set(value.reshape(-1).tolist()) == {IMAGE}
 
 
-@pytest.mark.parametrize("text", [
-    base64.b64encode(IMAGE).decode().rstrip("="),  # unpadded
-    base64.encodebytes(IMAGE * 20).decode(),  # line-wrapped, as MIME writes it
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        base64.b64encode(IMAGE).decode().rstrip("="),  # unpadded
+        base64.encodebytes(IMAGE * 20).decode(),  # line-wrapped, as MIME writes it
+    ],
+)
 def test_base64_as_absl_reads_it(text):
     decoded = tensors({"instances": [{"b64": text}]})["image_bytes"][0]
     assert decoded in (IMAGE, IMAGE * 20)
@@ -75,18 +83,28 @@ def test_duplicate_keys_first_wins():
     assert rest_json.PredictBody(body).signature_name == "first"
 
 
-@pytest.mark.parametrize("value, printed", [
-    (0.0016993386, "0.00169933855"), (0.5, "0.5"), (1.0, "1.0"), (9e6, "9e+06"), (0.2, "0.2"),
-    (float("nan"), "NaN"), (float("-inf"), "-Infinity"),
-])
+@pytest.mark.parametrize(
+    "value, printed",
+    [
+        (0.0016993386, "0.00169933855"),
+        (0.5, "0.5"),
+        (1.0, "1.0"),
+        (9e6, "9e+06"),
+        (0.2, "0.2"),
+        (float("nan"), "NaN"),
+        (float("-inf"), "-Infinity"),
+    ],
+)
 def test_floats_print_as_write_decimal(value, printed):
     body = rest_json.response_body({"p": np.array([value], np.float32)}, row_format=True)
     assert body == f'{{"predictions": [{printed}]}}'
 
 
 def test_output_named_bytes_is_sent_as_b64():
-    body = rest_json.response_body({"thumbnail_bytes": np.array([b"\xff\xd8"], dtype=object),
-                                    "label": np.array([b"dogs"], dtype=object)}, row_format=True)
+    body = rest_json.response_body(
+        {"thumbnail_bytes": np.array([b"\xff\xd8"], dtype=object), "label": np.array([b"dogs"], dtype=object)},
+        row_format=True,
+    )
     assert json.loads(body) == {"predictions": [{"label": "dogs", "thumbnail_bytes": {"b64": "/9g="}}]}
 
 
@@ -95,14 +113,17 @@ def test_columnar_response_keeps_the_shape():
     assert json.loads(body) == {"outputs": {"a": [[0, 1, 2], [3, 4, 5]], "s": 3.5}}
 
 
-@pytest.mark.parametrize("body, words", [
-    (b"", "The document is empty"),
-    (b"[1]", "Is not object"),
-    ({"instances": [1]}, "is not of expected type: string"),
-    ({"instances": [[B64], [B64, B64]]}, "Expecting tensor size: 1 but got: 2"),
-    ({"instances": [{"b64": "!!"}]}, "Unable to base64 decode"),
-    ({"inputs": {"other": B64}}, "Missing named input: image_bytes in 'inputs' object."),
-])
+@pytest.mark.parametrize(
+    "body, words",
+    [
+        (b"", "The document is empty"),
+        (b"[1]", "Is not object"),
+        ({"instances": [1]}, "is not of expected type: string"),
+        ({"instances": [[B64], [B64, B64]]}, "Expecting tensor size: 1 but got: 2"),
+        ({"instances": [{"b64": "!!"}]}, "Unable to base64 decode"),
+        ({"inputs": {"other": B64}}, "Missing named input: image_bytes in 'inputs' object."),
+    ],
+)
 def test_tf_servings_errors(body, words):
     refused(body if isinstance(body, bytes) else json.dumps(body).encode(), words)
 
@@ -178,8 +199,10 @@ def test_metrics_page_in_tf_servings_format():
     metrics.record_request("catdog", "OK", "Predict", "GRPC", 0.0001)
     metrics.record_request("catdog", "INVALID_ARGUMENT", "Predict", "GRPC", 0.0001)
     text = metrics.exposition().decode()
-    assert ':tensorflow:serving:request_latency_bucket{model_name="catdog",API="Predict",entrypoint="GRPC",' \
-           'le="32.4"} 0' in text
+    assert (
+        ':tensorflow:serving:request_latency_bucket{model_name="catdog",API="Predict",entrypoint="GRPC",'
+        'le="32.4"} 0' in text
+    )
     assert ':tensorflow:serving:request_latency_count{model_name="catdog",API="Predict",entrypoint="GRPC"} 1' in text
     assert ':tensorflow:cc:saved_model:load_attempt_count{model_path="/models/catdog/3",status="success"} 1' in text
     assert "# HELP" not in text and "_total" not in text

@@ -15,12 +15,30 @@ def serve_settings(*args) -> ServeSettings:
 
 
 def test_tf_servings_spellings_set_the_same_settings():
-    tf_serving = serve_settings("--port=9000", "--rest_api_port=9001", "--model_name=pets", "--model_base_path=/m/pets",
-                                "--enable_batching=true", "--batching_parameters_file=/c/b.txt",
-                                "--file_system_poll_wait_seconds=10")
-    ours = serve_settings("--port", "9000", "--rest-port", "9001", "--model-name", "pets", "--model-base-path",
-                          "/m/pets", "--enable-batching", "--batching-parameters-file", "/c/b.txt",
-                          "--poll-seconds", "10")
+    tf_serving = serve_settings(
+        "--port=9000",
+        "--rest_api_port=9001",
+        "--model_name=pets",
+        "--model_base_path=/m/pets",
+        "--enable_batching=true",
+        "--batching_parameters_file=/c/b.txt",
+        "--file_system_poll_wait_seconds=10",
+    )
+    ours = serve_settings(
+        "--port",
+        "9000",
+        "--rest-port",
+        "9001",
+        "--model-name",
+        "pets",
+        "--model-base-path",
+        "/m/pets",
+        "--enable-batching",
+        "--batching-parameters-file",
+        "/c/b.txt",
+        "--poll-seconds",
+        "10",
+    )
     assert tf_serving == ours
 
 
@@ -31,8 +49,9 @@ def test_a_tf_serving_boolean_takes_a_value(value, expected):
 
 def test_the_k8s_args_parse():
     documents = list(yaml.safe_load_all((DEPLOY / "k8s.yaml").read_text()))
-    container = next(d for d in documents if d and d["kind"] == "Deployment")["spec"]["template"]["spec"][
-        "containers"][0]
+    container = next(d for d in documents if d and d["kind"] == "Deployment")["spec"]["template"]["spec"]["containers"][
+        0
+    ]
     settings = serve_settings(*container["args"])
     assert settings.model_config_file == "/config/models.config" and settings.enable_batching
     assert settings.monitoring_config_file == "/config/monitoring.config"

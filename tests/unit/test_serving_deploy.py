@@ -73,7 +73,9 @@ def test_models_volume_is_the_claim_and_the_service_exposes_both_apis():
     service = documents["Service"]["spec"]
     assert service["selector"] == documents["Deployment"]["spec"]["template"]["metadata"]["labels"]
     assert {p["name"]: (p["port"], p["targetPort"]) for p in service["ports"]} == {
-        "grpc": (8500, "grpc"), "http": (8501, "http")}
+        "grpc": (8500, "grpc"),
+        "http": (8501, "http"),
+    }
 
 
 def test_batching_parameters_are_set_and_positive():
@@ -100,5 +102,7 @@ def test_probes_and_scraping_use_the_rest_endpoints_catdog_serve_has_too():
     assert (annotations["prometheus.io/path"], annotations["prometheus.io/port"]) == (METRICS_PATH, "8501")
     assert container["livenessProbe"]["httpGet"] == {"path": METRICS_PATH, "port": "http"}
     # Ready only with a version AVAILABLE (loaded and warmed): metadata is 404 until then.
-    assert container["readinessProbe"]["httpGet"] == {"path": f"/v1/models/{configs.MODEL_NAME}/metadata",
-                                                       "port": "http"}
+    assert container["readinessProbe"]["httpGet"] == {
+        "path": f"/v1/models/{configs.MODEL_NAME}/metadata",
+        "port": "http",
+    }

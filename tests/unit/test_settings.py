@@ -6,8 +6,8 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import run_catdog
+
 from cli import kfp, predict, report, score
 from cli import main as cli
 from components import settings_core
@@ -29,7 +29,11 @@ def _help(*command) -> None:
 COMMANDS = [
     (["run"], [settings.LocalRunSettings], []),
     (["kfp", "compile"], [settings.KubeflowSettings], ["--serving-dir", SERVING]),
-    (["kfp", "deploy"], [kfp.DeploySettings, settings.KubeflowSettings], ["--serving-dir", SERVING, "--host", "http://kfp.example"]),
+    (
+        ["kfp", "deploy"],
+        [kfp.DeploySettings, settings.KubeflowSettings],
+        ["--serving-dir", SERVING, "--host", "http://kfp.example"],
+    ),
     (["serve"], [ServeSettings], []),
     (["predict"], [predict.PredictSettings], ["cat.jpg"]),
     (["score"], [score.ScoreSettings], ["pets.zip", "--model", "runs/catdog/serving/catdog"]),
@@ -58,8 +62,11 @@ def test_every_setting_is_a_flag_with_its_default_and_help(capsys, monkeypatch, 
     args = cli.build_parser().parse_args([*command, *required])
     for settings_type in settings_types:
         parsed = settings_core.from_args(settings_type, args)
-        given = {f.name: getattr(parsed, f.name) for f in dataclasses.fields(settings_type)
-                 if getattr(parsed, f.name) != f.default}
+        given = {
+            f.name: getattr(parsed, f.name)
+            for f in dataclasses.fields(settings_type)
+            if getattr(parsed, f.name) != f.default
+        }
         assert set(given) <= {"serving_dir", "host", "images", "data", "model", "image"}, given
 
 
@@ -68,15 +75,18 @@ def test_help_does_not_import_tensorflow():
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--epochs", "0"], "--epochs 0: must be between 1 and 10000"),
-    (["--batch-size", "0"], "--batch-size 0: must be between 1 and 4096"),
-    (["--eval-percent", "100"], "--eval-percent 100: must be between 1 and 99"),
-    (["--min-accuracy", "1.5"], "--min-accuracy 1.5: must be between 0 and 1"),
-    (["--max-regression", "-0.1"], "--max-regression -0.1: must be between 0 and 1"),
-    (["--model-name", "../elsewhere"], "--model-name ../elsewhere: model name '../elsewhere' is not a plain name"),
-    (["--model-name", "a/b"], "--model-name a/b: model name 'a/b' is not a plain name"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--epochs", "0"], "--epochs 0: must be between 1 and 10000"),
+        (["--batch-size", "0"], "--batch-size 0: must be between 1 and 4096"),
+        (["--eval-percent", "100"], "--eval-percent 100: must be between 1 and 99"),
+        (["--min-accuracy", "1.5"], "--min-accuracy 1.5: must be between 0 and 1"),
+        (["--max-regression", "-0.1"], "--max-regression -0.1: must be between 0 and 1"),
+        (["--model-name", "../elsewhere"], "--model-name ../elsewhere: model name '../elsewhere' is not a plain name"),
+        (["--model-name", "a/b"], "--model-name a/b: model name 'a/b' is not a plain name"),
+    ],
+)
 @pytest.mark.parametrize("command", [["run"], ["kfp", "compile", "--serving-dir", SERVING]])
 def test_a_bad_value_gets_one_line_naming_the_flag(capsys, command, args, message):
     assert cli.main([*command, *args]) == 2
@@ -85,30 +95,47 @@ def test_a_bad_value_gets_one_line_naming_the_flag(capsys, command, args, messag
     assert line.startswith(f"catdog: error: {message}")
 
 
-@pytest.mark.parametrize("package_format, gpu_type, message", [
-    ("vertex-json", "nvidia.com/gpu", "--gpu-type nvidia.com/gpu: Vertex AI takes one of NVIDIA_TESLA_T4"),
-    ("yaml", "NVIDIA_TESLA_T4", "--gpu-type NVIDIA_TESLA_T4: Kubeflow Pipelines takes a Kubernetes resource name"),
-])
+@pytest.mark.parametrize(
+    "package_format, gpu_type, message",
+    [
+        ("vertex-json", "nvidia.com/gpu", "--gpu-type nvidia.com/gpu: Vertex AI takes one of NVIDIA_TESLA_T4"),
+        ("yaml", "NVIDIA_TESLA_T4", "--gpu-type NVIDIA_TESLA_T4: Kubeflow Pipelines takes a Kubernetes resource name"),
+    ],
+)
 def test_gpu_type_must_fit_the_target(package_format, gpu_type, message):
     with pytest.raises(settings_core.SettingsError, match=message):
         settings.KubeflowSettings(format=package_format, gpu_type=gpu_type, serving_dir=SERVING)
-    settings.KubeflowSettings(format=package_format, gpu_type=gpu_type, gpus=0, serving_dir=SERVING)  # no GPU: the type is unused
+    settings.KubeflowSettings(
+        format=package_format, gpu_type=gpu_type, gpus=0, serving_dir=SERVING
+    )  # no GPU: the type is unused
 
 
-@pytest.mark.parametrize("package_format, gpu_type, expected", [
-    ("yaml", "", "nvidia.com/gpu"),
-    ("yaml", "amd.com/gpu", "amd.com/gpu"),
-    ("vertex-json", "", "NVIDIA_TESLA_T4"),
-    ("vertex-json", "NVIDIA_L4", "NVIDIA_L4"),
-])
+@pytest.mark.parametrize(
+    "package_format, gpu_type, expected",
+    [
+        ("yaml", "", "nvidia.com/gpu"),
+        ("yaml", "amd.com/gpu", "amd.com/gpu"),
+        ("vertex-json", "", "NVIDIA_TESLA_T4"),
+        ("vertex-json", "NVIDIA_L4", "NVIDIA_L4"),
+    ],
+)
 def test_gpu_type_defaults_to_the_targets_name(package_format, gpu_type, expected):
     kfp_settings = settings.KubeflowSettings(format=package_format, gpu_type=gpu_type, serving_dir=SERVING)
     assert kfp_settings.accelerator_type == expected
 
 
 def test_compile_refuses_a_vertex_gpu_name_for_kfp_in_one_line(tmp_path):
-    result = run_catdog("kfp", "compile", "--output", tmp_path / "p.yaml", "--serving-dir", SERVING,
-                        "--gpu-type", "NVIDIA_TESLA_T4", timeout=120)
+    result = run_catdog(
+        "kfp",
+        "compile",
+        "--output",
+        tmp_path / "p.yaml",
+        "--serving-dir",
+        SERVING,
+        "--gpu-type",
+        "NVIDIA_TESLA_T4",
+        timeout=120,
+    )
     assert result.returncode == 2 and not (tmp_path / "p.yaml").exists()
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("catdog: error: --gpu-type NVIDIA_TESLA_T4: Kubeflow Pipelines takes")
