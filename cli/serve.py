@@ -34,14 +34,16 @@ def add_parser(sub) -> None:
 
 def _model_config(args: ServeSettings):
     """The ModelServerConfig to serve: the file's, or one model from --model-name and --model-base-path."""
-    from serving.server.model_config import read_model_config, single_model_config
-
     if args.model_config_file:
+        from serving.server.model_config import read_model_config
+
         return read_model_config(args.model_config_file)
     base_path = args.model_base_path or os.path.join(configs.OUTPUT_DIR, configs.SERVING_SUBDIR, args.model_name)
     if not os.path.isdir(base_path):
         raise CatdogError(f"model base path {base_path} is not a directory; run `catdog run` or pass --model-base-path")
-    _check_not_a_run_folder(base_path, args.model_name)
+    _check_not_a_run_folder(base_path, args.model_name)  # before the slow imports: the mistake shows at once
+    from serving.server.model_config import single_model_config
+
     config = single_model_config(args.model_name, base_path)
     model = config.model_config_list.config[0]
     model.model_version_policy.latest.num_versions = args.num_versions

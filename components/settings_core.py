@@ -9,6 +9,7 @@ import argparse
 import dataclasses
 import math
 import shlex
+import types
 import typing
 from collections.abc import Callable
 from typing import Any, Union
@@ -109,7 +110,7 @@ def flag_of(field: dataclasses.Field) -> str:
 
 def value_type(field: dataclasses.Field):
     """The type of a field's values: Optional[int] is int (None: decided elsewhere, e.g. the preset's recipe)."""
-    if typing.get_origin(field.type) is Union:
+    if typing.get_origin(field.type) in (Union, types.UnionType):  # Optional[int] and int | None
         return next(t for t in typing.get_args(field.type) if t is not type(None))
     return field.type
 

@@ -11,7 +11,7 @@ from insight import figures
 OVERLAY_WEIGHT = 0.45  # of the heat map over the photo
 COLORMAP = "jet"
 # The captioned figure: the photo in a square panel with its title above, the colour bar beside it.
-FIGURE_INCHES = (4.6, 4.2)
+FIGURE_INCHES = (4.625, 4.25)  # exact in binary: matplotlib truncates inches x dpi to pixels
 
 
 # A residual network's last block ends in the sum of its convolutions and its shortcut: that sum, not the

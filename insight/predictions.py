@@ -38,9 +38,10 @@ def caption(class_name: str, class_id: int, probability_of_second: float) -> str
 
 
 def table(rows: Sequence[dict]) -> str:
-    """A header, then one tab-separated line per prediction."""
-    lines = ["\t".join(header for header, _ in COLUMNS)]
-    lines += ["\t".join(value(row) for _, value in COLUMNS) for row in rows]
+    """A header, then one tab-separated line per prediction; the `neither` column for models that say it."""
+    columns = [c for c in COLUMNS if c[0] != "neither" or any(contract.IN_DISTRIBUTION_OUTPUT in r for r in rows)]
+    lines = ["\t".join(header for header, _ in columns)]
+    lines += ["\t".join(value(row) for _, value in columns) for row in rows]
     return "\n".join(lines)
 
 
