@@ -212,6 +212,8 @@ def fit(
         done += len(result.epoch)
     kept_index = kept[0].best_epoch if kept else done - 1  # the epoch whose weights the model ends with
     return {
+        # Read from the optimizer that ran (the model trained last may be a part of the model: the cached activations').
+        "last_phase_learning_rate": initial_learning_rate(trained.optimizer),
         "config": dataclasses.asdict(config),
         "recipe": dataclasses.asdict(recipe),
         "phase_epochs": [epochs for epochs, _ in phases],
@@ -369,7 +371,7 @@ def run_fn(fn_args) -> None:
     record["input"] = input_record
     record["distribution"] = {
         **placement.record(config.batch_size, train_examples, steps_per_epoch, steps),
-        "last_phase_learning_rate": initial_learning_rate(model.optimizer),
+        "last_phase_learning_rate": record.pop("last_phase_learning_rate"),
     }
     record["ood"] = ood_fit.summary(ood.scores(ood_fit, train_features))
     logging.info("Out-of-distribution threshold: %s", record["ood"])

@@ -2,7 +2,7 @@
 model, one JSON line per image ({file, class_name, probability, in_distribution, ood_score}, or {file, error} for
 a file that does not decode). The notebook's "predict new images", at scale; the job goes on past bad files."""
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -36,7 +36,7 @@ class _Score(beam.DoFn):
 
         self._predictor = InProcessPredictor(self._model, self._signature_name)
 
-    def process(self, batch: Sequence[tuple[str, bytes]]):
+    def process(self, batch: list[tuple[str, bytes]]):  # BatchElements gives lists; Beam checks the hint
         try:
             answers = self._predictor.predict([data for _, data in batch])
         except ServingError as e:

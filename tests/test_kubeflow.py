@@ -257,6 +257,8 @@ def test_score_data_adds_an_unlabelled_example_gen_and_a_bulk_inferrer_of_blesse
     assert {c["output_key"] for c in columns["predict_output"]["output_columns"]} == {
         contract.PROBABILITY_OUTPUT,
         contract.CLASS_ID_OUTPUT,
+        contract.OOD_SCORE_OUTPUT,
+        contract.IN_DISTRIBUTION_OUTPUT,
     }
     assert _containers(spec)["BulkInferrer_executor"]["image"] == IMAGE
 

@@ -19,6 +19,7 @@ SAMPLES = {
     "learning_rate": 0.00123,
     "model_preset": "augmented",
     "backbone_weights": "gs://weights/backbone.h5",
+    "distribution_strategy": "mirrored",
     "seed": 4242,
     "early_stopping_patience": 5,
     "lr_schedule": "constant",
