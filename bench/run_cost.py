@@ -103,6 +103,11 @@ def catdog_run(data: str, weights: str, output: str, seed: int, extra) -> dict:
         "validation_accuracy": float(accuracy.group(1)) if accuracy else None,
         "trainer_input": history.get("input", {}).get("reason"),
         "val_accuracy_per_epoch": [round(v, 4) for v in history.get("history", {}).get("val_accuracy", [])],
+        # pipeline/progress.py's lines: where the wall time goes
+        "component_wall_s": {
+            name: float(seconds)
+            for name, seconds in re.findall(r"^\[\d+/\d+\] (\S+): done in ([0-9.]+) s$", done.stdout, re.MULTILINE)
+        },
     }
 
 
