@@ -24,5 +24,8 @@ RUN python -m pip install --no-cache-dir --no-deps . \
 COPY --from=beam_sdk /opt/apache/beam /opt/apache/beam
 # Beam workers use the installed environment instead of making a new one at start.
 ENV RUN_PYTHON_SDK_IN_DEFAULT_ENVIRONMENT=1
+# The models are Keras 2 (tf_keras). TFT sets this when it is imported, but a Beam worker can load a model before
+# anything imports TFT (the Evaluator's TFMA combiners), and would then take Keras 3, which cannot read them.
+ENV TF_USE_LEGACY_KERAS=1
 # Kubeflow tasks give their own command (python -m pipeline.kfp_entrypoint); the entry point is for Beam workers.
 ENTRYPOINT ["/opt/apache/beam/boot"]

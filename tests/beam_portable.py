@@ -4,6 +4,7 @@ starts SDK workers as processes of this environment's python."""
 
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -17,6 +18,18 @@ READY_SECONDS = 120
 # that outlasts it fails with DEADLINE_EXCEEDED. Beam's default, 60 s, is shorter than a Beam component's
 # job on a busy 2-core machine.
 JOB_SERVER_TIMEOUT_SECONDS = 3600
+
+
+# The Beam-powered components of the pipeline without --score-data, one job each: StatisticsGen, Transform,
+# Evaluator and the ImageExampleGen.
+BEAM_COMPONENTS = 4
+
+
+def jobs_and_workers(log_dir: Path) -> tuple[set[str], set[str]]:
+    """The jobs the job service ran and the SDK workers the pool started, from their logs in log_dir."""
+    jobs = set(re.findall(r"Running job '([^']+)'", (log_dir / "job_service.log").read_text()))
+    workers = set(re.findall(r"worker_id=\"([^\"]+)\"", (log_dir / "worker_pool.log").read_text()))
+    return jobs, workers
 
 
 def _free_port() -> int:
@@ -52,8 +65,13 @@ def _stop(process: subprocess.Popen) -> None:
 def portable_runner(log_dir: Path) -> Iterator[list[str]]:
     """Starts the job service and the worker pool; yields the --beam-arg value that sends jobs to them."""
     job_port, pool_port = _free_port(), _free_port()
-    # The pool starts each worker as `python -m apache_beam.runners.worker.sdk_worker_main`: this environment's.
-    env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+    # The pool starts each worker as `python -m apache_beam.runners.worker.sdk_worker_main`: this environment's,
+    # with the image's Keras 2 setting (Dockerfile: the Evaluator's workers load the model before any TFT import).
+    env = dict(
+        os.environ,
+        PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+        TF_USE_LEGACY_KERAS="1",
+    )
     commands = {
         "job_service": [
             sys.executable,

@@ -3,23 +3,13 @@ service into SDK workers of an external worker pool (docs/beam.md), the way Flin
 Dataflow Runner v2 run Python, and still pushes."""
 
 import re
-from pathlib import Path
 
 import imagegen
 import pytest
-from beam_portable import portable_runner
+from beam_portable import BEAM_COMPONENTS, jobs_and_workers, portable_runner
 from conftest import run_catdog
 
 pytestmark = pytest.mark.timeout(3600)
-
-# The Beam-powered components of the pipeline without --score-data: one job each.
-BEAM_COMPONENTS = 4
-
-
-def _jobs_and_workers(log_dir: Path):
-    jobs = set(re.findall(r"Running job '([^']+)'", (log_dir / "job_service.log").read_text()))
-    workers = set(re.findall(r"worker_id=\"([^\"]+)\"", (log_dir / "worker_pool.log").read_text()))
-    return jobs, workers
 
 
 def test_catdog_run_on_the_portable_runner_runs_each_beam_component_as_a_job_and_pushes(tmp_path):
@@ -43,5 +33,5 @@ def test_catdog_run_on_the_portable_runner_runs_each_beam_component_as_a_job_and
         )
     assert result.returncode == 0, result.stderr[-5000:]
     assert re.search(r"Model pushed to .*/serving/catdog/\d+", result.stdout)
-    jobs, workers = _jobs_and_workers(tmp_path)
+    jobs, workers = jobs_and_workers(tmp_path)
     assert len(jobs) >= BEAM_COMPONENTS and len(workers) >= BEAM_COMPONENTS

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from components import contract, distribution, models, train_input, trainer
+from components import activation_cache, contract, distribution, models, train_input, trainer
 
 # Each training waits at most 900 s for its process; the first test also sets up the session's pipeline run.
 pytestmark = pytest.mark.timeout(2400)
@@ -177,7 +177,8 @@ def test_both_phases_of_the_pretrained_preset_train_on_two_replicas(pipeline_run
     history = _train(pipeline_run.output, tmp_path, config, "--logical-cpus", 2)
     recipe = models.preset("mobilenet").recipe
     _check_two_replicas(history, epochs=2, last_phase_rate=recipe.fine_tune_learning_rate)
-    assert history["phase_epochs"] == [1, 1] and history["input"]["path"] == train_input.CACHE
+    # The frozen part's activations, computed once, feed both phases on the replicas.
+    assert history["phase_epochs"] == [1, 1] and history["input"]["path"] == activation_cache.ACTIVATIONS
     assert history["kept_by"] == "last epoch of a fixed schedule" and history["kept_epoch"] == 2
     _check_exported_model_is_what_the_replicas_trained(tmp_path, _replica_kernels(tmp_path))
 

@@ -149,7 +149,8 @@ def test_more_images_than_the_request_limit_are_refused(server):
     assert_refused_then_serves(
         server,
         images_request(too_many),
-        f"has {len(too_many)} images, more than the {limits.MAX_IMAGES_PER_REQUEST} allowed",
+        f"declares shape [{len(too_many)}]: {len(too_many)} images, "
+        f"more than the {limits.MAX_IMAGES_PER_REQUEST} allowed",
     )
 
 
@@ -217,7 +218,9 @@ def test_the_request_limit_is_configurable(pipeline_run, tmp_path):
         with grpc.insecure_channel(target) as channel:
             stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
             assert_refused_then_serves(
-                (process, stub, target), images_request([GOOD_IMAGE] * 3), "has 3 images, more than the 2 allowed"
+                (process, stub, target),
+                images_request([GOOD_IMAGE] * 3),
+                "declares shape [3]: 3 images, more than the 2 allowed",
             )
     finally:
         process.terminate()
@@ -324,7 +327,7 @@ def test_tls_with_client_certificates(pipeline_run, tmp_path, certificates):
             image,
         )
         assert ok.returncode == 0, ok.stderr[-2000:]
-        assert ok.stdout.startswith(f"{image}\t")
+        assert ok.stdout.splitlines()[1].startswith(f"{image}\t")  # under the table's header
         for refused in (("--timeout", 5), ("--ssl-ca", c / "ca.pem", "--timeout", 5)):  # plain text; no client cert
             result = run_catdog("predict", "--server", target, *refused, image)
             assert result.returncode == 2 and "UNAVAILABLE" in result.stderr
@@ -343,7 +346,7 @@ def test_tls_with_client_certificates(pipeline_run, tmp_path, certificates):
             image,
         )
         assert ok.returncode == 0, ok.stderr[-2000:]
-        assert ok.stdout.startswith(f"{image}\t")
+        assert ok.stdout.splitlines()[1].startswith(f"{image}\t")  # under the table's header
         refused = run_catdog("predict", "--rest", rest_url, "--ssl-ca", c / "ca.pem", "--timeout", 5, image)
         assert refused.returncode == 2 and "catdog: error:" in refused.stderr
         assert process.poll() is None

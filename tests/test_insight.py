@@ -16,9 +16,13 @@ from ingest_runs import record_as_ingestion_output
 from PIL import Image
 
 from cli import main as cli
-from insight import evaluation, feature_maps, figures, gradcam, image_grid, training_curves
+from insight import evaluation, feature_maps, figures, gradcam, image_grid, run_report, training_curves
 from insight.data_samples import SAMPLES_PER_CLASS
 from pipeline import run_summary
+
+# The report's figures besides its feature maps: samples, training curves, confusion matrix, hardest images,
+# out-of-distribution scores, a Grad-CAM for each new image and one for the hardest image.
+FIGURES_BESIDES_FEATURE_MAPS = 6 + run_report.NEW_IMAGE_COUNT
 
 
 def catdog(*args) -> CommandResult:
@@ -201,8 +205,7 @@ def test_report_page_embeds_every_image_and_refers_to_no_file(report, model_laye
     sources = page_sources(page)
     assert all(value.startswith("data:") for _, value in sources), [v[:60] for _, v in sources]
     images = [value for tag, value in sources if tag == "img"]
-    # samples, training curves, confusion matrix, hardest images, Grad-CAM, a feature-map panel a layer
-    assert len(images) == 5 + len(model_layers)
+    assert len(images) == FIGURES_BESIDES_FEATURE_MAPS + len(model_layers)  # and a feature-map panel a layer
     for uri in images:
         header, data = uri.split(",", 1)
         assert header == "data:image/png;base64"

@@ -12,11 +12,9 @@ import subprocess
 
 import pytest
 from PIL import Image
+from test_insight import FIGURES_BESIDES_FEATURE_MAPS  # test_insight checks the panels against the model's layers
 
 BROWSER = shutil.which("chromium") or shutil.which("chromium-browser")
-# The report's figures besides its feature maps: samples, training curves, confusion matrix, hardest images,
-# Grad-CAM. (test_insight checks the feature-map panels against the model's layers.)
-FIGURES_BESIDES_FEATURE_MAPS = 5
 
 
 class DevTools:

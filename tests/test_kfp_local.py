@@ -15,6 +15,7 @@ import imagegen
 import pytest
 import tensorflow_model_analysis as tfma
 import yaml
+from beam_portable import BEAM_COMPONENTS, jobs_and_workers, portable_runner
 from conftest import run_catdog
 from google.protobuf import json_format
 from serving_fixtures import MODEL_NAME, local_server, reference_predictions, sample_images, wait_until_available
@@ -218,32 +219,37 @@ def test_vertex_job_is_refused_for_its_resolver_in_one_line(tmp_path):
 
 @pytest.fixture(scope="module")
 def local_run(tmp_path_factory):
+    """The run's Beam components go through Beam's portable runner (tests/beam_portable.py): the option a user
+    checks a pipeline change for distributed runners with, here with KFP's task processes as the launchers."""
     root = tmp_path_factory.mktemp("kfp_local")
     data = Path(imagegen.split_dataset(root / "data.zip", train_per_class=10, eval_per_class=5))
     output = root / "out"
-    result = run_catdog(
-        "kfp",
-        "run-local",
-        "--data",
-        data,
-        "--output",
-        output,
-        "--model",
-        "tutorial",
-        "--epochs",
-        1,
-        "--min-accuracy",
-        0,
-        "--gpus",
-        1,
-        "--gpu-type",
-        GPU_TYPE,
-        timeout=3300,
-    )
+    with portable_runner(root) as beam_args:
+        result = run_catdog(
+            "kfp",
+            "run-local",
+            "--data",
+            data,
+            "--output",
+            output,
+            "--model",
+            "tutorial",
+            "--epochs",
+            1,
+            "--min-accuracy",
+            0,
+            "--gpus",
+            1,
+            "--gpu-type",
+            GPU_TYPE,
+            "--beam-arg",
+            *beam_args,
+            timeout=3300,
+        )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     record = json.loads((output / kfp_local.RESULT_FILE).read_text())
     package = yaml.safe_load((output / "catdog-pipeline.yaml").read_text())
-    return data, output, result, record, package
+    return data, output, result, record, package, jobs_and_workers(root)
 
 
 def _executor_input(task: dict) -> dict:
@@ -252,7 +258,7 @@ def _executor_input(task: dict) -> dict:
 
 
 def test_every_task_of_the_package_succeeds_with_a_line_as_it_starts_and_ends(local_run):
-    _, _, result, record, package = local_run
+    _, _, result, record, package, _ = local_run
     names = set(package["root"]["dag"]["tasks"])
     assert set(record["tasks"]) == names and record["state"] == "SUCCEEDED"
     for name in names:
@@ -261,7 +267,7 @@ def test_every_task_of_the_package_succeeds_with_a_line_as_it_starts_and_ends(lo
 
 
 def test_artifacts_flow_by_the_uris_of_the_spec(local_run):
-    _, _, _, record, package = local_run
+    _, _, _, record, package, _ = local_run
     edges = 0
     for name, task in package["root"]["dag"]["tasks"].items():
         consumed = _executor_input(record["tasks"][name])["inputs"].get("artifacts", {})
@@ -275,7 +281,7 @@ def test_artifacts_flow_by_the_uris_of_the_spec(local_run):
 
 
 def test_runtime_parameters_reach_their_components(local_run):
-    data, _, _, record, package = local_run
+    data, _, _, record, package, _ = local_run
     defaults = {k: v["defaultValue"] for k, v in package["root"]["inputDefinitions"]["parameters"].items()}
     example_gen = _executor_input(record["tasks"]["ImageExampleGen"])["inputs"]["parameterValues"]
     assert example_gen["data_uri"] == defaults["data_uri"] == str(data)
@@ -292,7 +298,7 @@ def test_runtime_parameters_reach_their_components(local_run):
 
 
 def test_the_trainer_ran_from_a_spec_with_its_resources_and_gpu_request(local_run):
-    _, _, _, record, package = local_run
+    _, _, _, record, package, _ = local_run
     trainer = package["deploymentSpec"]["executors"]["Trainer_executor"]["container"]
     assert trainer["resources"]["accelerator"] == {"type": GPU_TYPE, "count": "1"}
     assert trainer["resources"]["cpuLimit"] > 0 and trainer["resources"]["memoryLimit"] > 0
@@ -301,7 +307,7 @@ def test_the_trainer_ran_from_a_spec_with_its_resources_and_gpu_request(local_ru
 
 
 def test_pusher_writes_a_version_that_catdog_serve_answers(local_run):
-    _, output, result, record, _ = local_run
+    _, output, result, record, _, _ = local_run
     destination = record["tasks"]["AtomicPusher"]["outputs"]["pushed_model"]["metadata"]["pushed_destination"]
     version = Path(destination)
     assert version.parent == output / "serving" / MODEL_NAME and version.name.isdigit()
@@ -315,3 +321,10 @@ def test_pusher_writes_a_version_that_catdog_serve_answers(local_run):
     expected = reference_predictions(version, images)
     assert [a["class_name"] for a in answers] == [e["class_name"] for e in expected]
     assert [a["probability"] for a in answers] == pytest.approx([e["probability"] for e in expected], abs=1e-6)
+
+
+def test_the_beam_tasks_ran_as_jobs_of_beams_job_service_in_its_worker_pool(local_run):
+    *_, package, (jobs, workers) = local_run
+    beam_args = json.dumps(package["deploymentSpec"]["executors"]["Transform_executor"]["container"])
+    assert "--runner=PortableRunner" in beam_args  # the option is compiled into the tasks' commands
+    assert len(jobs) >= BEAM_COMPONENTS and len(workers) >= BEAM_COMPONENTS
