@@ -1,9 +1,9 @@
 """`catdog kfp run-local`: the compiled package executed task by task by KFP's own local runner (kfp.local, in the
 side environment .venv-kfp), each task's container command a process of the project's environment.
 
-The end-to-end run is the suite's slowest test: nine tasks, each a fresh process importing TensorFlow and TFX
-(1,198 s for the fixture's run, pytest --durations, on 2 cores shared at a load average of 11). The
-adapter's tests run hand-written tasks in seconds."""
+The end-to-end run is the suite's slowest test: nine tasks, each a fresh process importing TensorFlow and TFX,
+their Beam jobs through Beam's portable runner (438 s for the fixture's run, pytest --durations, on 2 cores at a
+load average of 3-5). The adapter's tests run hand-written tasks in seconds."""
 
 import hashlib
 import json
