@@ -24,13 +24,9 @@ sys.path[:0] = [BENCH, os.path.join(REPO, "tests"), REPO]
 import imagegen  # noqa: E402
 import record  # noqa: E402
 import tfs_cases  # noqa: E402
-from serving_latency import summary, timed_calls  # noqa: E402
-from tfs_latency import grpc_call, rest_call  # noqa: E402
+from tfs_latency import grpc_call, one_client_in_rounds, rest_call  # noqa: E402
 
 from pipeline import configs, run_summary  # noqa: E402
-
-ROUNDS = 8
-WARMUP_CALLS = 20
 
 # Run with the before checkout first on the path: its exporter, on the run's Keras model and Transform graph.
 EXPORT_BEFORE = """
@@ -84,17 +80,9 @@ def main() -> None:
                 "rest_without_ood": rest_call(without[2]),
                 "rest_with_ood": rest_call(with_ood[2]),
             }
-            for call in sides.values():
-                for image in images[:WARMUP_CALLS]:
-                    call(image)
-            pooled = {side: ([], 0.0) for side in sides}
-            for _ in range(ROUNDS):
-                for side, call in sides.items():
-                    latencies, wall = timed_calls(call, images, 1, args.seconds / ROUNDS)
-                    pooled[side] = (pooled[side][0] + latencies, pooled[side][1] + wall)
+            result = one_client_in_rounds(sides, images, args.seconds)
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    result = {side: summary(*pooled[side]) for side in sides}
     for transport in ("grpc", "rest"):
         without, with_ood = result[f"{transport}_without_ood"], result[f"{transport}_with_ood"]
         result[f"{transport}_p50_with_over_without"] = round(with_ood["p50_ms"] / without["p50_ms"], 3)

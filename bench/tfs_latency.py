@@ -56,6 +56,20 @@ def rest_call(url: str):
     return call
 
 
+def one_client_in_rounds(sides: dict, images: list[bytes], seconds: float) -> dict:
+    """Each side's latency summary, one request at a time: every side warmed up, then the sides in turn in
+    ROUNDS short rounds of seconds / ROUNDS each."""
+    for call in sides.values():
+        for image in images[:WARMUP_CALLS]:
+            call(image)
+    pooled = {side: ([], 0.0) for side in sides}
+    for _ in range(ROUNDS):
+        for side, call in sides.items():
+            latencies, wall = timed_calls(call, images, 1, seconds / ROUNDS)
+            pooled[side] = (pooled[side][0] + latencies, pooled[side][1] + wall)
+    return {side: summary(*pooled[side]) for side in sides}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True)
@@ -81,17 +95,9 @@ def main() -> None:
                 "rest_before": rest_call(before_url),
                 "rest_after": rest_call(after_url),
             }
-            for call in sides.values():
-                for image in images[:WARMUP_CALLS]:
-                    call(image)
-            pooled = {side: ([], 0.0) for side in sides}
-            for _ in range(ROUNDS):
-                for side, call in sides.items():
-                    latencies, wall = timed_calls(call, images, 1, args.seconds / ROUNDS)
-                    pooled[side] = (pooled[side][0] + latencies, pooled[side][1] + wall)
+            result = one_client_in_rounds(sides, images, args.seconds)
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    result = {side: summary(*pooled[side]) for side in sides}
     for transport in ("grpc", "rest"):
         before, after = result[f"{transport}_before"], result[f"{transport}_after"]
         result[f"{transport}_p50_after_over_before"] = round(after["p50_ms"] / before["p50_ms"], 3)
