@@ -108,7 +108,7 @@ def test_predict_against_catdog_serve_prints_file_class_probability(served, imag
     result = run_catdog("predict", transport, grpc_target if transport == "--server" else rest_url, *image_files)
     assert result.returncode == 0, result.stderr[-3000:]
     header, *lines = result.stdout.splitlines()
-    assert header == "file\tclass\tprobability"
+    assert header == "file\tclass\tprobability\tneither"  # the model says whether an image is neither class
     rows = [line.split("\t") for line in lines]
     # Probabilities are printed with 6 decimals, within the 1e-6 the comparison allows.
     # A last `neither (ood_score ...)` column for an image like neither class (tests/test_pretrained.py checks it).

@@ -114,6 +114,8 @@ def test_model_metadata(servers):
         contract.PROBABILITY_OUTPUT,
         contract.CLASS_ID_OUTPUT,
         contract.CLASS_NAME_OUTPUT,
+        contract.OOD_SCORE_OUTPUT,
+        contract.IN_DISTRIBUTION_OUTPUT,
     }
     assert default["method_name"] == "tensorflow/serving/predict"
 

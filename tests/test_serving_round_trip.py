@@ -92,7 +92,13 @@ def test_model_metadata_lists_the_exported_signatures(target):
     default = signatures[contract.IMAGE_BYTES_SIGNATURE]
     assert list(default.inputs) == [contract.IMAGE_BYTES_INPUT]
     assert default.inputs[contract.IMAGE_BYTES_INPUT].dtype == types_pb2.DT_STRING
-    assert set(default.outputs) == {contract.PROBABILITY_OUTPUT, contract.CLASS_ID_OUTPUT, contract.CLASS_NAME_OUTPUT}
+    assert set(default.outputs) == {
+        contract.PROBABILITY_OUTPUT,
+        contract.CLASS_ID_OUTPUT,
+        contract.CLASS_NAME_OUTPUT,
+        contract.OOD_SCORE_OUTPUT,
+        contract.IN_DISTRIBUTION_OUTPUT,
+    }
     assert list(signatures[contract.TRANSFORM_SIGNATURE].outputs) == [contract.TRANSFORMED_IMAGE_OUTPUT]
     assert response.model_spec.version.value == VERSION
 

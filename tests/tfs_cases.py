@@ -40,7 +40,7 @@ from tensorflow_serving.config import model_server_config_pb2
 
 IMAGE_INPUT = "image_bytes"
 IMAGE_FEATURE = "image_raw"  # the tf.Example feature holding the encoded image (components/contract.py)
-OUTPUTS = {"class_id", "class_name", "probability"}
+OUTPUTS = {"class_id", "class_name", "probability", "ood_score", "in_distribution"}
 CLASSIFICATION = "classification"
 TIMEOUT = 60
 
@@ -447,7 +447,7 @@ def grpc_classify_on_the_predict_signature(s):
         s.predict_stub.Classify,
         classification_request(s, s.images[:1], signature=""),
         grpc.StatusCode.INVALID_ARGUMENT,
-        "Expected one or two output Tensors, found 3",
+        "Expected one or two output Tensors, found 5",
     )
 
 
