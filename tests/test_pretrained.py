@@ -80,11 +80,17 @@ def test_training_on_cached_activations_gives_the_model_training_on_images_gives
         cached, trainer.CachedActivations(cached, preset, activations, activations, batch_size=8, seed=1)
     )
 
+    # Adam divides each gradient by its own size: a weight whose gradient is near zero (a channel the 8 images
+    # barely use) takes a step that the float16 rounding can change by up to a whole step. So all but a few weights
+    # agree to 1e-4, none by more than Adam's steps, and the losses of both phases agree.
+    recipe = preset.recipe
+    steps_bound = 2 * (recipe.learning_rate + recipe.fine_tune_learning_rate)
     for layer, start in initial.items():
         trained = direct.get_layer(layer).get_weights()
         assert not np.allclose(trained[0], start)  # both phases took their step
         for weights, also in zip(trained, cached.get_layer(layer).get_weights()):
-            np.testing.assert_allclose(also, weights, atol=1e-4, err_msg=layer)
+            assert np.isclose(also, weights, atol=1e-4).mean() >= 0.99, layer
+            np.testing.assert_allclose(also, weights, atol=steps_bound, err_msg=layer)
     np.testing.assert_allclose(cached_record["history"]["loss"], direct_record["history"]["loss"], rtol=1e-3)
     np.testing.assert_allclose(cached_record["history"]["val_loss"], direct_record["history"]["val_loss"], rtol=1e-3)
 
