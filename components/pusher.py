@@ -7,13 +7,13 @@ import time
 from typing import Any
 
 from tfx import types
+from tfx.components import Pusher
 from tfx.components.pusher import executor as pusher_executor
 from tfx.dsl.components.base import executor_spec
 from tfx.dsl.io import fileio
 from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
-from tfx.v1.components import Pusher
 
 from components.errors import CatdogError
 from components.names import plain_model_name

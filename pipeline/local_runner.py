@@ -3,7 +3,8 @@
 import dataclasses
 import os
 
-from tfx import v1 as tfx
+from tfx.orchestration import metadata
+from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
 from components import contract
 from components.ingest import fetch, sources
@@ -78,11 +79,11 @@ def run(settings: LocalRunSettings) -> RunSummary:
         pipeline_root=os.path.join(output_dir, configs.PIPELINE_ROOT_SUBDIR),
         serving_model_dir=os.path.join(output_dir, configs.SERVING_SUBDIR, settings.model_name),
         enable_cache=settings.enable_cache,
-        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata_path),
+        metadata_connection_config=metadata.sqlite_metadata_connection_config(metadata_path),
         score_data_key=data_key(score_data_uri) if score_data_uri else ("", ""),
     )
     with progress.reported(len(pipeline.components)) as stages:
-        tfx.orchestration.LocalDagRunner().run(pipeline)
+        LocalDagRunner().run(pipeline)
     if not schema_file:
         _keep_reference_schema(metadata_path, reference)
     summary = summarize(metadata_path)

@@ -2,7 +2,14 @@
 
 from typing import Any
 
-from tfx import v1 as tfx
+# TFX's own modules, not its public `tfx.v1` namespace: importing that imports every extension too, Vertex AI's
+# SDK among them, about a third of a local run's start-up imports (docs/benchmarks.md, issue 24's section).
+from tfx import components as tfx_components
+from tfx.dsl.components.common.resolver import Resolver
+from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import LatestBlessedModelStrategy
+from tfx.orchestration.pipeline import Pipeline
+from tfx.proto import bulk_inferrer_pb2, pusher_pb2
+from tfx.types import Channel, standard_artifacts
 
 from components import contract, evaluation, preprocessing
 from components.data_gate import DataGate
@@ -12,10 +19,10 @@ from pipeline import configs
 from pipeline.settings import RunSettings
 
 
-def bulk_inferrer_specs() -> tuple[tfx.proto.ModelSpec, tfx.proto.OutputExampleSpec]:
+def bulk_inferrer_specs() -> tuple[bulk_inferrer_pb2.ModelSpec, bulk_inferrer_pb2.OutputExampleSpec]:
     """BulkInferrer runs the numeric tf.Example signature and adds its outputs to each example as columns."""
     columns = [
-        tfx.proto.PredictOutputCol(output_key=key, output_column=key)
+        bulk_inferrer_pb2.PredictOutputCol(output_key=key, output_column=key)
         for key in (
             contract.PROBABILITY_OUTPUT,
             contract.CLASS_ID_OUTPUT,
@@ -24,10 +31,12 @@ def bulk_inferrer_specs() -> tuple[tfx.proto.ModelSpec, tfx.proto.OutputExampleS
         )
     ]
     return (
-        tfx.proto.ModelSpec(model_signature_name=[contract.SCORE_TF_EXAMPLE_SIGNATURE]),
-        tfx.proto.OutputExampleSpec(
+        bulk_inferrer_pb2.ModelSpec(model_signature_name=[contract.SCORE_TF_EXAMPLE_SIGNATURE]),
+        bulk_inferrer_pb2.OutputExampleSpec(
             output_columns_spec=[
-                tfx.proto.OutputColumnsSpec(predict_output=tfx.proto.PredictOutput(output_columns=columns))
+                bulk_inferrer_pb2.OutputColumnsSpec(
+                    predict_output=bulk_inferrer_pb2.PredictOutput(output_columns=columns)
+                )
             ]
         ),
     )
@@ -48,7 +57,7 @@ def create_pipeline(
     trainer_resources: Any = None,
     trainer_cloud_config: dict[str, Any] | None = None,
     score_data_key: tuple[str, str] = ("", ""),
-) -> tfx.dsl.Pipeline:
+) -> Pipeline:
     """Ingest -> validate (gated) -> Transform -> Trainer -> Evaluator (gated) -> Pusher, and with
     settings.score_data_uri, ingest those images unlabelled -> BulkInferrer (blessed models only).
 
@@ -70,19 +79,19 @@ def create_pipeline(
         keep_cross_split_duplicates=settings.keep_cross_split_duplicates,
         data_fingerprint=data_fingerprint or None,
     ).with_id(configs.TRAINING_EXAMPLE_GEN_ID)
-    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    statistics_gen = tfx_components.StatisticsGen(examples=example_gen.outputs["examples"])
     # The schema Transform parses the examples with, inferred from this data.
-    schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
+    schema_gen = tfx_components.SchemaGen(statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
     # The schema the data is held to: a kept or checked-in reference, so that drifting data shows as
     # anomalies instead of as a new schema. Transform keeps the inferred one, so its cache holds across runs.
     reference_schema = (
-        tfx.components.ImportSchemaGen(schema_file=settings.schema_file) if settings.schema_file else None
+        tfx_components.ImportSchemaGen(schema_file=settings.schema_file) if settings.schema_file else None
     )
-    example_validator = tfx.components.ExampleValidator(
+    example_validator = tfx_components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=(reference_schema or schema_gen).outputs["schema"]
     )
     data_gate = DataGate(example_validator.outputs["anomalies"], settings.allow_anomalies)
-    transform = tfx.components.Transform(
+    transform = tfx_components.Transform(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=configs.PREPROCESSING_FN,
@@ -93,8 +102,11 @@ def create_pipeline(
         disable_statistics=True,
     )
     transform.add_upstream_node(data_gate)
-    cloud_trainer = tfx.extensions.google_cloud_ai_platform.Trainer
-    trainer_component = (tfx.components.Trainer if trainer_cloud_config is None else cloud_trainer)(
+    if trainer_cloud_config is None:
+        trainer_class = tfx_components.Trainer
+    else:
+        from tfx.extensions.google_cloud_ai_platform.trainer.component import Trainer as trainer_class
+    trainer_component = trainer_class(
         run_fn=configs.RUN_FN,
         examples=example_gen.outputs["examples"],
         transform_graph=transform.outputs["transform_graph"],
@@ -105,12 +117,12 @@ def create_pipeline(
         trainer_component.with_platform_config(trainer_resources)
     latest_blessed = None
     if compare_to_blessed:
-        latest_blessed = tfx.dsl.Resolver(
-            strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-            model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-            model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+        latest_blessed = Resolver(
+            strategy_class=LatestBlessedModelStrategy,
+            model=Channel(type=standard_artifacts.Model),
+            model_blessing=Channel(type=standard_artifacts.ModelBlessing),
         ).with_id("latest_blessed_model_resolver")
-    evaluator = tfx.components.Evaluator(
+    evaluator = tfx_components.Evaluator(
         examples=example_gen.outputs["examples"],
         model=trainer_component.outputs["model"],
         baseline_model=latest_blessed.outputs["model"] if latest_blessed is not None else None,
@@ -121,8 +133,8 @@ def create_pipeline(
     pusher = AtomicPusher(
         model=trainer_component.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
-        push_destination=tfx.proto.PushDestination(
-            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_model_dir)
+        push_destination=pusher_pb2.PushDestination(
+            filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=serving_model_dir)
         ),
     ).with_id(configs.PUSHER_ID)
     score_example_gen = bulk_inferrer = None
@@ -138,7 +150,7 @@ def create_pipeline(
         model_spec, output_example_spec = bulk_inferrer_specs()
         # Given the blessing, BulkInferrer scores only a model the Evaluator blessed: for another it writes
         # nothing. The output examples are the input ones (file name, image) with probability and class_id.
-        bulk_inferrer = tfx.components.BulkInferrer(
+        bulk_inferrer = tfx_components.BulkInferrer(
             examples=score_example_gen.outputs["examples"],
             model=trainer_component.outputs["model"],
             model_blessing=evaluator.outputs["blessing"],
@@ -161,7 +173,7 @@ def create_pipeline(
         bulk_inferrer,
     ]  # None: reference_schema without a schema file, latest_blessed without a baseline, the last two without
     # score data
-    return tfx.dsl.Pipeline(
+    return Pipeline(
         pipeline_name=configs.PIPELINE_NAME,
         pipeline_root=pipeline_root,
         components=[node for node in nodes if node is not None],
