@@ -5,6 +5,7 @@ from typing import Any
 # TFX's own modules, not its public `tfx.v1` namespace: importing that imports every extension too, Vertex AI's
 # SDK among them, about a third of a local run's start-up imports (docs/benchmarks.md, issue 24's section).
 from tfx import components as tfx_components
+from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 from tfx.dsl.components.common.resolver import Resolver
 from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import LatestBlessedModelStrategy
 from tfx.orchestration.pipeline import Pipeline
@@ -84,9 +85,7 @@ def create_pipeline(
     schema_gen = tfx_components.SchemaGen(statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
     # The schema the data is held to: a kept or checked-in reference, so that drifting data shows as
     # anomalies instead of as a new schema. Transform keeps the inferred one, so its cache holds across runs.
-    reference_schema = (
-        tfx_components.ImportSchemaGen(schema_file=settings.schema_file) if settings.schema_file else None
-    )
+    reference_schema = ImportSchemaGen(schema_file=settings.schema_file) if settings.schema_file else None
     example_validator = tfx_components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=(reference_schema or schema_gen).outputs["schema"]
     )
