@@ -95,15 +95,15 @@ def compute(
     return activations, labels
 
 
-def apply(model: keras.Model, activations: np.ndarray) -> np.ndarray:
-    """model on every copy of every example ([examples, copies, ...] in and out), stored as STORED_DTYPE."""
+def apply(model: keras.Model, activations: np.ndarray, dtype=STORED_DTYPE) -> np.ndarray:
+    """model on every copy of every example ([examples, copies, ...] in and out), as dtype."""
     examples, copies = activations.shape[:2]
     flat = activations.reshape((examples * copies, *activations.shape[2:]))
     outputs = [
         model(tf.cast(flat[i : i + FORWARD_BATCH], tf.float32), training=False).numpy()
         for i in range(0, len(flat), FORWARD_BATCH)
     ]
-    return np.concatenate(outputs).astype(STORED_DTYPE).reshape((examples, copies, *outputs[0].shape[1:]))
+    return np.concatenate(outputs).astype(dtype).reshape((examples, copies, *outputs[0].shape[1:]))
 
 
 def _batches(

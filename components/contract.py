@@ -49,6 +49,8 @@ SCORES_OUTPUT = "scores"
 
 PROBABILITY_OUTPUT = "probability"  # probability of the second class name (dogs, by default)
 CLASS_ID_OUTPUT = "class_id"  # the index of the predicted class in the sorted class names
+SECOND_CLASS_FROM = 0.5  # class_id is 1 where probability is at least this
+
 CLASS_NAME_OUTPUT = "class_name"
 # components/ood.py: the image's distance to the training images' features, and whether it is within the threshold
 # that holds 99% of them (False: neither class, whatever class_name says). On every classifying signature.

@@ -44,7 +44,7 @@ def export(
         ood_score = ood_scores(ood_fit, tf.cast(pooled, tf.float32))
         return {
             contract.PROBABILITY_OUTPUT: probability,
-            contract.CLASS_ID_OUTPUT: tf.cast(probability >= 0.5, tf.int64),
+            contract.CLASS_ID_OUTPUT: tf.cast(probability >= contract.SECOND_CLASS_FROM, tf.int64),
             contract.OOD_SCORE_OUTPUT: ood_score,
             contract.IN_DISTRIBUTION_OUTPUT: ood_score <= ood_fit.threshold,
         }

@@ -14,11 +14,23 @@ import tensorflow_transform as tft
 import tf_keras as keras
 from absl import logging
 
-from components import activation_cache, contract, distribution, exporter, models, ood, settings_core, train_input
+from components import (
+    activation_cache,
+    contract,
+    distribution,
+    exporter,
+    keras_autograph,
+    models,
+    ood,
+    scores,
+    settings_core,
+    train_input,
+)
 from components.training_settings import LR_SCHEDULES, TrainingSettings
 
 HISTORY_FILE = "history.json"
 SUMMARY_FILE = "model_summary.txt"
+VALIDATION_SCORES_FILE = "validation_scores.jsonl"  # write_validation_scores
 
 
 @dataclasses.dataclass(frozen=True)
@@ -286,28 +298,46 @@ def ood_layer(model: keras.Model, preset: models.Preset) -> str:
     return preset.frozen_through or models.features_layer(model)
 
 
-def training_features(
-    model: keras.Model, layer: str, inputs: PhaseInputs, fn_args, tf_transform_output
-) -> tuple[np.ndarray, np.ndarray]:
-    """(pooled features of layer, labels) of the training images as they are (no augmentation): from the cached
-    activations when they are the layer's, else one pass over the images."""
+def split_outputs(
+    model: keras.Model, layer: str, inputs: PhaseInputs, split: str, fn_args, tf_transform_output, probabilities: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(pooled features of layer, labels, the probability output if asked) of the "train" or "eval" split's images
+    as they are (no augmentation), in the order train_input reads them: from the cached activations when they are
+    the layer's, else one pass over the images."""
     if isinstance(inputs, CachedActivations) and layer == inputs.preset.frozen_through:
-        activations, labels = inputs.train
-        return ood.pooled(activations[:, 0]), labels.ravel()
-    extractor = keras.Model(model.inputs, model.get_layer(layer).output)
+        activations, labels = inputs.train if split == "train" else inputs.val
+        as_they_are = activations[:, :1]
+        top = models.chain(model, layer)
+        probability = activation_cache.apply(top, as_they_are, np.float32).ravel() if probabilities else None
+        return ood.pooled(as_they_are[:, 0]), labels.ravel(), probability
+    probe = keras.Model(model.inputs, [model.get_layer(layer).output, model.output])
+    files = fn_args.train_files if split == "train" else fn_args.eval_files
     batches = [
-        (ood.pooled(extractor(images, training=False).numpy()), labels.numpy())
+        (ood.pooled(features.numpy()), labels.numpy(), probability.numpy())
         for images, labels in train_input.read_once(
-            fn_args.train_files, fn_args.data_accessor, tf_transform_output, activation_cache.FORWARD_BATCH
+            files, fn_args.data_accessor, tf_transform_output, activation_cache.FORWARD_BATCH
         )
+        for features, probability in [probe(images, training=False)]
     ]
-    return (
-        np.concatenate([f for f, _ in batches]).astype(np.float32),
-        np.concatenate([labels for _, labels in batches]).ravel(),
-    )
+    features, labels, probability = (np.concatenate(column) for column in zip(*batches))
+    return features.astype(np.float32), labels.ravel(), probability.ravel() if probabilities else None
+
+
+def write_validation_scores(
+    path: str, file_names: list[str], class_names: list[str], probabilities, ood_fit: ood.OodFit, features
+) -> None:
+    """The trained model's score of every validation image, as `catdog score` writes new images' (components/
+    scores.py): the report's per-image figures, without scoring the split again."""
+    ood_scores = ood.scores(ood_fit, features)
+    with tf.io.gfile.GFile(path, "w") as f:
+        for name, probability, ood_score in zip(file_names, probabilities, ood_scores, strict=True):
+            class_name = class_names[int(probability >= contract.SECOND_CLASS_FROM)]
+            row = scores.scored_row(name, class_name, probability, ood_score <= ood_fit.threshold, ood_score)
+            f.write(scores.to_line(row) + "\n")
 
 
 def run_fn(fn_args) -> None:
+    keras_autograph.leave_keras_unconverted()  # fit's first epoch and the export trace Keras' functions
     config = TrainConfig.from_custom_config(fn_args.custom_config)
     placement = distribution.place(config.distribution_strategy)  # first: it may configure collective ops
     preset = models.preset(config.model_preset)
@@ -365,8 +395,17 @@ def run_fn(fn_args) -> None:
     logging.info("\n".join(summary))
     _write_text(os.path.join(model_run_dir, SUMMARY_FILE), "\n".join(summary) + "\n")
     layer = ood_layer(model, preset)
-    train_features, train_labels = training_features(model, layer, inputs, fn_args, tf_transform_output)
+    train_features, train_labels, _ = split_outputs(model, layer, inputs, "train", fn_args, tf_transform_output, False)
     ood_fit = ood.fit(layer, train_features, train_labels, len(class_names), config.seed)
+    val_features, _, val_probabilities = split_outputs(model, layer, inputs, "eval", fn_args, tf_transform_output, True)
+    write_validation_scores(
+        os.path.join(model_run_dir, VALIDATION_SCORES_FILE),
+        train_input.file_names(fn_args.eval_files, fn_args.data_accessor, tf_transform_output),
+        class_names,
+        val_probabilities,
+        ood_fit,
+        val_features,
+    )
     record["class_names"] = class_names
     record["input"] = input_record
     record["distribution"] = {

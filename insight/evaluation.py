@@ -1,24 +1,22 @@
-"""The report's evaluation section: the validation tf.Examples ImageExampleGen wrote, the exported model's
-score for each (what TFMA evaluated, per image), their confusion matrix and the hardest images."""
+"""The report's evaluation section: the validation tf.Examples ImageExampleGen wrote, the trained model's score
+for each (the Trainer's validation scores: the weights TFMA evaluated), their confusion matrix and the hardest
+images."""
 
 import dataclasses
 import glob
-import itertools
+import json
 import os
 from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 import tensorflow as tf
-import tf_keras as keras
-from tqdm import tqdm
 
-from components import contract
+from components import contract, files
 from insight import figures, image_grid
 from insight.errors import InsightError
 from insight.images import decode_rgb
 from insight.predictions import caption as prediction_caption
 
-PREDICT_BATCH_SIZE = 32
 CONFUSION_WIDTH_INCHES, CONFUSION_HEIGHT_INCHES = 5.5, 4.5
 HARDEST_COUNT = 12
 HARDEST_COLUMNS = 6
@@ -28,7 +26,6 @@ OOD_BINS = 50
 
 @dataclasses.dataclass(frozen=True)
 class ImageExample:
-    serialized: bytes  # the record as written, what the serving_tf_example signature takes
     image_raw: bytes
     label: int
     filename: str
@@ -45,10 +42,8 @@ def split_files(examples_uri: str, split: str) -> list[str]:
 
 def read_examples(examples_uri: str, split: str) -> Iterator[ImageExample]:
     for record in tf.data.TFRecordDataset(split_files(examples_uri, split), compression_type="GZIP"):
-        serialized = record.numpy()
-        feature = tf.train.Example.FromString(serialized).features.feature
+        feature = tf.train.Example.FromString(record.numpy()).features.feature
         yield ImageExample(
-            serialized=serialized,
             image_raw=feature[contract.IMAGE_RAW_KEY].bytes_list.value[0],
             label=int(feature[contract.LABEL_KEY].int64_list.value[0]),
             filename=feature[contract.FILENAME_KEY].bytes_list.value[0].decode(),
@@ -69,24 +64,29 @@ class Prediction:
         return abs(self.example.label - self.probability)
 
 
-def predict(model: keras.Model, examples: Iterable[ImageExample]) -> list[Prediction]:
-    """Scores with the serving_tf_example signature, the one TFMA evaluated."""
-    signature = model.signatures[contract.TF_EXAMPLE_SIGNATURE]
-    predictions: list[Prediction] = []
-    examples = iter(examples)
-    # disable=None: a bar on terminals only, not in logs.
-    with tqdm(desc="Scoring validation images", unit="image", disable=None) as bar:
-        while batch := list(itertools.islice(examples, PREDICT_BATCH_SIZE)):
-            outputs = signature(**{contract.TF_EXAMPLE_INPUT: tf.constant([e.serialized for e in batch])})
-            probabilities = outputs[contract.PROBABILITY_OUTPUT].numpy()
-            class_ids = outputs[contract.CLASS_ID_OUTPUT].numpy()
-            scores = outputs[contract.OOD_SCORE_OUTPUT].numpy() if contract.OOD_SCORE_OUTPUT in outputs else None
-            flags = outputs[contract.IN_DISTRIBUTION_OUTPUT].numpy() if scores is not None else None
-            predictions.extend(
-                Prediction(e, float(p), int(c), *((float(scores[i]), bool(flags[i])) if scores is not None else ()))
-                for i, (e, p, c) in enumerate(zip(batch, probabilities, class_ids))
+def scored(scores_path: str, examples: Iterable[ImageExample], class_names: Sequence[str]) -> list[Prediction]:
+    """The examples with their scores, joined by file name: scores_path holds components/scores.py's JSON lines
+    (the Trainer's validation scores), one for each example."""
+    try:
+        rows = {row["file"]: row for row in map(json.loads, files.read_text(scores_path).splitlines())}
+    except files.FileRefused as e:
+        raise InsightError(f"{e} (the Trainer writes it; a run of an older version has none)") from e
+    predictions = []
+    for e in examples:
+        row = rows.pop(e.filename, None)
+        if row is None:
+            raise InsightError(f"{scores_path}: no score for the validation image {e.filename}")
+        predictions.append(
+            Prediction(
+                e,
+                row[contract.PROBABILITY_OUTPUT],
+                class_names.index(row[contract.CLASS_NAME_OUTPUT]),
+                row.get(contract.OOD_SCORE_OUTPUT),
+                row.get(contract.IN_DISTRIBUTION_OUTPUT),
             )
-            bar.update(len(batch))
+        )
+    if rows:
+        raise InsightError(f"{scores_path}: {len(rows)} scores of images the validation split does not hold")
     return predictions
 
 

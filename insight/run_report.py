@@ -91,7 +91,13 @@ class _RunReport:
 
     @functools.cached_property
     def predictions(self) -> list[evaluation.Prediction]:
-        return evaluation.predict(self.model, evaluation.read_examples(self._examples(), layout.EVAL))
+        """Every validation image's score: the Trainer's, of the weights the Evaluator judged (scoring the split
+        again would cost what the Evaluator's pass does)."""
+        return evaluation.scored(
+            os.path.join(self._model_run(), trainer.VALIDATION_SCORES_FILE),
+            evaluation.read_examples(self._examples(), layout.EVAL),
+            self.class_names,
+        )
 
     def outcome(self) -> list[str]:
         blessed = self.artifacts.blessed
@@ -218,6 +224,12 @@ class _RunReport:
             blocks.append(html_report.table([["metric", "value"], *rows]))
         else:
             blocks.append(html_report.note("The Evaluator did not run: no TFMA metrics."))
+        blocks.append(
+            html_report.paragraph(
+                "Image by image (the confusion matrix, the hardest images, the out-of-distribution scores): the "
+                "Trainer's scores of the same weights, from its last pass over the eval split."
+            )
+        )
         matrix = evaluation.confusion_matrix(self.predictions, len(self.class_names))
         png = evaluation.save_confusion_matrix(matrix, self.class_names, self._file(CONFUSION_MATRIX_FILE))
         blocks.append(html_report.image(self._written("confusion_matrix", png), "confusion matrix"))

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 import tensorflow as tf
 import tf_keras as keras
 
-from components import contract
+from components import contract, keras_autograph
 from insight.errors import InsightError
 from serving.server.model_registry import resolve_model_dir
 from serving.status import ServingError
@@ -27,6 +27,7 @@ def load(path: str) -> keras.Model:
     path = resolve(path)
     if not os.path.isfile(os.path.join(path, _KERAS_METADATA_FILE)):
         raise InsightError(f"{path}: not saved by Keras ({_KERAS_METADATA_FILE} missing), so it has no layers to show")
+    keras_autograph.leave_keras_unconverted()  # the load rebuilds Keras' layers and traces their calls
     model = keras.models.load_model(path, compile=False)
     needed = (contract.IMAGE_BYTES_SIGNATURE, contract.TF_EXAMPLE_SIGNATURE, contract.TRANSFORM_SIGNATURE)
     missing = [name for name in needed if name not in model.signatures]

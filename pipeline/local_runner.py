@@ -6,7 +6,7 @@ import os
 from tfx.orchestration import metadata
 from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
-from components import contract
+from components import contract, keras_autograph
 from components.ingest import fetch, sources
 from components.scores import export_scores
 from pipeline import configs, progress
@@ -59,6 +59,7 @@ def data_key(data_uri: str) -> tuple[str, str]:
 
 
 def run(settings: LocalRunSettings) -> RunSummary:
+    keras_autograph.leave_keras_unconverted()  # every component runs in this process: the Evaluator loads Keras too
     output_dir = os.path.abspath(settings.output_dir)
     data_uri = _absolute(settings.data_uri)
     sha256, fingerprint = (settings.data_sha256, "") if settings.data_sha256 else data_key(data_uri)

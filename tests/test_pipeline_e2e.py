@@ -14,7 +14,8 @@ from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 from tfx.orchestration import metadata
 
-from components import contract
+from components import contract, trainer
+from insight import evaluation
 from pipeline.run_summary import find_artifacts
 from pipeline.settings import DEFAULT_MAX_REGRESSION
 
@@ -80,6 +81,27 @@ def test_history_and_summary_are_in_the_model_run(pipeline_run):
     assert history["phase_epochs"] == [1, 1] and len(history["history"]["val_accuracy"]) == 2
     assert history["kept_epoch"] == 2 and history["kept_by"] == "last epoch of a fixed schedule"
     assert any(f.startswith("events.out.tfevents") for _, _, fs in os.walk(model_run / "logs") for f in fs)
+
+
+def test_the_trainers_validation_scores_are_what_the_exported_model_answers(pipeline_run):
+    """The report's per-image figures come from the Trainer's validation scores (from the cached activations, for
+    the default preset): every eval image once, scored as the exported model's serving_tf_example signature, the
+    one TFMA evaluates, scores it."""
+    artifacts = find_artifacts(str(pipeline_run.output / "metadata.sqlite"))
+    with open(os.path.join(artifacts.model_run, trainer.VALIDATION_SCORES_FILE)) as f:
+        lines = f.read().splitlines()
+    rows = {row["file"]: row for row in map(json.loads, lines)}
+    examples = list(evaluation.read_examples(artifacts.examples, "eval"))
+    assert len(lines) == len(rows) == 20 and sorted(rows) == sorted(e.filename for e in examples)
+    model = tf.saved_model.load(os.path.join(artifacts.model, "Format-Serving"))
+    served = model.signatures[contract.TF_EXAMPLE_SIGNATURE](
+        tf.constant([contract.tf_example(e.image_raw, e.label, e.filename) for e in examples])
+    )
+    ours = [rows[e.filename] for e in examples]
+    np.testing.assert_allclose([r["probability"] for r in ours], served[contract.PROBABILITY_OUTPUT].numpy(), atol=1e-3)
+    assert [r["class_name"] for r in ours] == [n.decode() for n in served[contract.CLASS_NAME_OUTPUT].numpy()]
+    np.testing.assert_allclose([r["ood_score"] for r in ours], served[contract.OOD_SCORE_OUTPUT].numpy(), rtol=1e-3)
+    assert [r["in_distribution"] for r in ours] == served[contract.IN_DISTRIBUTION_OUTPUT].numpy().tolist()
 
 
 def test_unreachable_floor_blocks_the_push_and_says_why(pipeline_run):
