@@ -4,8 +4,9 @@ From a finished run's examples (the Trainer's own input pipeline), the frozen pa
 once, for every training image and its horizontal flip and for the validation images, with the time of the
 decoding alone and of decoding plus the forward measured apart. Then every variant trains the default preset
 from them as the Trainer does (components.trainer.CachedActivations and fit), seed after seed, in one process
-so the variants share the machine's load. A variant is copies:head_epochs:fine_tune_epochs (copies 1: the
-images as they are; 2: each epoch takes an image or its flip at random). Writes bench/results/<name>.json.
+so the variants share the machine's load. A variant is copies:head_epochs:fine_tune_epochs[:fine_tune_learning_rate]
+(copies 1: the images as they are; 2: each epoch takes an image or its flip at random; the rate: the preset's when
+left out). Writes bench/results/<name>.json.
 
     .venv/bin/python bench/cached_recipe.py --run RUN_DIR [--variants 2:5:5,1:5:5,...] [--seeds 42 7 1234]
         [--weights ../shared/weights/mobilenet_1_0_224_tf_no_top.h5] [--name cached_recipe]
@@ -79,11 +80,16 @@ def main() -> None:
 
     results = []
     for variant in args.variants.split(","):
-        copies, head_epochs, fine_tune_epochs = (int(v) for v in variant.split(":"))
+        copies, head_epochs, fine_tune_epochs = (int(v) for v in variant.split(":")[:3])
+        fine_tune_learning_rate = float(variant.split(":")[3]) if variant.count(":") == 3 else None
         runs = []
         for seed in args.seeds:
             config = trainer.TrainConfig(
-                model_preset="mobilenet", epochs=head_epochs, fine_tune_epochs=fine_tune_epochs, seed=seed
+                model_preset="mobilenet",
+                epochs=head_epochs,
+                fine_tune_epochs=fine_tune_epochs,
+                fine_tune_learning_rate=fine_tune_learning_rate,
+                seed=seed,
             )
             batch_size = config.batch_size
             trainer.seed_and_determinism(config)
@@ -111,6 +117,7 @@ def main() -> None:
                 "copies": copies,
                 "head_epochs": head_epochs,
                 "fine_tune_epochs": fine_tune_epochs,
+                "fine_tune_learning_rate": fine_tune_learning_rate or preset.recipe.fine_tune_learning_rate,
                 "val_accuracy_mean": round(statistics.mean(accuracies), 4),
                 "val_accuracy_spread": round(max(accuracies) - min(accuracies), 4),
                 "train_cpu_s_mean": round(statistics.mean(r["cpu_s"] for r in runs), 1),

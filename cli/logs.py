@@ -28,6 +28,12 @@ _QUIET_RECORDS = [
     ("absl", "tfx/components/transform/executor.py", "Not using the in-place Transform"),
     # TF's deprecation notices for calls made inside tfx_bsl and TFMA.
     ("tensorflow", "tensorflow/python/util/deprecation.py", ""),
+    # Keras times its callbacks against the step: a head step on cached activations takes about 1 ms, and
+    # TensorBoard's per-batch hook more (the epoch takes 0.3 s all the same).
+    ("tensorflow", "tf_keras/src/callbacks.py", "is slow compared to the batch time"),
+    # Loading the exported model for its layers (the Evaluator, the report): it is saved uncompiled, for serving.
+    ("tensorflow", "tf_keras/src/saving/legacy/saved_model/load.py", "No training configuration found"),
+    ("tensorflow", "tf_keras/src/saving/legacy/saving_utils.py", "the compiled metrics have yet to be built"),
 ]
 # Loggers whose warnings are about speed-ups this stack does not ship (python-snappy for Beam's TFRecords).
 _QUIET_LOGGERS = ["apache_beam.io.tfrecordio"]

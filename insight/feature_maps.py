@@ -1,5 +1,6 @@
 """Intermediate representations: what each convolution and max-pooling layer makes of one image, channel by channel."""
 
+import math
 import os
 
 import numpy as np
@@ -11,6 +12,7 @@ from insight import figures
 MAX_CHANNELS = 64  # beyond this the cells get too small to read; the first ones are shown
 COLUMNS = 16
 CELL_INCHES = 0.8
+GAP_SHARE = 0.03  # of a cell, between neighbouring channels
 TITLE_INCHES = 0.4
 _LAYER_TYPES = (keras.layers.Conv2D, keras.layers.SeparableConv2D, keras.layers.MaxPooling2D)
 
@@ -48,16 +50,35 @@ def _for_display(channel: np.ndarray) -> np.ndarray:
     return np.clip(centered / std * 64 + 128 if std > 0 else centered + 128, 0, 255)
 
 
+def _mosaic(maps: np.ndarray, shown: int, columns: int, cell_px: int, gap_px: int) -> np.ndarray:
+    """The first shown channels for display, columns to a row, each scaled (nearest) to a cell_px square less a
+    gap_px margin; the margins and empty cells blank (NaN: not drawn)."""
+    rows = math.ceil(shown / columns)
+    mosaic = np.full((rows * cell_px, min(shown, columns) * cell_px), np.nan, np.float32)
+    side = cell_px - gap_px
+    ys = np.arange(side) * maps.shape[0] // side
+    xs = np.arange(side) * maps.shape[1] // side
+    for c in range(shown):
+        row, column = divmod(c, columns)
+        top, left = row * cell_px + gap_px // 2, column * cell_px + gap_px // 2
+        mosaic[top : top + side, left : left + side] = _for_display(maps[..., c])[np.ix_(ys, xs)]
+    return mosaic
+
+
 def save_panel(index: int, name: str, maps: np.ndarray, out_dir: str) -> str:
-    """One PNG: a grid of the layer's channels."""
+    """One PNG: a grid of the layer's channels, drawn as one image (an axes a channel took seconds a panel)."""
     channels = maps.shape[-1]
     shown = min(channels, MAX_CHANNELS)
     of = f"first {shown} of {channels}" if shown < channels else f"{channels}"
     title = f"{index}. {name}: {maps.shape[0]}x{maps.shape[1]}, {of} channels"
-    cell = (CELL_INCHES, CELL_INCHES)
-    figure, axes = figures.titled_grid(title, shown, COLUMNS, cell, CELL_INCHES, TITLE_INCHES)
-    for c, a in enumerate(axes):
-        a.imshow(_for_display(maps[..., c]), cmap="viridis", vmin=0, vmax=255)
+    width, height = figures.grid_inches(shown, COLUMNS, (CELL_INCHES, CELL_INCHES), TITLE_INCHES)
+    figure = figures.new_figure(width, height)
+    figure.suptitle(title, y=1 - 0.5 * TITLE_INCHES / height, va="center")
+    axes = figure.add_axes([0, 0, 1, 1 - TITLE_INCHES / height])
+    axes.axis("off")
+    cell_px = round(CELL_INCHES * figures.DPI)
+    mosaic = _mosaic(maps, shown, COLUMNS, cell_px, max(2, round(GAP_SHARE * cell_px)))
+    axes.imshow(mosaic, cmap="viridis", vmin=0, vmax=255, interpolation="nearest", aspect="auto")
     return figures.save_png(figure, os.path.join(out_dir, f"{index:02d}_{name}.png"))
 
 
